@@ -1,0 +1,59 @@
+// config.h
+// Everything the command line decides, validated once at start-up. Configuration errors are
+// absl::Status values whose message tells the user what to fix.
+//
+//   absl::StatusOr<SocketAddress> addr = ParseSocketAddress("127.0.0.1:8443");
+#ifndef RINGGATE_CONFIG_H_
+#define RINGGATE_CONFIG_H_
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace ringgate {
+
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  std::string text;  // as the user wrote it, for messages
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+  int family() const { return storage.ss_family; }
+};
+
+// "127.0.0.1:8443", "[::1]:8443" or "localhost:8443".
+absl::StatusOr<SocketAddress> ParseSocketAddress(std::string_view text);
+// "0,1,4-7" -> {0,1,4,5,6,7}.
+absl::StatusOr<std::vector<int>> ParseCpuList(std::string_view text);
+
+struct Config {
+  SocketAddress listen;
+  SocketAddress backend;
+  std::string cert_path;
+  std::string key_path;
+  int threads = 1;
+  std::vector<int> cpus;  // empty: not pinned
+
+  absl::Duration handshake_timeout = absl::Seconds(10);
+  absl::Duration request_header_timeout = absl::Seconds(30);
+  absl::Duration idle_timeout = absl::Seconds(60);
+  absl::Duration upstream_connect_timeout = absl::Seconds(5);
+  absl::Duration upstream_response_timeout = absl::Seconds(60);
+  absl::Duration close_notify_timeout = absl::Seconds(5);
+
+  uint32_t ring_entries = 4096;
+  uint32_t recv_buffers = 1024;       // per worker, a power of two
+  uint32_t recv_buffer_size = 16384;  // one TLS record
+  size_t max_request_head_bytes = 64 * 1024;
+};
+
+}  // namespace ringgate
+
+#endif  // RINGGATE_CONFIG_H_

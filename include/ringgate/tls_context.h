@@ -1,0 +1,40 @@
+// tls_context.h
+// A server-side wolfSSL context: certificate and key (ECDSA or RSA), TLS 1.2 and 1.3 only,
+// AEAD ciphers only, no renegotiation, ALPN http/1.1. Every setting that Debian's
+// OpenSSL-compatible defaults would otherwise choose is set explicitly.
+//
+//   absl::StatusOr<TlsContext> ctx = TlsContext::CreateServer("cert.pem", "key.pem");
+//   if (!ctx.ok()) { ... ctx.status().message() names the file and the problem ... }
+#ifndef RINGGATE_TLS_CONTEXT_H_
+#define RINGGATE_TLS_CONTEXT_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "ringgate/wolfssl.h"
+
+namespace ringgate {
+
+class TlsContext {
+ public:
+  static absl::StatusOr<TlsContext> CreateServer(const std::string& cert_path,
+                                                 const std::string& key_path);
+  // A client context for tests and tools: verification off, TLS 1.2 and 1.3.
+  static absl::StatusOr<TlsContext> CreateClient();
+
+  WOLFSSL_CTX* get() const { return ctx_.get(); }
+  // True when wolfSSL was built from source with its assembly (not Debian's slow binary).
+  static bool UsesAssemblyBuild();
+
+ private:
+  struct Deleter {
+    void operator()(WOLFSSL_CTX* ctx) const { wolfSSL_CTX_free(ctx); }
+  };
+  explicit TlsContext(WOLFSSL_CTX* ctx) : ctx_(ctx, Deleter{}) {}
+  std::shared_ptr<WOLFSSL_CTX> ctx_;
+};
+
+}  // namespace ringgate
+
+#endif  // RINGGATE_TLS_CONTEXT_H_

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Fetches wolfSSL from Debian's source package (pinned version, sha256-checked) and unpacks it,
+# with Debian's patches applied, into subprojects/wolfssl/upstream. Debian's binary package is
+# built without assembly (about 28x slower at AES-GCM); subprojects/wolfssl/meson.build builds
+# this source with the x86-64 assembly instead.
+#
+# deb-src is enabled for this call only: a private sources list and list directory under a
+# temporary folder, so the machine's apt configuration is left as it was.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+readonly version="5.5.4-2+deb12u2"
+readonly upstream_version="5.5.4"
+declare -A sha256=(
+  ["wolfssl_${version}.dsc"]="6178aa12a802e9365505f21be6855c7f154e1f39d74d942a19d41c3681d30068"
+  ["wolfssl_${upstream_version}.orig.tar.gz"]="b7ee150e49def77c765bc02aac92ddeb0bebefd4cb12aa263d8f95e405221fb8"
+  ["wolfssl_${version}.debian.tar.xz"]="f19eb00d61dc48bce14e580848ece808f3d98295d057e695bea4053d694b5d36"
+)
+readonly dest="subprojects/wolfssl/upstream"
+readonly stamp="$dest/.ringgate-source-version"
+
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$version" ]; then
+  exit 0
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/lists/partial" "$work/sources.d"
+cat >"$work/sources.d/deb-src.sources" <<SOURCES
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+apt_private=(-o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$work/sources.d"
+             -o "Dir::State::Lists=$work/lists" -o "APT::Sandbox::User=root")
+apt-get "${apt_private[@]}" update -qq
+(cd "$work" && apt-get "${apt_private[@]}" source --download-only -qq "wolfssl=$version")
+
+for f in "${!sha256[@]}"; do
+  echo "${sha256[$f]}  $work/$f" | sha256sum --check --quiet - ||
+    { echo "fetch-wolfssl: sha256 mismatch for $f" >&2; exit 1; }
+done
+
+rm -rf "$dest"
+dpkg-source --no-check -x "$work/wolfssl_${version}.dsc" "$work/src" >/dev/null
+mv "$work/src" "$dest"
+echo "$version" >"$stamp"
+echo "fetch-wolfssl: unpacked wolfSSL $version into $dest"

@@ -1,0 +1,60 @@
+#include "core/buffer_ring.h"
+
+#include <sys/mman.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace ringgate {
+
+BufferRing::~BufferRing() {
+  if (br_ != nullptr) {
+    io_uring_unregister_buf_ring(ring_, group_);
+    munmap(br_, ring_bytes_);
+  }
+}
+
+absl::Status BufferRing::Init(io_uring* ring, uint16_t group, uint32_t count, uint32_t size) {
+  if (count == 0 || (count & (count - 1)) != 0 || count > 32768) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("recv buffer count must be a power of two up to 32768, got ", count));
+  }
+  ring_ = ring;
+  group_ = group;
+  count_ = count;
+  size_ = size;
+  ring_bytes_ = sizeof(io_uring_buf) * count;
+  void* mem = mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  if (mem == MAP_FAILED) {
+    return absl::ResourceExhaustedError(absl::StrCat("mmap of buffer ring: ", std::strerror(errno)));
+  }
+  br_ = static_cast<io_uring_buf_ring*>(mem);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<uint64_t>(br_);
+  reg.ring_entries = count;
+  reg.bgid = group;
+  if (int ret = io_uring_register_buf_ring(ring, &reg, 0); ret != 0) {
+    munmap(br_, ring_bytes_);
+    br_ = nullptr;
+    return absl::UnavailableError(
+        absl::StrCat("io_uring_register_buf_ring: ", std::strerror(-ret)));
+  }
+  io_uring_buf_ring_init(br_);
+  storage_.reset(new char[static_cast<size_t>(count) * size]);
+  int mask = io_uring_buf_ring_mask(count);
+  for (uint32_t bid = 0; bid < count; ++bid) {
+    io_uring_buf_ring_add(br_, storage_.get() + static_cast<size_t>(bid) * size, size,
+                          static_cast<uint16_t>(bid), mask, static_cast<int>(bid));
+  }
+  io_uring_buf_ring_advance(br_, static_cast<int>(count));
+  return absl::OkStatus();
+}
+
+void BufferRing::Return(uint16_t bid) {
+  io_uring_buf_ring_add(br_, storage_.get() + static_cast<size_t>(bid) * size_, size_, bid,
+                        io_uring_buf_ring_mask(count_), 0);
+  io_uring_buf_ring_advance(br_, 1);
+}
+
+}  // namespace ringgate

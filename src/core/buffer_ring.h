@@ -1,0 +1,56 @@
+// buffer_ring.h
+// A provided-buffer ring for multishot recv: the kernel picks a buffer per completion, we copy
+// the bytes out and hand the buffer straight back. liburing 2.3 has no io_uring_setup_buf_ring,
+// so the ring memory is mapped and registered by hand.
+//
+//   BufferRing buffers;
+//   absl::Status s = buffers.Init(&ring, /*group=*/0, /*count=*/1024, /*size=*/16384);
+//   ... on a recv completion with IORING_CQE_F_BUFFER:
+//   uint16_t bid = BufferRing::BufferId(cqe->flags);
+//   consume(buffers.Data(bid), cqe->res);
+//   buffers.Return(bid);
+#ifndef RINGGATE_CORE_BUFFER_RING_H_
+#define RINGGATE_CORE_BUFFER_RING_H_
+
+#include <liburing.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "absl/status/status.h"
+
+namespace ringgate {
+
+class BufferRing {
+ public:
+  BufferRing() = default;
+  ~BufferRing();
+  BufferRing(const BufferRing&) = delete;
+  BufferRing& operator=(const BufferRing&) = delete;
+
+  // `count` must be a power of two.
+  absl::Status Init(io_uring* ring, uint16_t group, uint32_t count, uint32_t size);
+  static uint16_t BufferId(uint32_t cqe_flags) {
+    return static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
+  }
+  std::string_view Data(uint16_t bid, size_t len) const {
+    return {storage_.get() + static_cast<size_t>(bid) * size_, len};
+  }
+  void Return(uint16_t bid);
+  uint16_t group() const { return group_; }
+
+ private:
+  io_uring* ring_ = nullptr;
+  io_uring_buf_ring* br_ = nullptr;
+  size_t ring_bytes_ = 0;
+  std::unique_ptr<char[]> storage_;
+  uint32_t count_ = 0;
+  uint32_t size_ = 0;
+  uint16_t group_ = 0;
+};
+
+}  // namespace ringgate
+
+#endif  // RINGGATE_CORE_BUFFER_RING_H_

@@ -1,0 +1,273 @@
+#include "core/worker.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "absl/strings/str_cat.h"
+#include "proxy/client_connection.h"
+#include "proxy/upstream.h"
+#include "spdlog/spdlog.h"
+
+namespace ringgate {
+
+Worker::Worker(int id, const Config& config, const TlsContext& tls)
+    : id_(id), config_(config), tls_(tls) {}
+
+Worker::~Worker() {
+  // Connections go first: their destructors free wolfSSL objects, not ring resources.
+  clients_.clear();
+  upstreams_.clear();
+  if (ring_ready_) io_uring_queue_exit(&ring_);
+  if (listen_fd_ >= 0) close(listen_fd_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+int64_t Worker::NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+absl::Status Worker::Listen() {
+  listen_fd_ = socket(config_.listen.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+  int one = 1;
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (bind(listen_fd_, config_.listen.get(), config_.listen.length) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config_.listen.text, ": ", std::strerror(errno)));
+  }
+  if (listen(listen_fd_, 4096) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("listen on ", config_.listen.text, ": ", std::strerror(errno)));
+  }
+  wake_fd_ = eventfd(0, EFD_CLOEXEC);
+  if (wake_fd_ < 0) return absl::InternalError(absl::StrCat("eventfd: ", std::strerror(errno)));
+  return absl::OkStatus();
+}
+
+absl::Status Worker::SetUpRing() {
+  io_uring_params params{};
+  params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+  params.cq_entries = config_.ring_entries * 4;
+  int ret = io_uring_queue_init_params(config_.ring_entries, &ring_, &params);
+  if (ret == -EINVAL) {
+    // Older kernels: no DEFER_TASKRUN / SINGLE_ISSUER. Same semantics, a little slower.
+    spdlog::warn("worker={} io_uring refused SINGLE_ISSUER|DEFER_TASKRUN; using default flags", id_);
+    params = io_uring_params{};
+    params.flags = IORING_SETUP_CQSIZE;
+    params.cq_entries = config_.ring_entries * 4;
+    ret = io_uring_queue_init_params(config_.ring_entries, &ring_, &params);
+  }
+  if (ret != 0) {
+    return absl::UnavailableError(absl::StrCat("io_uring_queue_init: ", std::strerror(-ret)));
+  }
+  ring_ready_ = true;
+  return buffers_.Init(&ring_, /*group=*/0, config_.recv_buffers, config_.recv_buffer_size);
+}
+
+io_uring_sqe* Worker::Sqe() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  while (sqe == nullptr) {
+    io_uring_submit(&ring_);
+    ++counters_.submissions;
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  return sqe;
+}
+
+void Worker::ArmAccept() {
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  io_uring_sqe_set_data64(sqe, EncodeTag({Op::kAccept, 0, 0}));
+}
+
+void Worker::ArmWake() {
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_read(sqe, wake_fd_, &wake_value_, sizeof wake_value_, 0);
+  io_uring_sqe_set_data64(sqe, EncodeTag({Op::kWake, 0, 0}));
+}
+
+void Worker::RequestStop() {
+  stop_requested_.store(true, std::memory_order_relaxed);
+  uint64_t one = 1;
+  if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
+}
+
+absl::Status Worker::Run() {
+  if (absl::Status s = SetUpRing(); !s.ok()) return s;
+  ArmAccept();
+  ArmWake();
+  while (!stop_requested_.load(std::memory_order_relaxed)) {
+    int64_t delay = NextTimerDelayNs();
+    __kernel_timespec ts{delay / 1000000000, delay % 1000000000};
+    io_uring_cqe* cqe = nullptr;
+    ++counters_.submissions;
+    int ret = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, delay >= 0 ? &ts : nullptr, nullptr);
+    if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY) {
+      return absl::InternalError(absl::StrCat("io_uring_submit_and_wait: ", std::strerror(-ret)));
+    }
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      ++seen;
+      OnCompletion(cqe);
+    }
+    io_uring_cq_advance(&ring_, seen);
+    counters_.completions += seen;
+    FireTimers();
+  }
+  return absl::OkStatus();
+}
+
+void Worker::OnCompletion(const io_uring_cqe* cqe) {
+  const OpTag tag = DecodeTag(cqe->user_data);
+  switch (tag.op) {
+    case Op::kAccept:
+      OnAccept(cqe->res, cqe->flags);
+      return;
+    case Op::kWake:
+      return;  // the loop condition sees stop_requested_
+    case Op::kUpstreamConnect:
+    case Op::kUpstreamRecv:
+    case Op::kUpstreamSend:
+    case Op::kUpstreamCancelRecv:
+    case Op::kUpstreamClose: {
+      if (tag.slot >= upstreams_.size() || upstreams_[tag.slot]->generation() != tag.generation) {
+        ++counters_.stale_completions;
+        return;
+      }
+      upstreams_[tag.slot]->OnCompletion(tag.op, cqe->res, cqe->flags);
+      return;
+    }
+    case Op::kNone:
+      ++counters_.stale_completions;
+      return;
+    default: {
+      if (tag.slot >= clients_.size() || !clients_[tag.slot]->in_use() ||
+          clients_[tag.slot]->generation() != tag.generation) {
+        ++counters_.stale_completions;
+        return;
+      }
+      clients_[tag.slot]->OnCompletion(tag.op, cqe->res, cqe->flags);
+      return;
+    }
+  }
+}
+
+void Worker::OnAccept(int result, uint32_t flags) {
+  if (!(flags & IORING_CQE_F_MORE) && !stop_requested_.load(std::memory_order_relaxed)) {
+    ArmAccept();
+  }
+  if (result < 0) {
+    if (result != -ECANCELED) {
+      spdlog::warn("worker={} accept failed: {}", id_, std::strerror(-result));
+    }
+    return;
+  }
+  ++counters_.accepted;
+  int one = 1;
+  setsockopt(result, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  uint32_t slot;
+  if (!free_clients_.empty()) {
+    slot = free_clients_.back();
+    free_clients_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(clients_.size());
+    clients_.push_back(std::make_unique<ClientConnection>(*this, slot));
+  }
+  uint64_t id = (static_cast<uint64_t>(id_) << 48) | next_connection_sequence_++;
+  clients_[slot]->Start(result, id);
+}
+
+void Worker::FreeClientSlot(uint32_t slot) {
+  ++counters_.closed;
+  free_clients_.push_back(slot);
+}
+
+ClientConnection* Worker::Client(uint32_t slot, uint32_t generation) {
+  if (slot >= clients_.size()) return nullptr;
+  ClientConnection* c = clients_[slot].get();
+  return (c->in_use() && c->generation() == generation) ? c : nullptr;
+}
+
+Upstream* Worker::UpstreamAt(uint32_t slot, uint32_t generation) {
+  if (slot >= upstreams_.size()) return nullptr;
+  Upstream* u = upstreams_[slot].get();
+  return (u->state() != Upstream::State::kFree && u->generation() == generation) ? u : nullptr;
+}
+
+Upstream* Worker::AcquireUpstream() {
+  while (!idle_upstreams_.empty()) {
+    Upstream* u = upstreams_[idle_upstreams_.back()].get();
+    idle_upstreams_.pop_back();
+    if (u->state() == Upstream::State::kConnected) {
+      u->set_reused(true);
+      return u;
+    }
+  }
+  uint32_t slot;
+  if (!free_upstreams_.empty()) {
+    slot = free_upstreams_.back();
+    free_upstreams_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(upstreams_.size());
+    upstreams_.push_back(std::make_unique<Upstream>(*this, slot));
+  }
+  Upstream* u = upstreams_[slot].get();
+  u->ResetForNewSocket();
+  if (!u->Connect()) {
+    free_upstreams_.push_back(slot);
+    return nullptr;
+  }
+  return u;
+}
+
+void Worker::ReleaseUpstream(Upstream* upstream, bool reusable) {
+  upstream->Unbind();
+  if (reusable && upstream->state() == Upstream::State::kConnected) {
+    idle_upstreams_.push_back(upstream->slot());
+  } else {
+    upstream->Close();
+  }
+}
+
+void Worker::FreeUpstreamSlot(uint32_t slot) {
+  for (size_t i = 0; i < idle_upstreams_.size(); ++i) {
+    if (idle_upstreams_[i] == slot) {
+      idle_upstreams_.erase(idle_upstreams_.begin() + static_cast<long>(i));
+      break;
+    }
+  }
+  free_upstreams_.push_back(slot);
+}
+
+void Worker::ArmTimer(int64_t deadline_ns, uint32_t slot, uint32_t generation) {
+  timers_.push(Timer{deadline_ns, slot, generation});
+}
+
+int64_t Worker::NextTimerDelayNs() const {
+  if (timers_.empty()) return -1;
+  int64_t delay = timers_.top().deadline_ns - NowNs();
+  return delay < 0 ? 0 : delay;
+}
+
+void Worker::FireTimers() {
+  if (timers_.empty()) return;
+  const int64_t now = NowNs();
+  while (!timers_.empty() && timers_.top().deadline_ns <= now) {
+    Timer t = timers_.top();
+    timers_.pop();
+    if (ClientConnection* c = Client(t.slot, t.generation)) c->OnTimer(t.deadline_ns);
+  }
+}
+
+}  // namespace ringgate

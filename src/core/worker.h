@@ -1,0 +1,116 @@
+// worker.h
+// One worker per core: its own io_uring, its own SO_REUSEPORT listener, its own provided
+// buffers, timers and upstream pool. It owns every connection it accepted; nothing on the data
+// path is shared with another thread, so nothing is locked.
+//
+// The loop: submit what is queued and wait (bounded by the next timer), run every completion
+// through OnCompletion, then fire expired timers.
+#ifndef RINGGATE_CORE_WORKER_H_
+#define RINGGATE_CORE_WORKER_H_
+
+#include <liburing.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "core/buffer_ring.h"
+#include "ringgate/config.h"
+#include "ringgate/tls_context.h"
+#include "ringgate/user_data.h"
+
+namespace ringgate {
+
+class ClientConnection;
+class Upstream;
+
+struct WorkerCounters {
+  uint64_t accepted = 0;
+  uint64_t closed = 0;
+  uint64_t completions = 0;
+  uint64_t stale_completions = 0;
+  uint64_t recv_enobufs = 0;
+  uint64_t submissions = 0;
+};
+
+class Worker {
+ public:
+  Worker(int id, const Config& config, const TlsContext& tls);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Binds the listener. Called on the main thread so that "address in use" stops start-up.
+  absl::Status Listen();
+  // Creates the ring and runs the loop until RequestStop. Called on the worker's own thread
+  // (the ring is SINGLE_ISSUER).
+  absl::Status Run();
+  // Any thread: the loop ends after its current iteration.
+  void RequestStop();
+
+  // Services for connections.
+  int id() const { return id_; }
+  const Config& config() const { return config_; }
+  const TlsContext& tls() const { return tls_; }
+  io_uring* ring() { return &ring_; }
+  BufferRing& buffers() { return buffers_; }
+  WorkerCounters& counters() { return counters_; }
+  io_uring_sqe* Sqe();  // never null: submits to make room
+  static int64_t NowNs();
+  // Queues a wake-up for a client connection. The connection keeps at most one entry queued and
+  // decides, when it fires, whether its real deadline has moved later (see ClientConnection::OnTimer).
+  void ArmTimer(int64_t deadline_ns, uint32_t slot, uint32_t generation);
+
+  ClientConnection* Client(uint32_t slot, uint32_t generation);
+  Upstream* UpstreamAt(uint32_t slot, uint32_t generation);
+  // An idle pooled backend connection, or a new one whose connect is submitted.
+  Upstream* AcquireUpstream();
+  void ReleaseUpstream(Upstream* upstream, bool reusable);
+  void FreeClientSlot(uint32_t slot);
+  void FreeUpstreamSlot(uint32_t slot);
+  size_t live_clients() const { return clients_.size() - free_clients_.size(); }
+
+ private:
+  struct Timer {
+    int64_t deadline_ns;
+    uint32_t slot;
+    uint32_t generation;
+    bool operator>(const Timer& o) const { return deadline_ns > o.deadline_ns; }
+  };
+
+  absl::Status SetUpRing();
+  void ArmAccept();
+  void ArmWake();
+  void OnCompletion(const io_uring_cqe* cqe);
+  void OnAccept(int result, uint32_t flags);
+  void FireTimers();
+  int64_t NextTimerDelayNs() const;
+
+  const int id_;
+  const Config& config_;
+  const TlsContext& tls_;
+  io_uring ring_{};
+  bool ring_ready_ = false;
+  BufferRing buffers_;
+  int listen_fd_ = -1;
+  int wake_fd_ = -1;
+  uint64_t wake_value_ = 0;
+  std::atomic<bool> stop_requested_{false};
+  uint64_t next_connection_sequence_ = 1;
+
+  std::vector<std::unique_ptr<ClientConnection>> clients_;
+  std::vector<uint32_t> free_clients_;
+  std::vector<std::unique_ptr<Upstream>> upstreams_;
+  std::vector<uint32_t> free_upstreams_;
+  std::vector<uint32_t> idle_upstreams_;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
+  WorkerCounters counters_;
+};
+
+}  // namespace ringgate
+
+#endif  // RINGGATE_CORE_WORKER_H_

@@ -1,0 +1,241 @@
+// ringgate: a TLS-terminating HTTP/1.1 reverse proxy on io_uring, one worker per core.
+//
+//   ringgate --listen 127.0.0.1:8443 --backend 127.0.0.1:8080 --cert cert.pem --key key.pem
+//
+// main turns flags into a Config, checks everything a user can get wrong before serving (flags,
+// certificate and key, the listen address), starts the workers and waits for a signal.
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "core/worker.h"
+#include "ringgate/config.h"
+#include "ringgate/tls_context.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:8443", "TLS listen address, host:port");
+ABSL_FLAG(std::string, backend, "127.0.0.1:8080", "plain-HTTP backend address, host:port");
+ABSL_FLAG(std::string, cert, "", "PEM certificate chain (ECDSA or RSA)");
+ABSL_FLAG(std::string, key, "", "PEM private key matching --cert");
+ABSL_FLAG(int, threads, 0, "worker threads, one ring each (0: one per online CPU)");
+ABSL_FLAG(std::string, cpus, "", "CPUs to pin workers to, e.g. 0,1 or 0-3 (empty: unpinned)");
+ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10), "TLS handshake deadline");
+ABSL_FLAG(absl::Duration, request_header_timeout, absl::Seconds(30),
+          "deadline for a begun request head to complete");
+ABSL_FLAG(absl::Duration, idle_timeout, absl::Seconds(60),
+          "keep-alive: how long a connection may wait for its next request");
+ABSL_FLAG(absl::Duration, upstream_connect_timeout, absl::Seconds(5),
+          "backend connect deadline (then 504)");
+ABSL_FLAG(absl::Duration, upstream_response_timeout, absl::Seconds(60),
+          "longest wait for backend bytes once the request is sent (then 504)");
+ABSL_FLAG(absl::Duration, close_notify_timeout, absl::Seconds(5),
+          "after our close_notify, how long to wait for the client's close_notify or FIN");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off");
+ABSL_FLAG(uint32_t, ring_entries, 4096, "submission queue entries per worker ring");
+ABSL_FLAG(uint32_t, recv_buffers, 1024, "provided recv buffers per worker (a power of two)");
+ABSL_FLAG(uint32_t, recv_buffer_size, 16384, "bytes per provided recv buffer");
+
+namespace ringgate {
+namespace {
+
+// absl spells multi-word flags with underscores; accept the dashed spelling users type
+// (--close-notify-timeout) by rewriting the name part of each --flag argument.
+std::vector<std::string> NormalizeFlagSpelling(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string& a = args[i];
+    if (a == "--") break;
+    if (a.size() < 3 || a[0] != '-' || a[1] != '-') continue;
+    size_t end = a.find('=');
+    if (end == std::string::npos) end = a.size();
+    for (size_t j = 2; j < end; ++j) {
+      if (a[j] == '-') a[j] = '_';
+    }
+  }
+  return args;
+}
+
+absl::StatusOr<Config> ConfigFromFlags() {
+  Config config;
+  auto listen = ParseSocketAddress(absl::GetFlag(FLAGS_listen));
+  if (!listen.ok()) return absl::InvalidArgumentError(absl::StrCat("--listen: ", listen.status().message()));
+  config.listen = *listen;
+  auto backend = ParseSocketAddress(absl::GetFlag(FLAGS_backend));
+  if (!backend.ok()) return absl::InvalidArgumentError(absl::StrCat("--backend: ", backend.status().message()));
+  config.backend = *backend;
+  config.cert_path = absl::GetFlag(FLAGS_cert);
+  config.key_path = absl::GetFlag(FLAGS_key);
+  if (config.cert_path.empty() || config.key_path.empty()) {
+    return absl::InvalidArgumentError("--cert and --key are required (PEM files)");
+  }
+  auto cpus = ParseCpuList(absl::GetFlag(FLAGS_cpus));
+  if (!cpus.ok()) return cpus.status();
+  config.cpus = *cpus;
+  const int online = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+  for (int cpu : config.cpus) {
+    if (cpu >= online) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--cpus: CPU ", cpu, " does not exist (", online, " online)"));
+    }
+  }
+  config.threads = absl::GetFlag(FLAGS_threads);
+  if (config.threads < 0 || config.threads > 1024) {
+    return absl::InvalidArgumentError(absl::StrCat("--threads: ", config.threads, " is out of range"));
+  }
+  if (config.threads == 0) {
+    config.threads = config.cpus.empty() ? online : static_cast<int>(config.cpus.size());
+  }
+  struct NamedDuration {
+    const char* name;
+    absl::Duration value;
+    absl::Duration* into;
+  } durations[] = {
+      {"--handshake-timeout", absl::GetFlag(FLAGS_handshake_timeout), &config.handshake_timeout},
+      {"--request-header-timeout", absl::GetFlag(FLAGS_request_header_timeout),
+       &config.request_header_timeout},
+      {"--idle-timeout", absl::GetFlag(FLAGS_idle_timeout), &config.idle_timeout},
+      {"--upstream-connect-timeout", absl::GetFlag(FLAGS_upstream_connect_timeout),
+       &config.upstream_connect_timeout},
+      {"--upstream-response-timeout", absl::GetFlag(FLAGS_upstream_response_timeout),
+       &config.upstream_response_timeout},
+      {"--close-notify-timeout", absl::GetFlag(FLAGS_close_notify_timeout),
+       &config.close_notify_timeout},
+  };
+  for (const NamedDuration& d : durations) {
+    if (d.value <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(d.name, " must be positive, got ", absl::FormatDuration(d.value)));
+    }
+    *d.into = d.value;
+  }
+  config.ring_entries = absl::GetFlag(FLAGS_ring_entries);
+  if (config.ring_entries < 64 || config.ring_entries > 32768) {
+    return absl::InvalidArgumentError("--ring-entries must be between 64 and 32768");
+  }
+  config.recv_buffers = absl::GetFlag(FLAGS_recv_buffers);
+  config.recv_buffer_size = absl::GetFlag(FLAGS_recv_buffer_size);
+  if (config.recv_buffer_size < 1024 || config.recv_buffer_size > (1u << 20)) {
+    return absl::InvalidArgumentError("--recv-buffer-size must be between 1024 and 1048576");
+  }
+  return config;
+}
+
+void RaiseFdLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+int Main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "TLS-terminating HTTP/1.1 reverse proxy.\n"
+      "  ringgate --listen 127.0.0.1:8443 --backend 127.0.0.1:8080 --cert cert.pem --key key.pem");
+  std::vector<std::string> normalized = NormalizeFlagSpelling(argc, argv);
+  std::vector<char*> normalized_argv;
+  for (std::string& a : normalized) normalized_argv.push_back(a.data());
+  std::vector<char*> positional =
+      absl::ParseCommandLine(static_cast<int>(normalized_argv.size()), normalized_argv.data());
+  if (positional.size() > 1) {
+    std::fprintf(stderr, "ringgate: unexpected argument '%s' (see --help)\n", positional[1]);
+    return 2;
+  }
+
+  auto logger = spdlog::stderr_color_mt("ringgate");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  const auto level = spdlog::level::from_str(absl::GetFlag(FLAGS_log_level));
+  if (level == spdlog::level::off && absl::GetFlag(FLAGS_log_level) != "off") {
+    std::fprintf(stderr, "ringgate: --log-level: unknown level '%s'\n",
+                 absl::GetFlag(FLAGS_log_level).c_str());
+    return 2;
+  }
+  spdlog::set_level(level);
+
+  absl::StatusOr<Config> config = ConfigFromFlags();
+  if (!config.ok()) {
+    std::fprintf(stderr, "ringgate: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  absl::StatusOr<TlsContext> tls = TlsContext::CreateServer(config->cert_path, config->key_path);
+  if (!tls.ok()) {
+    std::fprintf(stderr, "ringgate: %s\n", std::string(tls.status().message()).c_str());
+    return 1;
+  }
+  if (!TlsContext::UsesAssemblyBuild()) {
+    spdlog::warn("wolfSSL was built without assembly (Debian's binary): AES-GCM is ~28x slower; "
+                 "run scripts/fetch-wolfssl.sh and rebuild");
+  }
+  RaiseFdLimit();
+  signal(SIGPIPE, SIG_IGN);
+
+  // Signals go to main's sigwait, never to a worker in the middle of its loop.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int i = 0; i < config->threads; ++i) {
+    workers.push_back(std::make_unique<Worker>(i, *config, *tls));
+    if (absl::Status s = workers.back()->Listen(); !s.ok()) {
+      std::fprintf(stderr, "ringgate: %s\n", std::string(s.message()).c_str());
+      return 1;
+    }
+  }
+  std::vector<absl::Status> results(workers.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < workers.size(); ++i) {
+    threads.emplace_back([&, i] {
+      if (!config->cpus.empty()) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(config->cpus[i % config->cpus.size()], &set);
+        pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+      }
+      results[i] = workers[i]->Run();
+      if (!results[i].ok()) {
+        spdlog::critical("worker={} stopped: {}", i, std::string(results[i].message()));
+        kill(getpid(), SIGTERM);
+      }
+    });
+  }
+  spdlog::info("ringgate listening on {} for backend {}, {} worker(s){}, wolfSSL {}",
+               config->listen.text, config->backend.text, workers.size(),
+               config->cpus.empty() ? "" : absl::StrCat(" pinned to --cpus ", absl::GetFlag(FLAGS_cpus)),
+               TlsContext::UsesAssemblyBuild() ? "with assembly" : "without assembly");
+
+  int received = 0;
+  sigwait(&signals, &received);
+  spdlog::info("signal {} received: stopping", strsignal(received));
+  for (auto& w : workers) w->RequestStop();
+  for (auto& t : threads) t.join();
+  for (const absl::Status& s : results) {
+    if (!s.ok()) return 1;
+  }
+  spdlog::shutdown();
+  return 0;
+}
+
+}  // namespace
+}  // namespace ringgate
+
+int main(int argc, char** argv) { return ringgate::Main(argc, argv); }

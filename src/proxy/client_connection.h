@@ -1,0 +1,160 @@
+// client_connection.h
+// One TLS client connection and the exchanges it carries. Every completion for it, and every
+// event from its backend connection or its timer, enters through one of the On* methods below
+// and changes state only there. Requests are answered strictly in order; a pipelined request
+// waits, unparsed, until the response before it is complete.
+//
+// How it closes is the product: see BeginShutdown, StartShutdownChain and Finalize, and
+// src/shutdown/ for the linked-SQE chain itself.
+#ifndef RINGGATE_PROXY_CLIENT_CONNECTION_H_
+#define RINGGATE_PROXY_CLIENT_CONNECTION_H_
+
+#include <linux/time_types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "core/send_queue.h"
+#include "ringgate/http_codec.h"
+#include "ringgate/lifecycle.h"
+#include "ringgate/tls_session.h"
+#include "ringgate/user_data.h"
+
+namespace ringgate {
+
+class Worker;
+class Upstream;
+
+// What the connection's single timer is waiting for.
+enum class ClientTimer : uint8_t {
+  kNone,
+  kHandshake,         // TLS handshake must finish
+  kIdle,              // keep-alive: the next request must begin
+  kRequestHead,       // a begun request head must complete
+  kUpstreamConnect,   // the backend must accept the connection
+  kUpstreamResponse,  // the backend must send (more of) its response
+};
+
+class ClientConnection {
+ public:
+  ClientConnection(Worker& worker, uint32_t slot) : worker_(worker), slot_(slot) {}
+
+  void Start(int fd, uint64_t id);
+  void OnCompletion(Op op, int result, uint32_t flags);
+  // A queued wake-up at `queued_deadline_ns` came due.
+  void OnTimer(int64_t queued_deadline_ns);
+
+  // Events from the bound backend connection.
+  void OnUpstreamConnected();
+  void OnUpstreamData(std::string_view bytes);
+  void OnUpstreamEof();
+  void OnUpstreamFailed(int error);
+  void OnUpstreamDrained();
+
+  uint32_t slot() const { return slot_; }
+  uint32_t generation() const { return generation_; }
+  bool in_use() const { return in_use_; }
+  uint64_t id() const { return id_; }
+
+ private:
+  // Reading.
+  void ArmRecv();
+  void PauseRecv();
+  void ResumeRecv();
+  bool WantsToRead() const;
+  void OnRecv(int result, uint32_t flags);
+  void ProcessCiphertext();
+  void ProcessRequests();
+  void StartExchange();
+  void FinishExchange(bool upstream_reusable);
+  bool RetryOnFreshUpstream();
+  // Writing.
+  void QueuePlaintext(std::string_view plain);
+  void FlushToClient();
+  void OnSend(int result);
+  // Closing.
+  void RespondWithError(int status_code, CloseInitiator initiator);
+  void BeginShutdown(CloseInitiator initiator);
+  void Abort(TerminationCause cause, CloseInitiator initiator);
+  void MaybeStartShutdownChain();
+  void OnShutdownStep(Op op, int result);
+  void DrainAfterCloseNotify(std::string_view ciphertext);
+  void Finalize();
+  void DetachUpstream(bool reusable);
+  void SetTimer(ClientTimer kind, absl::Duration after);
+  void NoteIoError(int error);
+
+  Worker& worker_;
+  const uint32_t slot_;
+  uint32_t generation_ = 1;
+  bool in_use_ = false;
+  int fd_ = -1;
+  uint64_t id_ = 0;
+  std::string peer_ip_;
+  int ops_in_flight_ = 0;
+  Lifecycle life_;
+  CloseInitiator initiator_ = CloseInitiator::kNone;
+
+  std::unique_ptr<TlsSession> tls_;
+  SendQueue out_;
+  std::string plaintext_in_;
+  size_t plaintext_offset_ = 0;
+  std::unique_ptr<HttpParser> request_parser_;
+
+  // Reading state.
+  bool recv_armed_ = false;
+  bool recv_paused_ = false;
+  bool cancel_in_flight_ = false;
+  bool peer_close_notify_ = false;
+  bool peer_fin_ = false;
+
+  // The exchange in progress (at most one).
+  bool exchange_active_ = false;
+  bool request_complete_ = false;
+  bool response_started_ = false;
+  bool head_request_ = false;
+  bool request_has_body_ = false;
+  bool retried_ = false;
+  bool close_after_response_ = false;
+  std::string upstream_request_head_;  // kept for one retry on a stale pooled connection
+  uint32_t upstream_slot_ = 0;
+  uint32_t upstream_generation_ = 0;
+  bool has_upstream_ = false;
+  uint64_t requests_ = 0;
+
+  // Timer.
+  ClientTimer timer_ = ClientTimer::kNone;
+  int64_t timer_deadline_ns_ = 0;  // when timer_ fires
+  int64_t queued_wakeup_ns_ = 0;   // our one entry in the worker's timer heap; 0 = none
+
+  // Shutdown.
+  bool closing_ = false;          // no new requests; the chain starts once I/O is quiet
+  bool graceful_ = true;          // send close_notify (false: abort, the client sees truncation)
+  bool chain_started_ = false;
+  bool fd_closed_ = false;
+  bool timed_out_ = false;
+  bool reset_seen_ = false;
+  bool error_seen_ = false;
+  TerminationCause forced_cause_ = TerminationCause::kNone;
+  std::string chain_flush_;
+  std::string chain_close_notify_;
+  std::unique_ptr<char[]> drain_buffer_;
+  __kernel_timespec drain_deadline_{};
+  uint64_t bytes_pending_at_shutdown_ = 0;
+  uint64_t bytes_drained_ = 0;
+  int drain_recv_result_ = 0;      // classified in Finalize, once the deadline's CQE is in too
+  int64_t drain_recv_done_ns_ = 0;
+  bool unread_input_possible_ = false;
+
+  // Counters for the close summary.
+  uint64_t cipher_bytes_in_ = 0;
+  uint64_t cipher_bytes_out_ = 0;
+  uint64_t plain_bytes_in_ = 0;
+  uint64_t plain_bytes_out_ = 0;
+};
+
+}  // namespace ringgate
+
+#endif  // RINGGATE_PROXY_CLIENT_CONNECTION_H_

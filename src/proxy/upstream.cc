@@ -1,0 +1,225 @@
+#include "proxy/upstream.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "core/worker.h"
+#include "proxy/client_connection.h"
+#include "spdlog/spdlog.h"
+
+namespace ringgate {
+
+void Upstream::ResetForNewSocket() {
+  generation_ = (generation_ + 1) & kGenerationMask;
+  state_ = State::kFree;
+  fd_ = -1;
+  ops_in_flight_ = 0;
+  recv_armed_ = recv_paused_ = cancel_in_flight_ = close_submitted_ = false;
+  reused_ = false;
+  has_client_ = false;
+  out_.Clear();
+  response_parser_.~HttpParser();
+  new (&response_parser_) HttpParser(HttpParser::Kind::kResponse, 64 * 1024);
+}
+
+bool Upstream::Connect() {
+  const SocketAddress& backend = worker_.config().backend;
+  fd_ = socket(backend.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) {
+    spdlog::error("worker={} backend socket: {}", worker_.id(), std::strerror(errno));
+    return false;
+  }
+  int one = 1;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  state_ = State::kConnecting;
+  io_uring_sqe* sqe = worker_.Sqe();
+  io_uring_prep_connect(sqe, fd_, backend.get(), backend.length);
+  io_uring_sqe_set_data64(sqe, EncodeTag({Op::kUpstreamConnect, generation_, slot_}));
+  ++ops_in_flight_;
+  return true;
+}
+
+void Upstream::Bind(uint32_t client_slot, uint32_t client_generation, bool head_request) {
+  has_client_ = true;
+  client_slot_ = client_slot;
+  client_generation_ = client_generation;
+  response_parser_.StartNextMessage();
+  response_parser_.set_skip_body(head_request);
+}
+
+ClientConnection* Upstream::BoundClient() {
+  return has_client_ ? worker_.Client(client_slot_, client_generation_) : nullptr;
+}
+
+void Upstream::Send(std::string_view bytes) {
+  out_.Append(bytes);
+  SubmitSend();
+}
+
+void Upstream::SendOwned(std::string& bytes) {
+  out_.AppendOwned(bytes);
+  SubmitSend();
+}
+
+void Upstream::SubmitSend() {
+  if (state_ != State::kConnected) return;
+  std::string_view next = out_.StartSend();
+  if (next.empty()) return;
+  io_uring_sqe* sqe = worker_.Sqe();
+  io_uring_prep_send(sqe, fd_, next.data(), next.size(), MSG_WAITALL | MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(sqe, EncodeTag({Op::kUpstreamSend, generation_, slot_}));
+  ++ops_in_flight_;
+}
+
+void Upstream::ArmRecv() {
+  if (recv_armed_ || recv_paused_ || state_ != State::kConnected) return;
+  io_uring_sqe* sqe = worker_.Sqe();
+  io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = worker_.buffers().group();
+  io_uring_sqe_set_data64(sqe, EncodeTag({Op::kUpstreamRecv, generation_, slot_}));
+  ++ops_in_flight_;
+  recv_armed_ = true;
+}
+
+void Upstream::PauseRecv() {
+  recv_paused_ = true;
+  if (!recv_armed_ || cancel_in_flight_) return;
+  io_uring_sqe* sqe = worker_.Sqe();
+  io_uring_prep_cancel64(sqe, EncodeTag({Op::kUpstreamRecv, generation_, slot_}), 0);
+  io_uring_sqe_set_data64(sqe, EncodeTag({Op::kUpstreamCancelRecv, generation_, slot_}));
+  ++ops_in_flight_;
+  cancel_in_flight_ = true;
+}
+
+void Upstream::ResumeRecv() {
+  if (!recv_paused_) return;
+  recv_paused_ = false;
+  ArmRecv();
+}
+
+void Upstream::Close() {
+  if (state_ == State::kClosing || state_ == State::kFree) return;
+  has_client_ = false;
+  state_ = State::kClosing;
+  PauseRecv();
+  MaybeFinishClose();
+}
+
+void Upstream::MaybeFinishClose() {
+  if (state_ != State::kClosing) return;
+  if (!close_submitted_ && !recv_armed_ && fd_ >= 0) {
+    // close() with a recv pending would send no FIN (liburing#932): the recv is gone first.
+    io_uring_sqe* sqe = worker_.Sqe();
+    io_uring_prep_close(sqe, fd_);
+    io_uring_sqe_set_data64(sqe, EncodeTag({Op::kUpstreamClose, generation_, slot_}));
+    ++ops_in_flight_;
+    close_submitted_ = true;
+    fd_ = -1;
+  }
+  if (close_submitted_ && ops_in_flight_ == 0) {
+    state_ = State::kFree;
+    generation_ = (generation_ + 1) & kGenerationMask;
+    worker_.FreeUpstreamSlot(slot_);
+  }
+}
+
+void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
+  switch (op) {
+    case Op::kUpstreamConnect: {
+      --ops_in_flight_;
+      if (state_ != State::kConnecting) break;
+      if (result < 0) {
+        state_ = State::kClosing;
+        ClientConnection* client = BoundClient();
+        has_client_ = false;
+        if (client != nullptr) client->OnUpstreamFailed(result);
+        break;
+      }
+      state_ = State::kConnected;
+      ArmRecv();
+      SubmitSend();
+      if (ClientConnection* client = BoundClient()) client->OnUpstreamConnected();
+      break;
+    }
+    case Op::kUpstreamSend: {
+      --ops_in_flight_;
+      if (state_ != State::kConnected) {
+        out_.Clear();
+        break;
+      }
+      if (result < 0) {
+        out_.Clear();
+        ClientConnection* client = BoundClient();
+        Close();
+        if (client != nullptr) client->OnUpstreamFailed(result);
+        break;
+      }
+      std::string_view rest = out_.OnSent(static_cast<size_t>(result));
+      if (!rest.empty()) {
+        io_uring_sqe* sqe = worker_.Sqe();
+        io_uring_prep_send(sqe, fd_, rest.data(), rest.size(), MSG_WAITALL | MSG_NOSIGNAL);
+        io_uring_sqe_set_data64(sqe, EncodeTag({Op::kUpstreamSend, generation_, slot_}));
+        ++ops_in_flight_;
+        break;
+      }
+      SubmitSend();
+      if (ClientConnection* client = BoundClient()) client->OnUpstreamDrained();
+      break;
+    }
+    case Op::kUpstreamRecv: {
+      if (!(flags & IORING_CQE_F_MORE)) {
+        recv_armed_ = false;
+        --ops_in_flight_;
+      }
+      std::string_view data;
+      uint16_t bid = 0;
+      const bool has_buffer = (flags & IORING_CQE_F_BUFFER) != 0;
+      if (has_buffer) {
+        bid = BufferRing::BufferId(flags);
+        data = worker_.buffers().Data(bid, result > 0 ? static_cast<size_t>(result) : 0);
+      }
+      if (state_ == State::kConnected) {
+        ClientConnection* client = BoundClient();
+        if (result > 0) {
+          if (client != nullptr) {
+            client->OnUpstreamData(data);
+          } else {
+            // Bytes from an idle backend connection: it is out of step; do not reuse it.
+            Close();
+          }
+        } else if (result == 0 || (result < 0 && result != -ENOBUFS && result != -ECANCELED)) {
+          Close();
+          if (client != nullptr) {
+            if (result == 0) {
+              client->OnUpstreamEof();
+            } else {
+              client->OnUpstreamFailed(result);
+            }
+          }
+        } else if (result == -ENOBUFS) {
+          ++worker_.counters().recv_enobufs;
+        }
+      }
+      if (has_buffer) worker_.buffers().Return(bid);
+      if (!recv_armed_ && state_ == State::kConnected) ArmRecv();
+      break;
+    }
+    case Op::kUpstreamCancelRecv:
+      --ops_in_flight_;
+      cancel_in_flight_ = false;
+      break;
+    case Op::kUpstreamClose:
+      --ops_in_flight_;
+      break;
+    default:
+      break;
+  }
+  MaybeFinishClose();
+}
+
+}  // namespace ringgate

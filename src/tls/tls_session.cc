@@ -1,0 +1,124 @@
+#include "ringgate/tls_session.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace ringgate {
+
+TlsSession::TlsSession(const TlsContext& ctx, bool is_server) : is_server_(is_server) {
+  ssl_ = wolfSSL_new(ctx.get());
+  if (ssl_ == nullptr) return;
+  wolfSSL_SSLSetIORecv(ssl_, &TlsSession::OnRecv);
+  wolfSSL_SSLSetIOSend(ssl_, &TlsSession::OnSend);
+  wolfSSL_SetIOReadCtx(ssl_, this);
+  wolfSSL_SetIOWriteCtx(ssl_, this);
+}
+
+TlsSession::~TlsSession() {
+  if (ssl_ != nullptr) wolfSSL_free(ssl_);
+}
+
+int TlsSession::OnRecv(WOLFSSL*, char* buf, int size, void* ctx) {
+  auto* self = static_cast<TlsSession*>(ctx);
+  size_t available = self->cipher_in_.size() - self->cipher_in_offset_;
+  if (available == 0) {
+    return self->transport_eof_ ? WOLFSSL_CBIO_ERR_CONN_CLOSE : WOLFSSL_CBIO_ERR_WANT_READ;
+  }
+  size_t n = std::min(available, static_cast<size_t>(size));
+  std::memcpy(buf, self->cipher_in_.data() + self->cipher_in_offset_, n);
+  self->cipher_in_offset_ += n;
+  if (self->cipher_in_offset_ == self->cipher_in_.size()) {
+    self->cipher_in_.clear();
+    self->cipher_in_offset_ = 0;
+  }
+  return static_cast<int>(n);
+}
+
+int TlsSession::OnSend(WOLFSSL*, char* buf, int size, void* ctx) {
+  // Never short, never WANT_WRITE: the connection's send queue owns backpressure.
+  static_cast<TlsSession*>(ctx)->cipher_out_.append(buf, static_cast<size_t>(size));
+  return size;
+}
+
+TlsStatus TlsSession::ClassifyError(int ret) {
+  int err = wolfSSL_get_error(ssl_, ret);
+  last_error_ = err;
+  switch (err) {
+    case WOLFSSL_ERROR_WANT_READ:
+    case WOLFSSL_ERROR_WANT_WRITE:
+      return TlsStatus::kWantRead;
+    case WOLFSSL_ERROR_ZERO_RETURN:
+      return TlsStatus::kPeerCloseNotify;
+    case SOCKET_PEER_CLOSED_E:
+      return TlsStatus::kPeerEof;
+    default:
+      // A bare EOF in the middle of a handshake or record is reported as a read error.
+      if (transport_eof_ && buffered_ciphertext_in() == 0) return TlsStatus::kPeerEof;
+      return TlsStatus::kError;
+  }
+}
+
+TlsStatus TlsSession::Handshake() {
+  if (ssl_ == nullptr) return TlsStatus::kError;
+  if (handshake_done_) return TlsStatus::kOk;
+  int ret = is_server_ ? wolfSSL_accept(ssl_) : wolfSSL_connect(ssl_);
+  if (ret == WOLFSSL_SUCCESS) {
+    handshake_done_ = true;
+    return TlsStatus::kOk;
+  }
+  return ClassifyError(ret);
+}
+
+TlsStatus TlsSession::ReadPlaintext(std::string& out) {
+  if (ssl_ == nullptr) return TlsStatus::kError;
+  constexpr size_t kChunk = 16384;
+  bool produced = false;
+  for (;;) {
+    size_t old_size = out.size();
+    out.resize(old_size + kChunk);
+    int n = wolfSSL_read(ssl_, out.data() + old_size, static_cast<int>(kChunk));
+    if (n > 0) {
+      out.resize(old_size + static_cast<size_t>(n));
+      produced = true;
+      continue;
+    }
+    out.resize(old_size);
+    TlsStatus status = ClassifyError(n);
+    if (status == TlsStatus::kWantRead && produced) return TlsStatus::kOk;
+    return status;
+  }
+}
+
+TlsStatus TlsSession::WritePlaintext(std::string_view plain) {
+  if (ssl_ == nullptr) return TlsStatus::kError;
+  if (plain.empty()) return TlsStatus::kOk;
+  int ret = wolfSSL_write(ssl_, plain.data(), static_cast<int>(plain.size()));
+  if (ret == static_cast<int>(plain.size())) return TlsStatus::kOk;
+  ClassifyError(ret);
+  return TlsStatus::kError;
+}
+
+TlsStatus TlsSession::QueueCloseNotify() {
+  if (ssl_ == nullptr) return TlsStatus::kError;
+  if (close_notify_queued_) return TlsStatus::kOk;
+  close_notify_queued_ = true;
+  int ret = wolfSSL_shutdown(ssl_);
+  // WOLFSSL_SHUTDOWN_NOT_DONE (our alert is out, theirs not yet in) and WOLFSSL_SUCCESS (both
+  // done) both mean the alert is now in the pending ciphertext.
+  if (ret == WOLFSSL_SHUTDOWN_NOT_DONE || ret == WOLFSSL_SUCCESS) return TlsStatus::kOk;
+  // Some builds try to read the peer's alert in the same call; waiting for it is not a failure.
+  if (ClassifyError(ret) == TlsStatus::kWantRead) return TlsStatus::kOk;
+  return TlsStatus::kError;
+}
+
+std::string_view TlsSession::version() const {
+  const char* v = ssl_ ? wolfSSL_get_version(ssl_) : nullptr;
+  return v ? v : "";
+}
+
+std::string_view TlsSession::cipher() const {
+  const char* c = ssl_ ? wolfSSL_get_cipher_name(ssl_) : nullptr;
+  return c ? c : "";
+}
+
+}  // namespace ringgate

@@ -1,0 +1,102 @@
+/* user_settings.h
+ * wolfSSL's build configuration for ringgate, included by wolfssl/wolfcrypt/settings.h when
+ * WOLFSSL_USER_SETTINGS is defined (the library and everything that includes its headers).
+ *
+ * Derived from Debian's wolfSSL 5.5.4 source configured with
+ *   --enable-tls13 --enable-sni --enable-alpn --enable-session-ticket --enable-opensslall
+ *   --enable-opensslextra --enable-aesni --enable-intelasm --enable-sp --enable-sp-asm
+ *   --disable-oldtls --enable-curve25519
+ * minus the OCSP, system-CA and test knobs a reverse proxy's server side does not use.
+ * OPENSSL_ALL is here for the SNI servername callback and wolfSSL_set_SSL_CTX.
+ */
+#ifndef RINGGATE_WOLFSSL_USER_SETTINGS_H_
+#define RINGGATE_WOLFSSL_USER_SETTINGS_H_
+
+/* Platform and threading. */
+#define WOLFSSL_X86_64_BUILD
+#define HAVE_THREAD_LS
+#define ERROR_QUEUE_PER_THREAD
+#define HAVE___UINT128_T 1
+#define WC_NO_ASYNC_THREADING
+#define WOLFSSL_USE_ALIGN
+
+/* Side-channel hardening. */
+#define TFM_TIMING_RESISTANT
+#define ECC_TIMING_RESISTANT
+#define WC_RSA_BLINDING
+
+/* Assembly speedups: AES-NI with AVX2 AES-GCM, SP ECC/RSA in x86-64 assembly. */
+#define WOLFSSL_AESNI
+#define USE_INTEL_SPEEDUP
+#define HAVE_AESGCM
+#define GCM_TABLE_4BIT
+#define WOLFSSL_SP_MATH_ALL
+#define WOLFSSL_HAVE_SP_RSA
+#define WOLFSSL_HAVE_SP_DH
+#define WOLFSSL_HAVE_SP_ECC
+#define WOLFSSL_SP_4096
+#define WOLFSSL_SP_384
+#define WOLFSSL_SP_521
+#define WOLFSSL_SP_LARGE_CODE
+#define WOLFSSL_SP_X86_64
+#define WOLFSSL_SP_ASM
+#define WOLFSSL_SP_X86_64_ASM
+
+/* Algorithms. */
+#define WOLFSSL_SHA224
+#define WOLFSSL_SHA384
+#define WOLFSSL_SHA512
+#define WOLFSSL_SHA3
+#define WOLFSSL_NO_SHAKE128
+#define WOLFSSL_NO_SHAKE256
+#define HAVE_HKDF
+#define HAVE_ECC
+#define HAVE_ECC384
+#define HAVE_ECC521
+#define TFM_ECC256
+#define ECC_SHAMIR
+#define HAVE_CURVE25519
+#define HAVE_POLY1305
+#define HAVE_CHACHA
+#define HAVE_HASHDRBG
+#define WC_RSA_PSS
+#define WOLFSSL_PSS_LONG_SALT
+#define WC_RSA_NO_PADDING
+#define HAVE_FFDHE_2048
+#define HAVE_DH_DEFAULT_PARAMS
+#define WOLFSSL_BASE64_ENCODE
+#define HAVE_CTS
+#define NO_DSA
+#define NO_RC4
+#define NO_PSK
+#define NO_MD4
+#define NO_DES3
+#define NO_OLD_TLS
+
+/* TLS features. */
+#define WOLFSSL_TLS13
+#define HAVE_TLS_EXTENSIONS
+#define HAVE_SNI
+#define HAVE_ALPN
+#define HAVE_SUPPORTED_CURVES
+#define HAVE_SESSION_TICKET
+#define WOLFSSL_TICKET_HAVE_ID
+#define HAVE_EXTENDED_MASTER
+#define HAVE_ENCRYPT_THEN_MAC
+#define HAVE_SERVER_RENEGOTIATION_INFO
+#define HAVE_EXT_CACHE
+#define WOLFSSL_FORCE_CACHE_ON_TICKET
+#define WOLFSSL_ENCRYPTED_KEYS
+#define WOLFSSL_EXTRA_ALERTS
+#define WOLFSSL_EITHER_SIDE
+
+/* OpenSSL compatibility layer: SNI callback, SSL_CTX switching, error codes. */
+#define OPENSSL_ALL
+#define OPENSSL_EXTRA
+#define WOLFSSL_ERROR_CODE_OPENSSL
+#define WOLFSSL_CERT_NAME_ALL
+#define WOLFSSL_AKID_NAME
+#define WOLFSSL_ALWAYS_VERIFY_CB
+#define WOLFSSL_VERIFY_CB_ALL_CERTS
+
+#endif /* RINGGATE_WOLFSSL_USER_SETTINGS_H_ */
