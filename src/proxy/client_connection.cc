@@ -69,7 +69,8 @@ void ClientConnection::Start(int fd, uint64_t id) {
   plaintext_offset_ = 0;
   ops_in_flight_ = 0;
   recv_armed_ = recv_paused_ = cancel_in_flight_ = false;
-  peer_close_notify_ = peer_fin_ = false;
+  peer_close_notify_ = peer_fin_ = client_gone_ = false;
+  plain_out_.clear();
   exchange_active_ = request_complete_ = response_started_ = false;
   head_request_ = request_has_body_ = retried_ = close_after_response_ = false;
   has_upstream_ = false;
@@ -142,7 +143,8 @@ void ClientConnection::SetTimer(ClientTimer kind, absl::Duration after) {
 void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
   if (queued_deadline_ns != queued_wakeup_ns_) return;  // superseded by an earlier wake-up
   queued_wakeup_ns_ = 0;
-  if (timer_ == ClientTimer::kNone || closing_) return;
+  if (timer_ == ClientTimer::kNone) return;
+  if (closing_ && timer_ != ClientTimer::kShutdownBackstop) return;
   if (Worker::NowNs() < timer_deadline_ns_) {
     // The deadline moved later since this wake-up was queued: sleep again until then.
     queued_wakeup_ns_ = timer_deadline_ns_;
@@ -171,6 +173,21 @@ void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
       DetachUpstream(/*reusable=*/false);
       RespondWithError(504, CloseInitiator::kServerError);
       break;
+    case ClientTimer::kShutdownBackstop:
+      // On rings without DEFER_TASKRUN, a linked timeout on a recv that follows shutdown(2) in
+      // a chain was seen never to fire (kernel 6.18). Cancelling the drain recv ourselves ends
+      // it the same way: the hard-linked close behind it runs.
+      if (!fd_closed_ && drain_recv_done_ns_ == 0) {
+        spdlog::warn("conn={} close_notify deadline did not fire; cancelling the drain recv",
+                     ConnId(id_));
+        io_uring_sqe* sqe = worker_.Sqe();
+        io_uring_prep_cancel64(sqe, EncodeTag({Op::kShutdownDrainRecv, generation_, slot_}), 0);
+        io_uring_sqe_set_data64(sqe, EncodeTag({Op::kClientCancelRecv, generation_, slot_}));
+        ++ops_in_flight_;
+        timed_out_ = true;
+        life_.Enter(LifecycleState::kTimedOut, Worker::NowNs());
+      }
+      break;
     case ClientTimer::kNone:
       break;
   }
@@ -180,7 +197,7 @@ void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
 // Reading from the client
 
 bool ClientConnection::WantsToRead() const {
-  return !closing_ && !recv_paused_ && !peer_fin_ && !peer_close_notify_;
+  return !closing_ && !recv_paused_ && !InputEnded();
 }
 
 void ClientConnection::ArmRecv() {
@@ -229,10 +246,13 @@ void ClientConnection::OnRecv(int result, uint32_t flags) {
   } else if (result == -ENOBUFS) {
     ++worker_.counters().recv_enobufs;
   } else if (result < 0 && result != -ECANCELED) {
-    NoteIoError(result);
-    Abort(IsResetError(result) ? TerminationCause::kReset : TerminationCause::kError,
-          CloseInitiator::kClient);
-    return;
+    if (IsResetError(result)) {
+      OnClientGone(result);
+    } else {
+      NoteIoError(result);
+      Abort(TerminationCause::kError, CloseInitiator::kServerError);
+      return;
+    }
   }
   if (closing_) {
     // Bytes that arrived after the close decision but before the recv stopped: nothing more
@@ -240,7 +260,7 @@ void ClientConnection::OnRecv(int result, uint32_t flags) {
     if (result > 0 || result == 0) DrainAfterCloseNotify({});
     return;
   }
-  if (result > 0 || result == 0) ProcessCiphertext();
+  if (result >= 0 || client_gone_) ProcessCiphertext();
   if (!recv_armed_) ArmRecv();
 }
 
@@ -291,8 +311,9 @@ void ClientConnection::ProcessRequests() {
     if (exchange_active_ && request_complete_) break;  // the response comes first
     const bool have_input = plaintext_offset_ < plaintext_in_.size();
     if (!have_input) {
-      if (!exchange_active_ && (peer_close_notify_ || peer_fin_)) {
-        // The client is done: everything it sent before closing has been answered.
+      // The client is done: once everything it sent before closing has been answered (or a
+      // request it cut short is abandoned), close.
+      if (InputEnded() && (!exchange_active_ || !request_complete_)) {
         BeginShutdown(CloseInitiator::kClient);
       }
       break;
@@ -550,12 +571,23 @@ void ClientConnection::FinishExchange(bool upstream_reusable) {
 // Writing to the client
 
 void ClientConnection::QueuePlaintext(std::string_view plain) {
-  if (plain.empty()) return;
-  plain_bytes_out_ += plain.size();
-  if (tls_->WritePlaintext(plain) != TlsStatus::kOk) error_seen_ = true;
+  if (client_gone_) return;  // nobody to read it
+  plain_out_.append(plain);
 }
 
 void ClientConnection::FlushToClient() {
+  if (client_gone_) {
+    plain_out_.clear();
+    tls_->pending_ciphertext().clear();
+    return;
+  }
+  if (!plain_out_.empty()) {
+    // One wolfSSL write per batch: a response head and the body bytes that came with it share
+    // records instead of each costing a record of their own.
+    plain_bytes_out_ += plain_out_.size();
+    if (tls_->WritePlaintext(plain_out_) != TlsStatus::kOk) error_seen_ = true;
+    plain_out_.clear();
+  }
   std::string& cipher = tls_->pending_ciphertext();
   if (!cipher.empty() && !chain_started_) out_.AppendOwned(cipher);
   if (chain_started_ || fd_closed_) return;
@@ -569,14 +601,22 @@ void ClientConnection::FlushToClient() {
 
 void ClientConnection::OnSend(int result) {
   if (result < 0) {
+    if (IsResetError(result)) {
+      OnClientGone(result);
+      if (!closing_) ProcessRequests();
+      return;
+    }
     NoteIoError(result);
     out_.Clear();
-    Abort(IsResetError(result) ? TerminationCause::kReset : TerminationCause::kError,
-          CloseInitiator::kClient);
+    Abort(TerminationCause::kError, CloseInitiator::kServerError);
     return;
   }
   cipher_bytes_out_ += static_cast<uint64_t>(result);
   std::string_view rest = out_.OnSent(static_cast<size_t>(result));
+  if (client_gone_) {
+    out_.Clear();  // nothing in flight any more
+    return;
+  }
   if (!rest.empty()) {
     io_uring_sqe* sqe = worker_.Sqe();
     io_uring_prep_send(sqe, fd_, rest.data(), rest.size(), MSG_WAITALL | MSG_NOSIGNAL);
@@ -593,6 +633,22 @@ void ClientConnection::OnSend(int result) {
 
 // ---------------------------------------------------------------------------------------------
 // Closing: the graceful TLS shutdown sequence
+
+void ClientConnection::OnClientGone(int error) {
+  if (!client_gone_) {
+    spdlog::debug("conn={} client gone ({}): finishing {} buffered request bytes without replies",
+                  ConnId(id_), std::strerror(-error), plaintext_in_.size() - plaintext_offset_);
+  }
+  client_gone_ = true;
+  reset_seen_ = true;
+  graceful_ = false;
+  if (initiator_ == CloseInitiator::kNone) initiator_ = CloseInitiator::kClient;
+  // A send may still be in flight: its buffer stays until its completion; the rest goes now.
+  (void)out_.TakeWaiting();
+  plain_out_.clear();
+  tls_->pending_ciphertext().clear();
+  if (recv_armed_) PauseRecv();
+}
 
 void ClientConnection::NoteIoError(int error) {
   if (IsResetError(error)) {
@@ -683,6 +739,10 @@ void ClientConnection::MaybeStartShutdownChain() {
   spec.drain_buffer_size = kDrainBufferBytes;
   spec.deadline = &drain_deadline_;
   ops_in_flight_ += PrepareShutdownChain(worker_.ring(), spec);
+  if (wait_for_peer) {
+    SetTimer(ClientTimer::kShutdownBackstop,
+             worker_.config().close_notify_timeout + absl::Milliseconds(500));
+  }
   if (chain_flush_.empty()) life_.Enter(LifecycleState::kBufferFlushed, Worker::NowNs());
   spdlog::debug("conn={} shutdown chain submitted: flush={} close_notify={} wait={}",
                 ConnId(id_), chain_flush_.size(), !chain_close_notify_.empty(), wait_for_peer);

@@ -35,6 +35,7 @@ enum class ClientTimer : uint8_t {
   kRequestHead,       // a begun request head must complete
   kUpstreamConnect,   // the backend must accept the connection
   kUpstreamResponse,  // the backend must send (more of) its response
+  kShutdownBackstop,  // the chain's own deadline should have fired by now (see OnTimer)
 };
 
 class ClientConnection {
@@ -85,6 +86,9 @@ class ClientConnection {
   void DetachUpstream(bool reusable);
   void SetTimer(ClientTimer kind, absl::Duration after);
   void NoteIoError(int error);
+  // The client's side is gone: stop writing to it, keep serving what it already sent.
+  void OnClientGone(int error);
+  bool InputEnded() const { return peer_fin_ || peer_close_notify_ || client_gone_; }
 
   Worker& worker_;
   const uint32_t slot_;
@@ -98,6 +102,7 @@ class ClientConnection {
   CloseInitiator initiator_ = CloseInitiator::kNone;
 
   std::unique_ptr<TlsSession> tls_;
+  std::string plain_out_;  // plaintext queued since the last flush: encrypted as one batch
   SendQueue out_;
   std::string plaintext_in_;
   size_t plaintext_offset_ = 0;
@@ -109,6 +114,9 @@ class ClientConnection {
   bool cancel_in_flight_ = false;
   bool peer_close_notify_ = false;
   bool peer_fin_ = false;
+  // The client reset the connection or can no longer receive (EPIPE). Requests that fully
+  // arrived before that are still forwarded; their responses are discarded.
+  bool client_gone_ = false;
 
   // The exchange in progress (at most one).
   bool exchange_active_ = false;
