@@ -1,0 +1,206 @@
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace ringgate::testing {
+
+CommandResult RunCommand(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) result.output.append(buf, n);
+  int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool WaitForPort(int port, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    if (ok) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+std::string SourceDir() { return RINGGATE_SOURCE_DIR; }
+std::string BinaryPath() { return RINGGATE_BINARY; }
+
+std::string CertificateDir() {
+  static const std::string dir = [] {
+    char tmpl[] = "/tmp/ringgate-it-XXXXXX";
+    std::string d = mkdtemp(tmpl);
+    RunCommand("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+        "-subj /CN=localhost -keyout " + d + "/key.pem -out " + d + "/cert.pem 2>/dev/null");
+    return d;
+  }();
+  return dir;
+}
+
+bool ChildProcess::Start(const std::vector<std::string>& argv, const std::string& log_path) {
+  pid_ = fork();
+  if (pid_ < 0) return false;
+  if (pid_ == 0) {
+    int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+    dup2(log, STDOUT_FILENO);
+    dup2(log, STDERR_FILENO);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  return true;
+}
+
+int ChildProcess::Wait(int timeout_ms) {
+  if (pid_ <= 0) return -1;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return -1;
+}
+
+void ChildProcess::Stop() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  if (Wait(3000) == -1 && pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  pid_ = -1;
+}
+
+bool DemoBackend::Start() {
+  port_ = FreePort();
+  std::string log = CertificateDir() + "/backend-" + std::to_string(port_) + ".log";
+  if (!process_.Start({"python3", SourceDir() + "/tools/demo_backend.py", "--port",
+                       std::to_string(port_)},
+                      log)) {
+    return false;
+  }
+  return WaitForPort(port_, 10000);
+}
+
+bool ProxyUnderTest::Start() {
+  port_ = FreePort();
+  log_path_ = CertificateDir() + "/proxy-" + std::to_string(port_) + ".log";
+  std::vector<std::string> argv = {BinaryPath(),
+                                   "--listen=127.0.0.1:" + std::to_string(port_),
+                                   "--backend=127.0.0.1:" + std::to_string(backend_port_),
+                                   "--cert=" + CertificateDir() + "/cert.pem",
+                                   "--key=" + CertificateDir() + "/key.pem",
+                                   "--threads=2"};
+  argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
+  if (!process_.Start(argv, log_path_)) return false;
+  return WaitForPort(port_, 10000);
+}
+
+std::string ProxyUnderTest::Url(const std::string& path) const {
+  return "https://127.0.0.1:" + std::to_string(port_) + path;
+}
+
+std::string ProxyUnderTest::Log() const {
+  std::ifstream in(log_path_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int ProxyUnderTest::OpenFds() const {
+  int count = 0;
+  DIR* dir = opendir(("/proc/" + std::to_string(pid()) + "/fd").c_str());
+  if (dir == nullptr) return -1;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] != '.') ++count;
+  }
+  closedir(dir);
+  return count;
+}
+
+int ProxyUnderTest::OpenClientSockets() const {
+  // Socket inodes this process holds.
+  std::set<std::string> inodes;
+  std::string fd_dir = "/proc/" + std::to_string(pid()) + "/fd";
+  DIR* dir = opendir(fd_dir.c_str());
+  if (dir == nullptr) return -1;
+  while (dirent* e = readdir(dir)) {
+    char target[256] = {};
+    std::string link = fd_dir + "/" + e->d_name;
+    ssize_t n = readlink(link.c_str(), target, sizeof target - 1);
+    if (n > 0 && std::string(target, 8) == "socket:[") {
+      inodes.insert(std::string(target + 8, static_cast<size_t>(n) - 9));
+    }
+  }
+  closedir(dir);
+  // TCP sockets whose local port is ours and that are not listening (state 0A).
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);
+  int count = 0;
+  char port_hex[8];
+  std::snprintf(port_hex, sizeof port_hex, "%04X", port_);
+  while (std::getline(tcp, line)) {
+    std::istringstream fields(line);
+    std::string sl, local, remote, state, queues, timer, retr, uid, timeout, inode;
+    fields >> sl >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >> inode;
+    if (local.substr(local.find(':') + 1) == port_hex && state != "0A" && inodes.count(inode)) {
+      ++count;
+    }
+  }
+  return count;
+}
+
+int CountOccurrences(const std::string& haystack, const std::string& needle) {
+  int count = 0;
+  for (size_t pos = haystack.find(needle); pos != std::string::npos;
+       pos = haystack.find(needle, pos + needle.size())) {
+    ++count;
+  }
+  return count;
+}
+
+}  // namespace ringgate::testing

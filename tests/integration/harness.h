@@ -1,0 +1,87 @@
+// harness.h
+// Starts the real ringgate binary in front of the demo backend on free loopback ports, and
+// runs real clients (curl, openssl s_client, tls_client.py) against it.
+//
+//   ProxyUnderTest proxy({"--close-notify-timeout=1s"});
+//   ASSERT_TRUE(proxy.Start());
+//   CommandResult r = RunCommand("curl -sk " + proxy.Url("/"));
+#ifndef RINGGATE_TESTS_INTEGRATION_HARNESS_H_
+#define RINGGATE_TESTS_INTEGRATION_HARNESS_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace ringgate::testing {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout only
+};
+
+// Runs `command` with /bin/sh and captures its stdout.
+CommandResult RunCommand(const std::string& command);
+
+// A free TCP port on 127.0.0.1 (bound and released; good enough for tests on one machine).
+int FreePort();
+// Waits until something accepts on 127.0.0.1:port.
+bool WaitForPort(int port, int timeout_ms);
+
+std::string SourceDir();
+std::string BinaryPath();
+// A temporary directory with cert.pem and key.pem (ECDSA P-256, self-signed), made once.
+std::string CertificateDir();
+
+// A child process with its stderr (and stdout) in a log file.
+class ChildProcess {
+ public:
+  ChildProcess() = default;
+  ~ChildProcess() { Stop(); }
+  bool Start(const std::vector<std::string>& argv, const std::string& log_path);
+  void Stop();
+  pid_t pid() const { return pid_; }
+  // Waits for the process to exit; returns its exit code, or -1 on timeout.
+  int Wait(int timeout_ms);
+
+ private:
+  pid_t pid_ = -1;
+};
+
+class DemoBackend {
+ public:
+  bool Start();
+  int port() const { return port_; }
+
+ private:
+  int port_ = 0;
+  ChildProcess process_;
+};
+
+class ProxyUnderTest {
+ public:
+  explicit ProxyUnderTest(std::vector<std::string> extra_flags = {}, int backend_port = 0)
+      : extra_flags_(std::move(extra_flags)), backend_port_(backend_port) {}
+  bool Start();
+  int port() const { return port_; }
+  pid_t pid() const { return process_.pid(); }
+  std::string Url(const std::string& path) const;
+  std::string Log() const;  // everything the proxy logged so far
+  // Accepted client sockets the proxy still holds (from /proc: fds that are TCP sockets whose
+  // local port is the proxy's listening port, excluding the listeners).
+  int OpenClientSockets() const;
+  int OpenFds() const;
+
+ private:
+  std::vector<std::string> extra_flags_;
+  int backend_port_;
+  int port_ = 0;
+  std::string log_path_;
+  ChildProcess process_;
+};
+
+int CountOccurrences(const std::string& haystack, const std::string& needle);
+
+}  // namespace ringgate::testing
+
+#endif  // RINGGATE_TESTS_INTEGRATION_HARNESS_H_

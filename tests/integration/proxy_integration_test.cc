@@ -1,0 +1,231 @@
+// End-to-end: the real ringgate binary, the demo backend, and real TLS clients.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "harness.h"
+
+namespace ringgate::testing {
+namespace {
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    backend_ = new DemoBackend();
+    ASSERT_TRUE(backend_->Start()) << "demo backend did not start";
+    proxy_ = new ProxyUnderTest(
+        {"--close-notify-timeout=1s", "--upstream-response-timeout=1s", "--log-level=debug"},
+        backend_->port());
+    ASSERT_TRUE(proxy_->Start()) << "ringgate did not start";
+  }
+  static void TearDownTestSuite() {
+    delete proxy_;
+    delete backend_;
+  }
+  static std::string Curl(const std::string& args) {
+    return "curl -sk --max-time 20 " + args;
+  }
+  static std::string Client(const std::string& mode, const std::string& args = "") {
+    return "python3 " + SourceDir() + "/tests/integration/tls_client.py " + mode + " --port " +
+           std::to_string(proxy_->port()) + " " + args;
+  }
+  static std::string ExpectedPatternSha256(int bytes) {
+    return RunCommand("python3 -c 'import sys,hashlib; sys.path.insert(0,\"" + SourceDir() +
+               "/tools\"); import demo_backend; print(hashlib.sha256(demo_backend.pattern_bytes(" +
+               std::to_string(bytes) + ")).hexdigest())'")
+        .output.substr(0, 64);
+  }
+
+  static DemoBackend* backend_;
+  static ProxyUnderTest* proxy_;
+};
+DemoBackend* ProxyTest::backend_ = nullptr;
+ProxyUnderTest* ProxyTest::proxy_ = nullptr;
+
+TEST_F(ProxyTest, CurlGetsTheBackendsAnswer) {
+  CommandResult r = RunCommand(Curl(proxy_->Url("/")));
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.output, "hello from the ringgate demo backend\n");
+}
+
+TEST_F(ProxyTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+  CommandResult r = RunCommand(Curl("-o /dev/null -o /dev/null -o /dev/null -w '%{num_connects} ' " + proxy_->Url("/a") + " " +
+                             proxy_->Url("/b") + " " + proxy_->Url("/c")));
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.output, "1 0 0 ") << "the 2nd and 3rd requests must reuse the connection";
+}
+
+TEST_F(ProxyTest, PipelinedRequestsAreAnsweredInOrder) {
+  CommandResult r = RunCommand(Client("pipeline"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
+TEST_F(ProxyTest, HostIsKeptAndForwardingHeadersAdded) {
+  CommandResult r = RunCommand(Curl("-H 'Host: example.test' -H 'Connection: keep-alive, X-Drop' "
+                             "-H 'X-Drop: 1' " + proxy_->Url("/headers")));
+  EXPECT_NE(r.output.find("[\"Host\", \"example.test\"]"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[\"X-Forwarded-For\", \"127.0.0.1\"]"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[\"X-Forwarded-Proto\", \"https\"]"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("X-Drop"), std::string::npos) << "named in Connection: hop-by-hop";
+}
+
+TEST_F(ProxyTest, HeadRequestGetsHeadersWithoutABody) {
+  CommandResult r = RunCommand(Curl("-I -w '%{http_code}' " + proxy_->Url("/bytes/1000")));
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("Content-Length: 1000"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.substr(r.output.size() - 3), "200");
+}
+
+TEST_F(ProxyTest, Download8MiBIsIntact) {
+  const int size = 8 << 20;
+  CommandResult r = RunCommand(Curl(proxy_->Url("/bytes/" + std::to_string(size))) + " | sha256sum");
+  EXPECT_EQ(r.output.substr(0, 64), ExpectedPatternSha256(size));
+}
+
+TEST_F(ProxyTest, ChunkedUpload8MiBIsIntact) {
+  std::string file = CertificateDir() + "/upload.bin";
+  RunCommand("head -c 8388608 /dev/urandom > " + file);
+  std::string expected = RunCommand("sha256sum " + file).output.substr(0, 64);
+  CommandResult r = RunCommand(Curl("-H 'Transfer-Encoding: chunked' --data-binary @" + file + " " +
+                             proxy_->Url("/sha256")));
+  EXPECT_NE(r.output.find(expected), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\"bytes\": 8388608"), std::string::npos) << r.output;
+}
+
+TEST_F(ProxyTest, ContentLengthUploadWithExpectContinueIsIntact) {
+  std::string file = CertificateDir() + "/upload2.bin";
+  RunCommand("head -c 3000000 /dev/urandom > " + file);
+  std::string expected = RunCommand("sha256sum " + file).output.substr(0, 64);
+  CommandResult r = RunCommand(Curl("-H 'Expect: 100-continue' --data-binary @" + file + " " +
+                             proxy_->Url("/sha256")));
+  EXPECT_NE(r.output.find(expected), std::string::npos) << r.output;
+}
+
+// Seed 002: a client that writes several requests and closes at once must have every one
+// processed. Half the connections close bare (FIN, then RST when our answers arrive), half send
+// close_notify first.
+TEST_F(ProxyTest, TenPipelinedRequestsThenImmediateCloseAllReachTheBackend) {
+  const int reps = 200;
+  const std::string run_id = "r" + std::to_string(getpid());
+  CommandResult r = RunCommand(Client("burst", "--run " + run_id + " --reps " + std::to_string(reps)));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string count_url = "http://127.0.0.1:" + std::to_string(backend_->port()) +
+                                "/requests?prefix=/burst/" + run_id + "/";
+  std::string seen;
+  for (int i = 0; i < 100; ++i) {  // the last bursts may still be in flight to the backend
+    seen = RunCommand("curl -s " + count_url).output;
+    if (seen == std::to_string(reps * 10)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(seen, std::to_string(reps * 10));
+}
+
+TEST_F(ProxyTest, UnwrapAfterAResponseGetsOurCloseNotify) {
+  CommandResult r = RunCommand(Client("unwrap"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "unwrap completed\n");
+}
+
+TEST_F(ProxyTest, ClientThatNeverAnswersCloseNotifyIsClosedWithinTheTimeout) {
+  const int before = CountOccurrences(proxy_->Log(), "cause=timeout");
+  FILE* client = popen(Client("silent", "--count 20 --hold 4").c_str(), "r");
+  ASSERT_NE(client, nullptr);
+  char line[64] = {};
+  ASSERT_NE(fgets(line, sizeof line, client), nullptr);
+  ASSERT_STREQ(line, "ready\n");
+  // The 20 clients hold their sockets open for 4 s; our 1 s close_notify deadline must free
+  // every one of ours well before that.
+  EXPECT_EQ(proxy_->OpenClientSockets(), 20) << "all 20 still waiting for the peer";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1800));
+  EXPECT_EQ(proxy_->OpenClientSockets(), 0) << "descriptors left behind after the deadline";
+  EXPECT_EQ(CountOccurrences(proxy_->Log(), "cause=timeout") - before, 20);
+  pclose(client);
+}
+
+TEST_F(ProxyTest, OpensslSpeaksTls13AndTls12ButNotTls11) {
+  const std::string request =
+      "printf 'GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' | "
+      "timeout 10 openssl s_client -quiet -connect 127.0.0.1:" + std::to_string(proxy_->port());
+  EXPECT_NE(RunCommand(request + " -tls1_3 2>/dev/null").output.find("demo backend"), std::string::npos);
+  EXPECT_NE(RunCommand(request + " -tls1_2 2>/dev/null").output.find("demo backend"), std::string::npos);
+  CommandResult old = RunCommand(request + " -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' 2>&1");
+  EXPECT_EQ(old.output.find("demo backend"), std::string::npos);
+}
+
+TEST_F(ProxyTest, MalformedRequestGets400AndAClose) {
+  CommandResult r = RunCommand("printf 'GARBAGE\\r\\n\\r\\n' | timeout 10 openssl s_client -quiet "
+                        "-connect 127.0.0.1:" + std::to_string(proxy_->port()) + " 2>/dev/null");
+  EXPECT_EQ(r.output.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << r.output;
+  EXPECT_NE(r.output.find("Connection: close"), std::string::npos);
+}
+
+TEST_F(ProxyTest, SlowBackendGets504) {
+  CommandResult r = RunCommand(Curl("-o /dev/null -w '%{http_code}' " + proxy_->Url("/delay/3000")));
+  EXPECT_EQ(r.output, "504");
+}
+
+TEST_F(ProxyTest, BackendCutMidResponseIsNotAFalselyCleanEnd) {
+  CommandResult r = RunCommand(Curl("-o /dev/null " + proxy_->Url("/truncate")));
+  EXPECT_NE(r.exit_code, 0) << "curl must see the truncation";
+}
+
+TEST(ProxyBackendDownTest, UnreachableBackendGets502) {
+  ProxyUnderTest proxy({}, FreePort());  // nothing listens there
+  ASSERT_TRUE(proxy.Start());
+  CommandResult r = RunCommand("curl -sk --max-time 10 -w ' %{http_code}' " + proxy.Url("/"));
+  EXPECT_EQ(r.output, "502 Bad Gateway\n 502");
+  EXPECT_NE(proxy.Log().find("responding 502"), std::string::npos);
+}
+
+// Start-up errors: a message that says what is wrong, and a non-zero exit.
+struct StartupCase {
+  const char* name;
+  std::vector<std::string> flags;
+  const char* message;
+};
+
+TEST(StartupTest, BadInputsExitNonZeroWithAMessage) {
+  const std::string cert = CertificateDir() + "/cert.pem";
+  const std::string key = CertificateDir() + "/key.pem";
+  RunCommand("openssl ecparam -name prime256v1 -genkey -noout -out " + CertificateDir() +
+      "/other.pem 2>/dev/null");
+  const std::string other_key = CertificateDir() + "/other.pem";
+  const std::string ok_files = " --cert=" + cert + " --key=" + key;
+  const std::string base = BinaryPath() + " --backend=127.0.0.1:1 --listen=127.0.0.1:" +
+                           std::to_string(FreePort());
+  struct Case {
+    std::string args;
+    std::string message;
+  } cases[] = {
+      {base + ok_files + " --threads=-1", "--threads"},
+      {base + ok_files + " --close-notify-timeout=0s", "--close-notify-timeout must be positive"},
+      {base + ok_files + " --no-such-flag", "Unknown command line flag 'no_such_flag'"},
+      {base + ok_files + " --cpus=0,999", "does not exist"},
+      {BinaryPath() + " --listen=nonsense" + ok_files, "has no :port"},
+      {base, "--cert and --key are required"},
+      {base + " --cert=/nonexistent.pem --key=" + key, "cannot read certificate file"},
+      {base + " --cert=" + cert + " --key=" + other_key, "does not match"},
+  };
+  for (const Case& c : cases) {
+    CommandResult r = RunCommand(c.args + " 2>&1");
+    EXPECT_NE(r.exit_code, 0) << c.args;
+    EXPECT_NE(r.output.find(c.message), std::string::npos) << c.args << "\n" << r.output;
+  }
+}
+
+TEST(StartupTest, AddressInUseExitsNonZeroWithAMessage) {
+  DemoBackend occupant;  // holds a port
+  ASSERT_TRUE(occupant.Start());
+  CommandResult r = RunCommand(BinaryPath() + " --listen=127.0.0.1:" + std::to_string(occupant.port()) +
+                        " --backend=127.0.0.1:1 --cert=" + CertificateDir() + "/cert.pem --key=" +
+                        CertificateDir() + "/key.pem 2>&1");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("Address already in use"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace ringgate::testing

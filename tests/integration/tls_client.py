@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Scripted TLS clients for ringgate's integration tests (Python's ssl module, a real peer).
+
+  tls_client.py burst    --port P --run ID --reps N   N connections, each writes 10 pipelined
+                                                      requests and closes at once
+  tls_client.py unwrap   --port P                     a request, then unwrap(): our
+                                                      close_notify must come back
+  tls_client.py pipeline --port P                     5 pipelined requests, answers in order
+  tls_client.py silent   --port P --count N --hold S  N connections that read their response
+                                                      and then never answer close_notify
+
+Prints one line of results; exits non-zero when the behaviour is wrong.
+"""
+import argparse
+import socket
+import ssl
+import sys
+import time
+
+
+def context():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def connect(port):
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return context().wrap_socket(raw, server_hostname="localhost")
+
+
+def read_responses(tls, count):
+    """Reads `count` Content-Length-framed responses; returns their bodies."""
+    buf = b""
+    bodies = []
+    while len(bodies) < count:
+        while b"\r\n\r\n" not in buf:
+            chunk = tls.recv(65536)
+            if not chunk:
+                raise EOFError("connection ended after %d responses" % len(bodies))
+            buf += chunk
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(buf) < length:
+            chunk = tls.recv(65536)
+            if not chunk:
+                raise EOFError("body cut short")
+            buf += chunk
+        bodies.append(buf[:length])
+        buf = buf[length:]
+    return bodies
+
+
+def burst(args):
+    # Alternate the two ways clients end: a bare close (FIN, then RST when our answers arrive)
+    # and close_notify followed by close.
+    for rep in range(args.reps):
+        tls = connect(args.port)
+        tls.sendall(b"".join(
+            b"GET /burst/%s/%d/%d HTTP/1.1\r\nHost: test\r\n\r\n" % (args.run.encode(), rep, i)
+            for i in range(10)))
+        if rep % 2:
+            try:
+                tls.unwrap().close()
+            except (ssl.SSLError, OSError):
+                tls.close()
+        else:
+            tls.close()
+    print("sent %d bursts" % args.reps)
+
+
+def unwrap(args):
+    tls = connect(args.port)
+    tls.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+    read_responses(tls, 1)
+    raw = tls.unwrap()  # sends our close_notify and waits for the proxy's
+    raw.close()
+    print("unwrap completed")
+
+
+def pipeline(args):
+    tls = connect(args.port)
+    paths = ["/p/%d" % i for i in range(5)]
+    tls.sendall(b"".join(b"GET %s HTTP/1.1\r\nHost: test\r\n\r\n" % p.encode() for p in paths))
+    bodies = read_responses(tls, len(paths))
+    expected = [("GET %s\n" % p).encode() for p in paths]
+    tls.close()
+    if bodies != expected:
+        print("out of order: %r" % bodies)
+        return 1
+    print("5 responses in order")
+    return 0
+
+
+def silent(args):
+    held = []
+    for _ in range(args.count):
+        tls = connect(args.port)
+        tls.sendall(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        read_responses(tls, 1)
+        held.append(tls)  # never read again, never close: the proxy's close_notify goes unanswered
+    print("ready", flush=True)
+    time.sleep(args.hold)
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--run", default="run")
+    parser.add_argument("--reps", type=int, default=1)
+    parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--hold", type=float, default=3.0)
+    args = parser.parse_args()
+    return {"burst": burst, "unwrap": unwrap, "pipeline": pipeline, "silent": silent}[args.mode](args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
