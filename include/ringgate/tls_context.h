@@ -32,6 +32,7 @@ class TlsContext {
     void operator()(WOLFSSL_CTX* ctx) const { wolfSSL_CTX_free(ctx); }
   };
   explicit TlsContext(WOLFSSL_CTX* ctx) : ctx_(ctx, Deleter{}) {}
+  static bool HandshakesWithItself(const TlsContext& server);
   std::shared_ptr<WOLFSSL_CTX> ctx_;
 };
 

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "ringgate/tls_session.h"
 
 namespace ringgate {
 namespace {
@@ -70,6 +71,27 @@ absl::Status ApplyCommonSettings(WOLFSSL_CTX* ctx) {
 
 }  // namespace
 
+// Some wolfSSL builds (Debian's binary among them) accept a key that does not match the
+// certificate in wolfSSL_CTX_check_private_key. A handshake in memory cannot be fooled: the
+// client checks the server's signature against the certificate's public key.
+bool TlsContext::HandshakesWithItself(const TlsContext& server) {
+  absl::StatusOr<TlsContext> client = CreateClient();
+  if (!client.ok()) return false;
+  TlsSession server_side(server, /*is_server=*/true);
+  TlsSession client_side(*client, /*is_server=*/false);
+  for (int round = 0; round < 8; ++round) {
+    TlsStatus c = client_side.Handshake();
+    server_side.FeedCiphertext(client_side.pending_ciphertext());
+    client_side.pending_ciphertext().clear();
+    TlsStatus s = server_side.Handshake();
+    client_side.FeedCiphertext(server_side.pending_ciphertext());
+    server_side.pending_ciphertext().clear();
+    if (c == TlsStatus::kError || s == TlsStatus::kError) return false;
+    if (client_side.handshake_done() && server_side.handshake_done()) return true;
+  }
+  return false;
+}
+
 absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path,
                                                     const std::string& key_path) {
   static const int init = wolfSSL_Init();
@@ -97,6 +119,11 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path
                                                    "'"));
   }
   wolfSSL_CTX_set_alpn_select_cb(raw, SelectAlpn, nullptr);
+  if (!HandshakesWithItself(ctx)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "private key '", key_path, "' does not match certificate '", cert_path,
+        "' (a test handshake with them failed)"));
+  }
   return ctx;
 }
 

@@ -208,8 +208,10 @@ TEST(ShutdownChainPlainRingTest, CancellingTheDrainRecvStillRunsTheClose) {
   const int count = PrepareShutdownChain(&ring, spec);
   io_uring_submit(&ring);
   std::map<Op, int> results;
+  (void)count;
+  // Until the close completes (the cancel posts a completion of its own, so counting is wrong).
   auto collect = [&](int64_t wait_ms) {
-    while (static_cast<int>(results.size()) < count) {
+    while (results.count(Op::kShutdownClose) == 0) {
       io_uring_cqe* cqe = nullptr;
       __kernel_timespec wait{0, wait_ms * 1000000};
       if (io_uring_wait_cqe_timeout(&ring, &cqe, &wait) != 0) return;
