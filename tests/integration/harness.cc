@@ -69,6 +69,8 @@ std::string CertificateDir() {
     std::string d = mkdtemp(tmpl);
     RunCommand("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
         "-subj /CN=localhost -keyout " + d + "/key.pem -out " + d + "/cert.pem 2>/dev/null");
+    RunCommand("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout " +
+               d + "/rsa-key.pem -out " + d + "/rsa-cert.pem 2>/dev/null");
     return d;
   }();
   return dir;
@@ -134,6 +136,7 @@ bool ProxyUnderTest::Start() {
                                    "--cert=" + CertificateDir() + "/cert.pem",
                                    "--key=" + CertificateDir() + "/key.pem",
                                    "--threads=2"};
+  // Later flags win: a test may pass its own --cert/--key.
   argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
   if (!process_.Start(argv, log_path_)) return false;
   return WaitForPort(port_, 10000);

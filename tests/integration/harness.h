@@ -30,7 +30,8 @@ bool WaitForPort(int port, int timeout_ms);
 
 std::string SourceDir();
 std::string BinaryPath();
-// A temporary directory with cert.pem and key.pem (ECDSA P-256, self-signed), made once.
+// A temporary directory with cert.pem and key.pem (ECDSA P-256, self-signed) and rsa-cert.pem
+// and rsa-key.pem (RSA 2048), made once.
 std::string CertificateDir();
 
 // A child process with its stderr (and stdout) in a log file.

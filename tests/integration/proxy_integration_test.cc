@@ -52,6 +52,12 @@ TEST_F(ProxyTest, CurlGetsTheBackendsAnswer) {
   EXPECT_EQ(r.output, "hello from the ringgate demo backend\n");
 }
 
+TEST_F(ProxyTest, AlpnSelectsHttp11EvenWhenH2IsOffered) {
+  CommandResult r = RunCommand(Curl("-v --http2 " + proxy_->Url("/")) + " 2>&1");
+  EXPECT_NE(r.output.find("ALPN: server accepted http/1.1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("hello from the ringgate demo backend"), std::string::npos);
+}
+
 TEST_F(ProxyTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   CommandResult r = RunCommand(Curl("-o /dev/null -o /dev/null -o /dev/null -w '%{num_connects} ' " + proxy_->Url("/a") + " " +
                              proxy_->Url("/b") + " " + proxy_->Url("/c")));
@@ -181,13 +187,39 @@ TEST(ProxyBackendDownTest, UnreachableBackendGets502) {
   EXPECT_NE(proxy.Log().find("responding 502"), std::string::npos);
 }
 
-// Start-up errors: a message that says what is wrong, and a non-zero exit.
-struct StartupCase {
-  const char* name;
-  std::vector<std::string> flags;
-  const char* message;
-};
+TEST(ProxyRsaTest, RsaCertificateServesTls13AndTls12) {
+  DemoBackend backend;
+  ASSERT_TRUE(backend.Start());
+  ProxyUnderTest proxy({"--cert=" + CertificateDir() + "/rsa-cert.pem",
+                        "--key=" + CertificateDir() + "/rsa-key.pem"},
+                       backend.port());
+  ASSERT_TRUE(proxy.Start());
+  for (const char* version : {"--tlsv1.3", "--tlsv1.2 --tls-max 1.2"}) {
+    CommandResult r = RunCommand("curl -sk --max-time 10 " + std::string(version) +
+                                 " -w ' %{ssl_verify_result}' " + proxy.Url("/"));
+    EXPECT_EQ(r.output.rfind("hello from the ringgate demo backend", 0), 0u) << version;
+  }
+  CommandResult cipher = RunCommand(
+      "echo | timeout 10 openssl s_client -tls1_2 -connect 127.0.0.1:" +
+      std::to_string(proxy.port()) + " 2>/dev/null | grep -E '^ *Cipher *:'");
+  EXPECT_NE(cipher.output.find("ECDHE-RSA-AES128-GCM-SHA256"), std::string::npos) << cipher.output;
+}
 
+TEST(ProxyCipherTest, NoCbcOrNonForwardSecretSuitesInTls12) {
+  DemoBackend backend;
+  ASSERT_TRUE(backend.Start());
+  ProxyUnderTest proxy({}, backend.port());
+  ASSERT_TRUE(proxy.Start());
+  for (const char* cipher : {"ECDHE-ECDSA-AES128-SHA256", "AES128-GCM-SHA256", "AES128-SHA"}) {
+    CommandResult r = RunCommand("echo | timeout 10 openssl s_client -tls1_2 -cipher " +
+                                 std::string(cipher) + " -connect 127.0.0.1:" +
+                                 std::to_string(proxy.port()) + " 2>&1");
+    EXPECT_EQ(r.output.find("Cipher is " + std::string(cipher)), std::string::npos)
+        << cipher << " must be refused";
+  }
+}
+
+// Start-up errors: a message that says what is wrong, and a non-zero exit.
 TEST(StartupTest, BadInputsExitNonZeroWithAMessage) {
   const std::string cert = CertificateDir() + "/cert.pem";
   const std::string key = CertificateDir() + "/key.pem";
