@@ -318,8 +318,7 @@ void ClientConnection::ProcessRequests() {
       }
       break;
     }
-    Upstream* upstream = has_upstream_ ? worker_.UpstreamAt(upstream_slot_, upstream_generation_)
-                                       : nullptr;
+    Upstream* upstream = BoundUpstream();
     if (upstream != nullptr && upstream->send_backlog() > kBacklogHigh) {
       PauseRecv();  // OnUpstreamDrained resumes
       break;
@@ -343,8 +342,7 @@ void ClientConnection::ProcessRequests() {
       if (closing_) return;
     }
     if (!body.empty()) {
-      if (Upstream* u = has_upstream_ ? worker_.UpstreamAt(upstream_slot_, upstream_generation_)
-                                      : nullptr) {
+      if (Upstream* u = BoundUpstream()) {
         u->SendOwned(body);
       }
     }
@@ -432,8 +430,7 @@ void ClientConnection::OnUpstreamConnected() {
 }
 
 void ClientConnection::OnUpstreamData(std::string_view bytes) {
-  Upstream* upstream = has_upstream_ ? worker_.UpstreamAt(upstream_slot_, upstream_generation_)
-                                     : nullptr;
+  Upstream* upstream = BoundUpstream();
   if (upstream == nullptr || closing_) return;
   if (request_complete_) {
     SetTimer(ClientTimer::kUpstreamResponse, worker_.config().upstream_response_timeout);
@@ -493,8 +490,7 @@ void ClientConnection::OnUpstreamData(std::string_view bytes) {
 }
 
 void ClientConnection::OnUpstreamEof() {
-  Upstream* upstream = has_upstream_ ? worker_.UpstreamAt(upstream_slot_, upstream_generation_)
-                                     : nullptr;
+  Upstream* upstream = BoundUpstream();
   has_upstream_ = false;
   if (closing_ || !exchange_active_) return;
   if (upstream != nullptr && response_started_) {
@@ -519,8 +515,7 @@ void ClientConnection::OnUpstreamEof() {
 }
 
 void ClientConnection::OnUpstreamFailed(int error) {
-  Upstream* upstream = has_upstream_ ? worker_.UpstreamAt(upstream_slot_, upstream_generation_)
-                                     : nullptr;
+  Upstream* upstream = BoundUpstream();
   const bool was_reused = upstream != nullptr && upstream->reused();
   has_upstream_ = false;
   if (closing_ || !exchange_active_) return;
@@ -537,20 +532,21 @@ void ClientConnection::OnUpstreamFailed(int error) {
 
 void ClientConnection::OnUpstreamDrained() {
   if (closing_) return;
-  Upstream* upstream = has_upstream_ ? worker_.UpstreamAt(upstream_slot_, upstream_generation_)
-                                     : nullptr;
+  Upstream* upstream = BoundUpstream();
   if (upstream == nullptr || upstream->send_backlog() > kBacklogLow) return;
   if (recv_paused_ && plaintext_in_.size() - plaintext_offset_ <= kUnparsedHigh) ResumeRecv();
   ProcessRequests();
   FlushToClient();
 }
 
+Upstream* ClientConnection::BoundUpstream() {
+  return has_upstream_ ? worker_.UpstreamAt(upstream_slot_, upstream_generation_) : nullptr;
+}
+
 void ClientConnection::DetachUpstream(bool reusable) {
-  if (!has_upstream_) return;
+  Upstream* upstream = BoundUpstream();
   has_upstream_ = false;
-  if (Upstream* u = worker_.UpstreamAt(upstream_slot_, upstream_generation_)) {
-    worker_.ReleaseUpstream(u, reusable);
-  }
+  if (upstream != nullptr) worker_.ReleaseUpstream(upstream, reusable);
 }
 
 void ClientConnection::FinishExchange(bool upstream_reusable) {
@@ -591,10 +587,13 @@ void ClientConnection::FlushToClient() {
   std::string& cipher = tls_->pending_ciphertext();
   if (!cipher.empty() && !chain_started_) out_.AppendOwned(cipher);
   if (chain_started_ || fd_closed_) return;
-  std::string_view next = out_.StartSend();
-  if (next.empty()) return;
+  SubmitSend(out_.StartSend());
+}
+
+void ClientConnection::SubmitSend(std::string_view bytes) {
+  if (bytes.empty()) return;
   io_uring_sqe* sqe = worker_.Sqe();
-  io_uring_prep_send(sqe, fd_, next.data(), next.size(), MSG_WAITALL | MSG_NOSIGNAL);
+  io_uring_prep_send(sqe, fd_, bytes.data(), bytes.size(), MSG_WAITALL | MSG_NOSIGNAL);
   io_uring_sqe_set_data64(sqe, EncodeTag({Op::kClientSend, generation_, slot_}));
   ++ops_in_flight_;
 }
@@ -617,17 +616,14 @@ void ClientConnection::OnSend(int result) {
     out_.Clear();  // nothing in flight any more
     return;
   }
-  if (!rest.empty()) {
-    io_uring_sqe* sqe = worker_.Sqe();
-    io_uring_prep_send(sqe, fd_, rest.data(), rest.size(), MSG_WAITALL | MSG_NOSIGNAL);
-    io_uring_sqe_set_data64(sqe, EncodeTag({Op::kClientSend, generation_, slot_}));
-    ++ops_in_flight_;
+  if (!rest.empty()) {  // short send: the rest goes before anything newer
+    SubmitSend(rest);
     return;
   }
   if (closing_) return;  // OnCompletion moves the shutdown on
   FlushToClient();
-  if (out_.backlog() <= kBacklogLow && has_upstream_) {
-    if (Upstream* u = worker_.UpstreamAt(upstream_slot_, upstream_generation_)) u->ResumeRecv();
+  if (out_.backlog() <= kBacklogLow) {
+    if (Upstream* u = BoundUpstream()) u->ResumeRecv();
   }
 }
 

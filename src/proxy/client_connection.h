@@ -74,6 +74,7 @@ class ClientConnection {
   // Writing.
   void QueuePlaintext(std::string_view plain);
   void FlushToClient();
+  void SubmitSend(std::string_view bytes);
   void OnSend(int result);
   // Closing.
   void RespondWithError(int status_code, CloseInitiator initiator);
@@ -83,6 +84,7 @@ class ClientConnection {
   void OnShutdownStep(Op op, int result);
   void DrainAfterCloseNotify(std::string_view ciphertext);
   void Finalize();
+  Upstream* BoundUpstream();
   void DetachUpstream(bool reusable);
   void SetTimer(ClientTimer kind, absl::Duration after);
   void NoteIoError(int error);

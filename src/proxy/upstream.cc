@@ -67,10 +67,13 @@ void Upstream::SendOwned(std::string& bytes) {
 
 void Upstream::SubmitSend() {
   if (state_ != State::kConnected) return;
-  std::string_view next = out_.StartSend();
-  if (next.empty()) return;
+  SubmitBytes(out_.StartSend());
+}
+
+void Upstream::SubmitBytes(std::string_view bytes) {
+  if (bytes.empty()) return;
   io_uring_sqe* sqe = worker_.Sqe();
-  io_uring_prep_send(sqe, fd_, next.data(), next.size(), MSG_WAITALL | MSG_NOSIGNAL);
+  io_uring_prep_send(sqe, fd_, bytes.data(), bytes.size(), MSG_WAITALL | MSG_NOSIGNAL);
   io_uring_sqe_set_data64(sqe, EncodeTag({Op::kUpstreamSend, generation_, slot_}));
   ++ops_in_flight_;
 }
@@ -160,11 +163,8 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
         break;
       }
       std::string_view rest = out_.OnSent(static_cast<size_t>(result));
-      if (!rest.empty()) {
-        io_uring_sqe* sqe = worker_.Sqe();
-        io_uring_prep_send(sqe, fd_, rest.data(), rest.size(), MSG_WAITALL | MSG_NOSIGNAL);
-        io_uring_sqe_set_data64(sqe, EncodeTag({Op::kUpstreamSend, generation_, slot_}));
-        ++ops_in_flight_;
+      if (!rest.empty()) {  // short send: the rest goes before anything newer
+        SubmitBytes(rest);
         break;
       }
       SubmitSend();

@@ -54,6 +54,7 @@ class Upstream {
  private:
   void ArmRecv();
   void SubmitSend();
+  void SubmitBytes(std::string_view bytes);
   void MaybeFinishClose();
   class ClientConnection* BoundClient();
 
