@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -24,10 +25,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "core/worker.h"
+#include "diag/admin_server.h"
 #include "ringgate/config.h"
+#include "ringgate/log.h"
 #include "ringgate/tls_context.h"
-#include "spdlog/sinks/stdout_color_sinks.h"
-#include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:8443", "TLS listen address, host:port");
 ABSL_FLAG(std::string, backend, "127.0.0.1:8080", "plain-HTTP backend address, host:port");
@@ -47,6 +48,13 @@ ABSL_FLAG(absl::Duration, upstream_response_timeout, absl::Seconds(60),
 ABSL_FLAG(absl::Duration, close_notify_timeout, absl::Seconds(5),
           "after our close_notify, how long to wait for the client's close_notify or FIN");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off");
+ABSL_FLAG(std::string, log_format, "text", "text (key=value) or json (one object per line)");
+ABSL_FLAG(std::string, access_log, "off", "file for one line per request, or off");
+ABSL_FLAG(std::string, admin_listen, "127.0.0.1:9901",
+          "plain-HTTP admin address (/metrics /connections /closures /healthz /readyz), or off");
+ABSL_FLAG(uint32_t, closures_per_worker, 256, "closed connections each worker remembers for /closures");
+ABSL_FLAG(bool, diagnostics, true,
+          "metrics, flight recorder and the kernel's view at close (false: only logs)");
 ABSL_FLAG(uint32_t, ring_entries, 4096, "submission queue entries per worker ring");
 ABSL_FLAG(uint32_t, recv_buffers, 1024, "provided recv buffers per worker (a power of two)");
 ABSL_FLAG(uint32_t, recv_buffer_size, 16384, "bytes per provided recv buffer");
@@ -128,6 +136,17 @@ absl::StatusOr<Config> ConfigFromFlags() {
   if (config.ring_entries < 64 || config.ring_entries > 32768) {
     return absl::InvalidArgumentError("--ring-entries must be between 64 and 32768");
   }
+  config.diagnostics = absl::GetFlag(FLAGS_diagnostics);
+  config.closures_per_worker = absl::GetFlag(FLAGS_closures_per_worker);
+  const std::string admin = absl::GetFlag(FLAGS_admin_listen);
+  config.admin_enabled = admin != "off";
+  if (config.admin_enabled) {
+    auto admin_addr = ParseSocketAddress(admin);
+    if (!admin_addr.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--admin-listen: ", admin_addr.status().message()));
+    }
+    config.admin_listen = *admin_addr;
+  }
   config.recv_buffers = absl::GetFlag(FLAGS_recv_buffers);
   config.recv_buffer_size = absl::GetFlag(FLAGS_recv_buffer_size);
   if (config.recv_buffer_size < 1024 || config.recv_buffer_size > (1u << 20)) {
@@ -158,16 +177,23 @@ int Main(int argc, char** argv) {
     return 2;
   }
 
-  auto logger = spdlog::stderr_color_mt("ringgate");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   const auto level = spdlog::level::from_str(absl::GetFlag(FLAGS_log_level));
   if (level == spdlog::level::off && absl::GetFlag(FLAGS_log_level) != "off") {
     std::fprintf(stderr, "ringgate: --log-level: unknown level '%s'\n",
                  absl::GetFlag(FLAGS_log_level).c_str());
     return 2;
   }
-  spdlog::set_level(level);
+  const std::string format = absl::GetFlag(FLAGS_log_format);
+  if (format != "text" && format != "json") {
+    std::fprintf(stderr, "ringgate: --log-format: '%s' is neither text nor json\n", format.c_str());
+    return 2;
+  }
+  if (absl::Status s = InitLogging(format == "json" ? LogFormat::kJson : LogFormat::kText, level,
+                                   absl::GetFlag(FLAGS_access_log));
+      !s.ok()) {
+    std::fprintf(stderr, "ringgate: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
 
   absl::StatusOr<Config> config = ConfigFromFlags();
   if (!config.ok()) {
@@ -180,8 +206,9 @@ int Main(int argc, char** argv) {
     return 1;
   }
   if (!TlsContext::UsesAssemblyBuild()) {
-    spdlog::warn("wolfSSL was built without assembly (Debian's binary): AES-GCM is ~28x slower; "
-                 "run scripts/fetch-wolfssl.sh and rebuild");
+    LogLine(spdlog::level::warn,
+            "wolfSSL was built without assembly (Debian's binary): AES-GCM is ~28x slower; "
+            "run scripts/fetch-wolfssl.sh and rebuild");
   }
   RaiseFdLimit();
   signal(SIGPIPE, SIG_IGN);
@@ -201,6 +228,16 @@ int Main(int argc, char** argv) {
       return 1;
     }
   }
+  std::atomic<bool> draining{false};
+  std::vector<Worker*> worker_ptrs;
+  for (auto& w : workers) worker_ptrs.push_back(w.get());
+  AdminServer admin(worker_ptrs, draining);
+  if (config->admin_enabled) {
+    if (absl::Status s = admin.Listen(config->admin_listen); !s.ok()) {
+      std::fprintf(stderr, "ringgate: %s\n", std::string(s.message()).c_str());
+      return 1;
+    }
+  }
   std::vector<absl::Status> results(workers.size());
   std::vector<std::thread> threads;
   for (size_t i = 0; i < workers.size(); ++i) {
@@ -213,26 +250,33 @@ int Main(int argc, char** argv) {
       }
       results[i] = workers[i]->Run();
       if (!results[i].ok()) {
-        spdlog::critical("worker={} stopped: {}", i, std::string(results[i].message()));
+        LogLine(spdlog::level::critical, "worker stopped")
+            .With("worker", i)
+            .With("error", std::string(results[i].message()));
         kill(getpid(), SIGTERM);
       }
     });
   }
-  spdlog::info("ringgate listening on {} for backend {}, {} worker(s){}, wolfSSL {}",
-               config->listen.text, config->backend.text, workers.size(),
-               config->cpus.empty() ? "" : absl::StrCat(" pinned to --cpus ", absl::GetFlag(FLAGS_cpus)),
-               TlsContext::UsesAssemblyBuild() ? "with assembly" : "without assembly");
+  admin.Start();
+  LogLine(spdlog::level::info, "listening")
+      .With("listen", config->listen.text)
+      .With("backend", config->backend.text)
+      .With("workers", workers.size())
+      .With("cpus", absl::GetFlag(FLAGS_cpus))
+      .With("admin", config->admin_enabled ? config->admin_listen.text : std::string("off"))
+      .With("wolfssl", TlsContext::UsesAssemblyBuild() ? "assembly" : "no assembly");
 
   int received = 0;
   sigwait(&signals, &received);
-  spdlog::info("signal {} received: stopping", strsignal(received));
+  draining.store(true);
+  LogLine(spdlog::level::info, "stopping").With("signal", strsignal(received));
   for (auto& w : workers) w->RequestStop();
   for (auto& t : threads) t.join();
-  for (const absl::Status& s : results) {
-    if (!s.ok()) return 1;
-  }
-  spdlog::shutdown();
-  return 0;
+  admin.Stop();
+  bool failed = false;
+  for (const absl::Status& s : results) failed |= !s.ok();
+  ShutdownLogging();
+  return failed ? 1 : 0;
 }
 
 }  // namespace

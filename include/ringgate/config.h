@@ -52,6 +52,12 @@ struct Config {
   uint32_t recv_buffers = 1024;       // per worker, a power of two
   uint32_t recv_buffer_size = 16384;  // one TLS record
   size_t max_request_head_bytes = 64 * 1024;
+
+  // Diagnostics.
+  bool diagnostics = true;              // metrics, flight recorder, kernel view at close
+  bool admin_enabled = true;
+  SocketAddress admin_listen;           // plain HTTP: /metrics /connections /closures /healthz /readyz
+  size_t closures_per_worker = 256;     // flight recorder depth
 };
 
 }  // namespace ringgate

@@ -70,6 +70,7 @@ class Lifecycle {
   TerminationCause cause() const { return cause_; }
   int64_t entered_ns(LifecycleState s) const { return entered_ns_[static_cast<int>(s)]; }
   bool reached(LifecycleState s) const { return entered_ns(s) != 0; }
+  const std::array<int64_t, kLifecycleStateCount>& timeline() const { return entered_ns_; }
   // "created>handshake>data_transfer>..." for the states reached, in order.
   std::string Path() const;
 

@@ -13,12 +13,13 @@
 #include "absl/strings/str_cat.h"
 #include "proxy/client_connection.h"
 #include "proxy/upstream.h"
+#include "ringgate/log.h"
 #include "spdlog/spdlog.h"
 
 namespace ringgate {
 
 Worker::Worker(int id, const Config& config, const TlsContext& tls)
-    : id_(id), config_(config), tls_(tls) {}
+    : id_(id), config_(config), tls_(tls), closures_(config.diagnostics ? config.closures_per_worker : 0) {}
 
 Worker::~Worker() {
   // Connections go first: their destructors free wolfSSL objects, not ring resources.
@@ -61,7 +62,8 @@ absl::Status Worker::SetUpRing() {
   int ret = io_uring_queue_init_params(config_.ring_entries, &ring_, &params);
   if (ret == -EINVAL) {
     // Older kernels: no DEFER_TASKRUN / SINGLE_ISSUER. Same semantics, a little slower.
-    spdlog::warn("worker={} io_uring refused SINGLE_ISSUER|DEFER_TASKRUN; using default flags", id_);
+    LogLine(spdlog::level::warn, "io_uring refused SINGLE_ISSUER|DEFER_TASKRUN; using default flags")
+        .With("worker", id_);
     params = io_uring_params{};
     params.flags = IORING_SETUP_CQSIZE;
     params.cq_entries = config_.ring_entries * 4;
@@ -78,7 +80,7 @@ io_uring_sqe* Worker::Sqe() {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   while (sqe == nullptr) {
     io_uring_submit(&ring_);
-    ++counters_.submissions;
+    if (WorkerMetrics* m = metrics()) m->uring_submissions.Add();
     sqe = io_uring_get_sqe(&ring_);
   }
   return sqe;
@@ -110,7 +112,7 @@ absl::Status Worker::Run() {
     int64_t delay = NextTimerDelayNs();
     __kernel_timespec ts{delay / 1000000000, delay % 1000000000};
     io_uring_cqe* cqe = nullptr;
-    ++counters_.submissions;
+    if (WorkerMetrics* m = metrics()) m->uring_submissions.Add();
     int ret = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, delay >= 0 ? &ts : nullptr, nullptr);
     if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY) {
       return absl::InternalError(absl::StrCat("io_uring_submit_and_wait: ", std::strerror(-ret)));
@@ -122,7 +124,7 @@ absl::Status Worker::Run() {
       OnCompletion(cqe);
     }
     io_uring_cq_advance(&ring_, seen);
-    counters_.completions += seen;
+    if (WorkerMetrics* m = metrics()) m->uring_completions.Add(seen);
     FireTimers();
   }
   return absl::OkStatus();
@@ -135,26 +137,29 @@ void Worker::OnCompletion(const io_uring_cqe* cqe) {
       OnAccept(cqe->res, cqe->flags);
       return;
     case Op::kWake:
-      return;  // the loop condition sees stop_requested_
+      // Either a stop (the loop condition sees it) or a snapshot request from the admin thread.
+      ServeSnapshots();
+      if (!stop_requested_.load(std::memory_order_relaxed)) ArmWake();
+      return;
     case Op::kUpstreamConnect:
     case Op::kUpstreamRecv:
     case Op::kUpstreamSend:
     case Op::kUpstreamCancelRecv:
     case Op::kUpstreamClose: {
       if (tag.slot >= upstreams_.size() || upstreams_[tag.slot]->generation() != tag.generation) {
-        ++counters_.stale_completions;
+        if (WorkerMetrics* m = metrics()) m->uring_stale_completions.Add();
         return;
       }
       upstreams_[tag.slot]->OnCompletion(tag.op, cqe->res, cqe->flags);
       return;
     }
     case Op::kNone:
-      ++counters_.stale_completions;
+      if (WorkerMetrics* m = metrics()) m->uring_stale_completions.Add();
       return;
     default: {
       if (tag.slot >= clients_.size() || !clients_[tag.slot]->in_use() ||
           clients_[tag.slot]->generation() != tag.generation) {
-        ++counters_.stale_completions;
+        if (WorkerMetrics* m = metrics()) m->uring_stale_completions.Add();
         return;
       }
       clients_[tag.slot]->OnCompletion(tag.op, cqe->res, cqe->flags);
@@ -169,11 +174,11 @@ void Worker::OnAccept(int result, uint32_t flags) {
   }
   if (result < 0) {
     if (result != -ECANCELED) {
-      spdlog::warn("worker={} accept failed: {}", id_, std::strerror(-result));
+      LogLine(spdlog::level::warn, "accept failed").With("worker", id_).With("error", std::strerror(-result));
     }
     return;
   }
-  ++counters_.accepted;
+  if (WorkerMetrics* m = metrics()) m->connections_accepted.Add();
   int one = 1;
   setsockopt(result, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   uint32_t slot;
@@ -188,9 +193,43 @@ void Worker::OnAccept(int result, uint32_t flags) {
   clients_[slot]->Start(result, id);
 }
 
-void Worker::FreeClientSlot(uint32_t slot) {
-  ++counters_.closed;
-  free_clients_.push_back(slot);
+void Worker::FreeClientSlot(uint32_t slot) { free_clients_.push_back(slot); }
+
+std::string Worker::Snapshot(SnapshotKind kind, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(snapshot_mu_);
+  const uint64_t ticket = ++snapshot_requested_;
+  lock.unlock();
+  uint64_t one = 1;
+  if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
+  lock.lock();
+  if (!snapshot_cv_.wait_for(lock, timeout, [&] { return snapshot_served_ >= ticket; })) {
+    return "[]";
+  }
+  return kind == SnapshotKind::kConnections ? snapshot_connections_ : snapshot_closures_;
+}
+
+void Worker::ServeSnapshots() {
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  if (snapshot_served_ >= snapshot_requested_) return;
+  const int64_t now = NowNs();
+  fmt::memory_buffer out;
+  out.push_back('[');
+  bool first = true;
+  for (const auto& c : clients_) {
+    if (!c->in_use()) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    c->AppendJson(out, now);
+  }
+  out.push_back(']');
+  snapshot_connections_ = fmt::to_string(out);
+  out.clear();
+  out.push_back('[');
+  closures_.AppendJson(out, id_);
+  out.push_back(']');
+  snapshot_closures_ = fmt::to_string(out);
+  snapshot_served_ = snapshot_requested_;
+  snapshot_cv_.notify_all();
 }
 
 ClientConnection* Worker::Client(uint32_t slot, uint32_t generation) {

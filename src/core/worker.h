@@ -11,7 +11,10 @@
 #include <liburing.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <memory>
 #include <queue>
 #include <string>
@@ -19,6 +22,8 @@
 
 #include "absl/status/status.h"
 #include "core/buffer_ring.h"
+#include "diag/closures.h"
+#include "ringgate/metrics.h"
 #include "ringgate/config.h"
 #include "ringgate/tls_context.h"
 #include "ringgate/user_data.h"
@@ -28,14 +33,7 @@ namespace ringgate {
 class ClientConnection;
 class Upstream;
 
-struct WorkerCounters {
-  uint64_t accepted = 0;
-  uint64_t closed = 0;
-  uint64_t completions = 0;
-  uint64_t stale_completions = 0;
-  uint64_t recv_enobufs = 0;
-  uint64_t submissions = 0;
-};
+enum class SnapshotKind : uint8_t { kConnections, kClosures };
 
 class Worker {
  public:
@@ -58,7 +56,13 @@ class Worker {
   const TlsContext& tls() const { return tls_; }
   io_uring* ring() { return &ring_; }
   BufferRing& buffers() { return buffers_; }
-  WorkerCounters& counters() { return counters_; }
+  // Null when --diagnostics=false: every update site checks, so nothing is counted.
+  WorkerMetrics* metrics() { return config_.diagnostics ? &metrics_ : nullptr; }
+  const WorkerMetrics& metrics_shard() const { return metrics_; }
+  void RecordClosure(ClosureRecord record) { closures_.Add(std::move(record)); }
+  // Any thread: a JSON array of this worker's live connections or recent closures, built by the
+  // worker itself between two completions. Empty array after `timeout`.
+  std::string Snapshot(SnapshotKind kind, std::chrono::milliseconds timeout);
   io_uring_sqe* Sqe();  // never null: submits to make room
   static int64_t NowNs();
   // Queues a wake-up for a client connection. The connection keeps at most one entry queued and
@@ -89,6 +93,7 @@ class Worker {
   void OnAccept(int result, uint32_t flags);
   void FireTimers();
   int64_t NextTimerDelayNs() const;
+  void ServeSnapshots();
 
   const int id_;
   const Config& config_;
@@ -108,7 +113,16 @@ class Worker {
   std::vector<uint32_t> free_upstreams_;
   std::vector<uint32_t> idle_upstreams_;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
-  WorkerCounters counters_;
+  WorkerMetrics metrics_;
+  ClosureRecorder closures_;
+
+  // Snapshot hand-off with the admin thread: touched only when the admin endpoint is asked.
+  std::mutex snapshot_mu_;
+  std::condition_variable snapshot_cv_;
+  uint64_t snapshot_requested_ = 0;
+  uint64_t snapshot_served_ = 0;
+  std::string snapshot_connections_;
+  std::string snapshot_closures_;
 };
 
 }  // namespace ringgate

@@ -1,19 +1,25 @@
 #include "proxy/client_connection.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
+#include <linux/tcp.h>  // the kernel's tcp_info: glibc's lacks tcpi_notsent_bytes
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <iterator>
 #include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "core/worker.h"
 #include "proxy/upstream.h"
+#include "ringgate/log.h"
 #include "ringgate/shutdown_chain.h"
-#include "spdlog/spdlog.h"
 
 namespace ringgate {
 namespace {
@@ -44,8 +50,6 @@ std::string PeerIp(int fd) {
   return buf;
 }
 
-std::string ConnId(uint64_t id) { return absl::StrCat(id >> 48, "-", id & ((1ull << 48) - 1)); }
-
 bool IsResetError(int error) { return error == -ECONNRESET || error == -EPIPE; }
 
 }  // namespace
@@ -75,6 +79,12 @@ void ClientConnection::Start(int fd, uint64_t id) {
   head_request_ = request_has_body_ = retried_ = close_after_response_ = false;
   has_upstream_ = false;
   requests_ = 0;
+  exchange_started_ns_ = 0;
+  response_status_ = 0;
+  response_bytes_ = 0;
+  close_notify_sent_ = false;
+  observer_fd_ = -1;
+  tcp_at_close_ = TcpCloseView{};
   timer_ = ClientTimer::kNone;
   timer_deadline_ns_ = 0;
   queued_wakeup_ns_ = 0;
@@ -90,9 +100,10 @@ void ClientConnection::Start(int fd, uint64_t id) {
   unread_input_possible_ = false;
   cipher_bytes_in_ = cipher_bytes_out_ = plain_bytes_in_ = plain_bytes_out_ = 0;
 
-  life_.Enter(LifecycleState::kHandshake, now);
+  if (WorkerMetrics* m = metrics()) m->connections_in_state[0].Add(1);  // kCreated
+  EnterState(LifecycleState::kHandshake, now);
   SetTimer(ClientTimer::kHandshake, worker_.config().handshake_timeout);
-  spdlog::debug("conn={} accepted from {}", ConnId(id_), peer_ip_);
+  LogLine(spdlog::level::debug, "accepted", id_).With("peer", peer_ip_).With("worker", worker_.id());
   ArmRecv();
 }
 
@@ -155,21 +166,22 @@ void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
   timer_ = ClientTimer::kNone;
   switch (fired) {
     case ClientTimer::kHandshake:
-      spdlog::info("conn={} handshake timed out", ConnId(id_));
+      LogLine(spdlog::level::info, "handshake timed out", id_);
       Abort(TerminationCause::kTimeout, CloseInitiator::kServerTimeout);
       break;
     case ClientTimer::kIdle:
-      spdlog::debug("conn={} idle keep-alive timeout", ConnId(id_));
+      LogLine(spdlog::level::debug, "idle timeout", id_);
       BeginShutdown(CloseInitiator::kServerTimeout);
       break;
     case ClientTimer::kRequestHead:
-      spdlog::info("conn={} request head timed out", ConnId(id_));
+      LogLine(spdlog::level::info, "request head timed out", id_);
       RespondWithError(408, CloseInitiator::kServerTimeout);
       break;
     case ClientTimer::kUpstreamConnect:
     case ClientTimer::kUpstreamResponse:
-      spdlog::warn("conn={} backend {} timed out", ConnId(id_),
-                   fired == ClientTimer::kUpstreamConnect ? "connect" : "response");
+      LogLine(spdlog::level::warn, "backend timed out", id_)
+          .With("phase", fired == ClientTimer::kUpstreamConnect ? "connect" : "response")
+          .With("backend", worker_.config().backend.text);
       DetachUpstream(/*reusable=*/false);
       RespondWithError(504, CloseInitiator::kServerError);
       break;
@@ -178,14 +190,14 @@ void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
       // a chain was seen never to fire (kernel 6.18). Cancelling the drain recv ourselves ends
       // it the same way: the hard-linked close behind it runs.
       if (!fd_closed_ && drain_recv_done_ns_ == 0) {
-        spdlog::warn("conn={} close_notify deadline did not fire; cancelling the drain recv",
-                     ConnId(id_));
+        LogLine(spdlog::level::warn, "close_notify deadline did not fire; cancelling the drain recv",
+                id_);
         io_uring_sqe* sqe = worker_.Sqe();
         io_uring_prep_cancel64(sqe, EncodeTag({Op::kShutdownDrainRecv, generation_, slot_}), 0);
         io_uring_sqe_set_data64(sqe, EncodeTag({Op::kClientCancelRecv, generation_, slot_}));
         ++ops_in_flight_;
         timed_out_ = true;
-        life_.Enter(LifecycleState::kTimedOut, Worker::NowNs());
+        EnterState(LifecycleState::kTimedOut, Worker::NowNs());
       }
       break;
     case ClientTimer::kNone:
@@ -244,7 +256,7 @@ void ClientConnection::OnRecv(int result, uint32_t flags) {
     peer_fin_ = true;
     tls_->FeedEof();
   } else if (result == -ENOBUFS) {
-    ++worker_.counters().recv_enobufs;
+    if (WorkerMetrics* m = metrics()) m->uring_recv_enobufs.Add();
   } else if (result < 0 && result != -ECANCELED) {
     if (IsResetError(result)) {
       OnClientGone(result);
@@ -270,14 +282,29 @@ void ClientConnection::ProcessCiphertext() {
     FlushToClient();
     if (status == TlsStatus::kWantRead) return;
     if (status != TlsStatus::kOk) {
-      spdlog::info("conn={} handshake failed: {}", ConnId(id_),
-                   status == TlsStatus::kPeerEof ? "client closed" : "TLS error");
+      LogLine(spdlog::level::info, "handshake failed", id_)
+          .With("reason", status == TlsStatus::kPeerEof ? "client closed" : "TLS error")
+          .With("wolfssl_error", tls_->last_error());
+      if (WorkerMetrics* m = metrics()) {
+        m->handshakes[static_cast<int>(HandshakeResult::kFailed)]
+                     [static_cast<int>(TlsVersionLabel::kUnknown)].Add();
+      }
       Abort(status == TlsStatus::kPeerEof ? TerminationCause::kPeerFin : TerminationCause::kError,
             status == TlsStatus::kPeerEof ? CloseInitiator::kClient : CloseInitiator::kServerError);
       return;
     }
-    life_.Enter(LifecycleState::kDataTransfer, Worker::NowNs());
-    spdlog::debug("conn={} handshake done {} {}", ConnId(id_), tls_->version(), tls_->cipher());
+    EnterState(LifecycleState::kDataTransfer, Worker::NowNs());
+    LogLine(spdlog::level::debug, "handshake done", id_)
+        .With("version", tls_->version())
+        .With("cipher", tls_->cipher());
+    if (WorkerMetrics* m = metrics()) {
+      const TlsVersionLabel v = tls_->version() == "TLSv1.3"   ? TlsVersionLabel::kTls13
+                                : tls_->version() == "TLSv1.2" ? TlsVersionLabel::kTls12
+                                                               : TlsVersionLabel::kUnknown;
+      m->handshakes[static_cast<int>(HandshakeResult::kOk)][static_cast<int>(v)].Add();
+      m->handshake_seconds.Observe(
+          static_cast<double>(Worker::NowNs() - life_.entered_ns(LifecycleState::kCreated)) / 1e9);
+    }
     SetTimer(ClientTimer::kIdle, worker_.config().idle_timeout);
   }
   const size_t before = plaintext_in_.size();
@@ -285,16 +312,17 @@ void ClientConnection::ProcessCiphertext() {
   plain_bytes_in_ += plaintext_in_.size() - before;
   switch (status) {
     case TlsStatus::kPeerCloseNotify:
-      peer_close_notify_ = true;
-      life_.Enter(LifecycleState::kPeerClosed, Worker::NowNs());
-      spdlog::debug("conn={} client sent close_notify", ConnId(id_));
+      NotePeerCloseNotify();
+      EnterState(LifecycleState::kPeerClosed, Worker::NowNs());
+      LogLine(spdlog::level::debug, "client sent close_notify", id_);
       break;
     case TlsStatus::kPeerEof:
       peer_fin_ = true;
-      life_.Enter(LifecycleState::kPeerClosed, Worker::NowNs());
+      EnterState(LifecycleState::kPeerClosed, Worker::NowNs());
       break;
     case TlsStatus::kError:
-      spdlog::info("conn={} TLS error {} while reading", ConnId(id_), tls_->last_error());
+      LogLine(spdlog::level::info, "TLS error while reading", id_)
+          .With("wolfssl_error", tls_->last_error());
       FlushToClient();  // the alert wolfSSL queued
       Abort(TerminationCause::kError, CloseInitiator::kServerError);
       return;
@@ -329,7 +357,8 @@ void ClientConnection::ProcessRequests() {
     const size_t used = request_parser_->Execute(input, body);
     plaintext_offset_ += used;
     if (request_parser_->error() != HttpError::kNone) {
-      spdlog::info("conn={} bad request: {}", ConnId(id_), request_parser_->error_reason());
+      LogLine(spdlog::level::info, "bad request", id_)
+          .With("reason", request_parser_->error_reason());
       RespondWithError(request_parser_->error() == HttpError::kHeadTooLarge ? 431 : 400,
                        CloseInitiator::kServerError);
       return;
@@ -376,7 +405,12 @@ void ClientConnection::StartExchange() {
   request_has_body_ = head.chunked || !head.Find("content-length").empty();
   close_after_response_ = !head.keep_alive || head.upgrade;
   upstream_request_head_ = BuildUpstreamRequestHead(head, peer_ip_);
-  spdlog::debug("conn={} request {} {}", ConnId(id_), head.method, head.target);
+  exchange_started_ns_ = Worker::NowNs();
+  response_status_ = 0;
+  response_bytes_ = 0;
+  request_method_ = head.method;
+  request_target_ = head.target;
+  LogLine(spdlog::level::debug, "request", id_).With("method", head.method).With("target", head.target);
 
   Upstream* upstream = worker_.AcquireUpstream();
   if (upstream == nullptr) {
@@ -441,7 +475,8 @@ void ClientConnection::OnUpstreamData(std::string_view bytes) {
     const size_t used = parser.Execute(bytes, plain);
     bytes.remove_prefix(used);
     if (parser.error() != HttpError::kNone) {
-      spdlog::warn("conn={} bad response from backend: {}", ConnId(id_), parser.error_reason());
+      LogLine(spdlog::level::warn, "bad response from backend", id_)
+          .With("reason", parser.error_reason());
       DetachUpstream(false);
       QueuePlaintext(plain);
       if (response_started_) {
@@ -464,6 +499,7 @@ void ClientConnection::OnUpstreamData(std::string_view bytes) {
         QueuePlaintext(interim);
       } else {
         response_started_ = true;
+        response_status_ = head.status_code;
         if (parser.needs_eof() || !request_complete_) close_after_response_ = true;
         std::string response_head = BuildClientResponseHead(head, close_after_response_);
         QueuePlaintext(response_head);
@@ -505,12 +541,12 @@ void ClientConnection::OnUpstreamEof() {
   }
   if (!response_started_) {
     if (upstream != nullptr && upstream->reused() && RetryOnFreshUpstream()) return;
-    spdlog::warn("conn={} backend closed before responding", ConnId(id_));
+    LogLine(spdlog::level::warn, "backend closed before responding", id_);
     RespondWithError(502, CloseInitiator::kServerError);
     return;
   }
-  spdlog::warn("conn={} backend closed mid-response: aborting so the client sees truncation",
-               ConnId(id_));
+  LogLine(spdlog::level::warn, "backend closed mid-response: aborting so the client sees truncation",
+          id_);
   Abort(TerminationCause::kError, CloseInitiator::kServerError);
 }
 
@@ -521,12 +557,13 @@ void ClientConnection::OnUpstreamFailed(int error) {
   if (closing_ || !exchange_active_) return;
   if (!response_started_) {
     if (was_reused && RetryOnFreshUpstream()) return;
-    spdlog::warn("conn={} backend {}: {}", ConnId(id_), worker_.config().backend.text,
-                 std::strerror(-error));
+    LogLine(spdlog::level::warn, "backend failed", id_)
+        .With("backend", worker_.config().backend.text)
+        .With("error", std::strerror(-error));
     RespondWithError(502, CloseInitiator::kServerError);
     return;
   }
-  spdlog::warn("conn={} backend failed mid-response: {}", ConnId(id_), std::strerror(-error));
+  LogLine(spdlog::level::warn, "backend failed mid-response", id_).With("error", std::strerror(-error));
   Abort(TerminationCause::kError, CloseInitiator::kServerError);
 }
 
@@ -551,6 +588,7 @@ void ClientConnection::DetachUpstream(bool reusable) {
 
 void ClientConnection::FinishExchange(bool upstream_reusable) {
   DetachUpstream(upstream_reusable);
+  RecordExchange(response_status_);
   exchange_active_ = false;
   request_parser_->StartNextMessage();
   if (close_after_response_) {
@@ -569,6 +607,7 @@ void ClientConnection::FinishExchange(bool upstream_reusable) {
 void ClientConnection::QueuePlaintext(std::string_view plain) {
   if (client_gone_) return;  // nobody to read it
   plain_out_.append(plain);
+  if (exchange_active_) response_bytes_ += plain.size();
 }
 
 void ClientConnection::FlushToClient() {
@@ -632,8 +671,9 @@ void ClientConnection::OnSend(int result) {
 
 void ClientConnection::OnClientGone(int error) {
   if (!client_gone_) {
-    spdlog::debug("conn={} client gone ({}): finishing {} buffered request bytes without replies",
-                  ConnId(id_), std::strerror(-error), plaintext_in_.size() - plaintext_offset_);
+    LogLine(spdlog::level::debug, "client gone: finishing buffered requests without replies", id_)
+        .With("error", std::strerror(-error))
+        .With("buffered_bytes", plaintext_in_.size() - plaintext_offset_);
   }
   client_gone_ = true;
   reset_seen_ = true;
@@ -660,8 +700,20 @@ void ClientConnection::RespondWithError(int status_code, CloseInitiator initiato
     return;
   }
   DetachUpstream(false);
-  spdlog::info("conn={} responding {} {}", ConnId(id_), status_code, StatusReason(status_code));
+  LogLine(spdlog::level::info, "responding with an error", id_)
+      .With("status", status_code)
+      .With("reason", StatusReason(status_code));
+  if (!exchange_active_) {  // refused before a request was understood: still one answered request
+    ++requests_;
+    exchange_started_ns_ = Worker::NowNs();
+    request_method_ = "-";
+    request_target_ = "-";
+    response_bytes_ = 0;
+    exchange_active_ = true;
+  }
   QueuePlaintext(BuildErrorResponse(status_code));
+  RecordExchange(status_code);
+  exchange_active_ = false;
   FlushToClient();
   BeginShutdown(initiator);
 }
@@ -675,16 +727,22 @@ void ClientConnection::BeginShutdown(CloseInitiator initiator) {
   timer_ = ClientTimer::kNone;
   DetachUpstream(false);
   const int64_t now = Worker::NowNs();
-  life_.Enter(LifecycleState::kShutdownInitiated, now);
+  const LifecycleState state_before_shutdown = life_.state();
+  EnterState(LifecycleState::kShutdownInitiated, now);
   FlushToClient();
   bytes_pending_at_shutdown_ = out_.backlog();
   const size_t unanswered = plaintext_in_.size() - plaintext_offset_;
   if (unanswered > 0) {
     bytes_drained_ += unanswered;
-    spdlog::debug("conn={} discarding {} bytes of unanswered requests", ConnId(id_), unanswered);
+    LogLine(spdlog::level::debug, "discarding unanswered requests", id_).With("bytes", unanswered);
   }
-  spdlog::debug("conn={} shutdown initiated by {}, pending={} bytes", ConnId(id_),
-                CloseInitiatorName(initiator_), bytes_pending_at_shutdown_);
+  LogLine(spdlog::level::debug, "Shutdown Initiated", id_)
+      .With("initiator", CloseInitiatorName(initiator_))
+      .With("state", LifecycleStateName(state_before_shutdown))
+      .With("pending_bytes", bytes_pending_at_shutdown_);
+  if (WorkerMetrics* m = metrics()) {
+    m->shutdown_pending_bytes.Observe(static_cast<double>(bytes_pending_at_shutdown_));
+  }
   if (recv_armed_) PauseRecv();
   MaybeStartShutdownChain();
 }
@@ -713,6 +771,13 @@ void ClientConnection::MaybeStartShutdownChain() {
   if (send_close_notify && tls_->QueueCloseNotify() == TlsStatus::kOk) {
     chain_close_notify_.swap(tls_->pending_ciphertext());
   }
+  if (chain_close_notify_.empty()) {
+    const NoCloseNotifyReason why = !tls_->handshake_done() ? NoCloseNotifyReason::kNoHandshake
+                                    : (client_gone_ || reset_seen_) ? NoCloseNotifyReason::kPeerReset
+                                                                    : NoCloseNotifyReason::kAbort;
+    if (WorkerMetrics* m = metrics()) m->close_notify_not_sent[static_cast<int>(why)].Add();
+  }
+  if (worker_.config().diagnostics) observer_fd_ = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
   // After the peer's close_notify nothing more may legally arrive, so there is nothing to
   // drain; an abort does not wait either.
   const bool wait_for_peer = !chain_close_notify_.empty() && !peer_close_notify_ && !peer_fin_;
@@ -739,9 +804,11 @@ void ClientConnection::MaybeStartShutdownChain() {
     SetTimer(ClientTimer::kShutdownBackstop,
              worker_.config().close_notify_timeout + absl::Milliseconds(500));
   }
-  if (chain_flush_.empty()) life_.Enter(LifecycleState::kBufferFlushed, Worker::NowNs());
-  spdlog::debug("conn={} shutdown chain submitted: flush={} close_notify={} wait={}",
-                ConnId(id_), chain_flush_.size(), !chain_close_notify_.empty(), wait_for_peer);
+  if (chain_flush_.empty()) EnterState(LifecycleState::kBufferFlushed, Worker::NowNs());
+  LogLine(spdlog::level::debug, "shutdown chain submitted", id_)
+      .With("flush_bytes", chain_flush_.size())
+      .With("close_notify", !chain_close_notify_.empty())
+      .With("wait_for_peer", wait_for_peer);
 }
 
 // Input that arrives after our close_notify: decrypted (a close_notify in it ends the wait
@@ -754,7 +821,7 @@ void ClientConnection::DrainAfterCloseNotify(std::string_view ciphertext) {
   std::string discarded;
   TlsStatus status = tls_->ReadPlaintext(discarded);
   bytes_drained_ += discarded.size();
-  if (status == TlsStatus::kPeerCloseNotify) peer_close_notify_ = true;
+  if (status == TlsStatus::kPeerCloseNotify) NotePeerCloseNotify();
   if (status == TlsStatus::kPeerEof) peer_fin_ = true;
 }
 
@@ -764,19 +831,24 @@ void ClientConnection::OnShutdownStep(Op op, int result) {
     case Op::kShutdownFlush:
       if (result >= 0) {
         cipher_bytes_out_ += static_cast<uint64_t>(result);
-        life_.Enter(LifecycleState::kBufferFlushed, now);
-        spdlog::debug("conn={} shutdown: flush completed ({} bytes)", ConnId(id_), result);
+        EnterState(LifecycleState::kBufferFlushed, now);
+        LogLine(spdlog::level::debug, "Flush Completed", id_)
+            .With("bytes", result)
+            .WithMs("after_ms", now - life_.entered_ns(LifecycleState::kShutdownInitiated));
       } else if (result != -ECANCELED) {
         NoteIoError(result);
-        spdlog::debug("conn={} shutdown: flush failed: {}", ConnId(id_), std::strerror(-result));
+        LogLine(spdlog::level::debug, "Flush Failed", id_).With("error", std::strerror(-result));
       }
       break;
     case Op::kShutdownCloseNotify:
       if (result >= 0) {
         cipher_bytes_out_ += static_cast<uint64_t>(result);
-        life_.Enter(LifecycleState::kBufferFlushed, now);
-        life_.Enter(LifecycleState::kCloseNotifySent, now);
-        spdlog::debug("conn={} shutdown: TLS close_notify sent", ConnId(id_));
+        EnterState(LifecycleState::kBufferFlushed, now);
+        EnterState(LifecycleState::kCloseNotifySent, now);
+        LogLine(spdlog::level::debug, "TLS Close Notify Sent", id_)
+            .WithMs("after_ms", now - life_.entered_ns(LifecycleState::kShutdownInitiated));
+        close_notify_sent_ = true;
+        if (WorkerMetrics* m = metrics()) m->close_notify_sent.Add();
       } else if (result != -ECANCELED) {
         NoteIoError(result);
       }
@@ -797,9 +869,9 @@ void ClientConnection::OnShutdownStep(Op op, int result) {
     case Op::kShutdownDeadline:
       if (result == -ETIME) {
         timed_out_ = true;
-        life_.Enter(LifecycleState::kTimedOut, now);
-        spdlog::debug("conn={} shutdown: peer did not close within {}", ConnId(id_),
-                      absl::FormatDuration(worker_.config().close_notify_timeout));
+        EnterState(LifecycleState::kTimedOut, now);
+        LogLine(spdlog::level::debug, "Close Notify Timeout", id_)
+            .With("timeout", absl::FormatDuration(worker_.config().close_notify_timeout));
       }
       break;
     case Op::kShutdownClose:
@@ -812,9 +884,11 @@ void ClientConnection::OnShutdownStep(Op op, int result) {
         break;
       }
       fd_closed_ = true;
+      ReadTcpCloseView();
       break;
     case Op::kCloseAfterBrokenChain:
       fd_closed_ = true;
+      ReadTcpCloseView();
       break;
     default:
       break;
@@ -830,7 +904,7 @@ void ClientConnection::Finalize() {
     peer_fin_ = true;
   }
   if ((peer_close_notify_ || peer_fin_) && drain_recv_done_ns_ != 0 && !timed_out_) {
-    life_.Enter(LifecycleState::kPeerClosed, drain_recv_done_ns_);
+    EnterState(LifecycleState::kPeerClosed, drain_recv_done_ns_);
   }
   TerminationCause cause;
   if (reset_seen_) {
@@ -846,18 +920,92 @@ void ClientConnection::Finalize() {
   } else {
     cause = TerminationCause::kTimeout;
   }
+  if (initiator_ == CloseInitiator::kNone) initiator_ = CloseInitiator::kClient;
+  const LifecycleState last_state = life_.state();
   life_.End(cause, now);
-  const double total_ms = static_cast<double>(now - life_.entered_ns(LifecycleState::kCreated)) / 1e6;
-  const int64_t shutdown_start = life_.entered_ns(LifecycleState::kShutdownInitiated);
-  const double shutdown_ms =
-      shutdown_start != 0 ? static_cast<double>(now - shutdown_start) / 1e6 : 0.0;
-  spdlog::info(
-      "conn={} closed cause={} initiator={} path={} requests={} bytes_in={} bytes_out={} "
-      "pending_at_shutdown={} drained={} unread_input_possible={} shutdown_ms={:.3f} "
-      "duration_ms={:.3f}",
-      ConnId(id_), TerminationCauseName(cause), CloseInitiatorName(initiator_), life_.Path(),
-      requests_, cipher_bytes_in_, cipher_bytes_out_, bytes_pending_at_shutdown_, bytes_drained_,
-      unread_input_possible_, shutdown_ms, total_ms);
+  if (observer_fd_ >= 0) {  // the chain's close was not reached (cannot happen after fd_closed_)
+    close(observer_fd_);
+    observer_fd_ = -1;
+  }
+
+  auto span_ns = [&](LifecycleState from, LifecycleState to) -> int64_t {
+    const int64_t a = life_.entered_ns(from);
+    const int64_t b = life_.entered_ns(to);
+    return (a != 0 && b != 0 && b >= a) ? b - a : -1;
+  };
+  const int64_t created = life_.entered_ns(LifecycleState::kCreated);
+  const int64_t handshake_ns = span_ns(LifecycleState::kCreated, LifecycleState::kDataTransfer);
+  const int64_t flush_ns = span_ns(LifecycleState::kShutdownInitiated, LifecycleState::kBufferFlushed);
+  const int64_t peer_close_ns = span_ns(LifecycleState::kCloseNotifySent, LifecycleState::kPeerClosed);
+  const int64_t shutdown_ns = span_ns(LifecycleState::kShutdownInitiated, LifecycleState::kTcpClosed);
+
+  if (WorkerMetrics* m = metrics()) {
+    m->connections_in_state[static_cast<int>(last_state)].Add(-1);
+    m->connections_closed[static_cast<int>(cause)][static_cast<int>(initiator_)].Add();
+    m->tls_bytes_received.Add(cipher_bytes_in_);
+    m->tls_bytes_sent.Add(cipher_bytes_out_);
+    m->http_bytes_received.Add(plain_bytes_in_);
+    m->http_bytes_sent.Add(plain_bytes_out_);
+    m->bytes_drained_after_close_notify.Add(bytes_drained_);
+    if (tcp_at_close_.valid && tcp_at_close_.unread_bytes > 0) m->released_with_unread_input.Add();
+    if (flush_ns >= 0) m->shutdown_flush_seconds.Observe(static_cast<double>(flush_ns) / 1e9);
+    if (peer_close_ns >= 0) m->shutdown_peer_close_seconds.Observe(static_cast<double>(peer_close_ns) / 1e9);
+    if (shutdown_ns >= 0) m->shutdown_seconds.Observe(static_cast<double>(shutdown_ns) / 1e9);
+  }
+
+  LogLine(spdlog::level::debug, "TCP Socket Closed", id_)
+      .With("unacked_segments", tcp_at_close_.unacked_segments)
+      .With("notsent_bytes", tcp_at_close_.notsent_bytes)
+      .With("send_queue_bytes", tcp_at_close_.send_queue_bytes)
+      .With("unread_bytes", tcp_at_close_.unread_bytes);
+  if (shutdown_ns >= 0) LogLine(spdlog::level::debug, "Shutdown Duration", id_).WithMs("ms", shutdown_ns);
+  {
+    LogLine line(spdlog::level::info, "closed", id_);
+    line.With("cause", TerminationCauseName(cause))
+        .With("initiator", CloseInitiatorName(initiator_))
+        .With("path", life_.Path())
+        .With("requests", requests_)
+        .With("tls_bytes_in", cipher_bytes_in_)
+        .With("tls_bytes_out", cipher_bytes_out_)
+        .With("http_bytes_in", plain_bytes_in_)
+        .With("http_bytes_out", plain_bytes_out_)
+        .With("pending_at_shutdown", bytes_pending_at_shutdown_)
+        .With("drained", bytes_drained_)
+        .With("close_notify_sent", close_notify_sent_)
+        .With("close_notify_received", peer_close_notify_);
+    if (tcp_at_close_.valid) {
+      line.With("tcp_unacked", tcp_at_close_.unacked_segments)
+          .With("tcp_notsent", tcp_at_close_.notsent_bytes)
+          .With("tcp_unread", tcp_at_close_.unread_bytes);
+    }
+    if (handshake_ns >= 0) line.WithMs("handshake_ms", handshake_ns);
+    if (flush_ns >= 0) line.WithMs("flush_ms", flush_ns);
+    if (peer_close_ns >= 0) line.WithMs("peer_close_ms", peer_close_ns);
+    if (shutdown_ns >= 0) line.WithMs("shutdown_ms", shutdown_ns);
+    line.WithMs("duration_ms", now - created);
+  }
+
+  if (worker_.config().diagnostics) {
+    ClosureRecord record;
+    record.id = id_;
+    record.peer = peer_ip_;
+    record.cause = cause;
+    record.initiator = initiator_;
+    if (tls_ && tls_->handshake_done()) record.tls_version = std::string(tls_->version());
+    record.requests = requests_;
+    record.tls_bytes_in = cipher_bytes_in_;
+    record.tls_bytes_out = cipher_bytes_out_;
+    record.http_bytes_in = plain_bytes_in_;
+    record.http_bytes_out = plain_bytes_out_;
+    record.pending_at_shutdown = bytes_pending_at_shutdown_;
+    record.drained_bytes = bytes_drained_;
+    record.close_notify_sent = close_notify_sent_;
+    record.close_notify_received = peer_close_notify_;
+    record.tcp = tcp_at_close_;
+    record.entered_ns = life_.timeline();
+    record.closed_unix_ms = absl::ToUnixMillis(absl::Now());
+    worker_.RecordClosure(std::move(record));
+  }
   in_use_ = false;
   generation_ = (generation_ + 1) & kGenerationMask;
   tls_.reset();
@@ -868,6 +1016,75 @@ void ClientConnection::Finalize() {
   std::string().swap(chain_flush_);
   std::string().swap(chain_close_notify_);
   worker_.FreeClientSlot(slot_);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diagnostics
+
+WorkerMetrics* ClientConnection::metrics() { return worker_.metrics(); }
+
+void ClientConnection::EnterState(LifecycleState state, int64_t now_ns) {
+  const LifecycleState before = life_.state();
+  life_.Enter(state, now_ns);
+  if (life_.state() == before) return;
+  if (WorkerMetrics* m = metrics()) {
+    m->connections_in_state[static_cast<int>(before)].Add(-1);
+    m->connections_in_state[static_cast<int>(life_.state())].Add(1);
+  }
+}
+
+void ClientConnection::NotePeerCloseNotify() {
+  if (peer_close_notify_) return;
+  peer_close_notify_ = true;
+  if (WorkerMetrics* m = metrics()) m->close_notify_received.Add();
+}
+
+void ClientConnection::RecordExchange(int status) {
+  const int64_t now = Worker::NowNs();
+  if (WorkerMetrics* m = metrics()) {
+    if (status >= 100 && status < 600) m->requests_by_status_class[status / 100 - 1].Add();
+    if (exchange_started_ns_ != 0) {
+      m->request_seconds.Observe(static_cast<double>(now - exchange_started_ns_) / 1e9);
+    }
+  }
+  if (spdlog::logger* access = AccessLogger()) {
+    LogLine(spdlog::level::info, "request", id_, access)
+        .With("method", request_method_)
+        .With("target", request_target_)
+        .With("status", status)
+        .With("bytes", response_bytes_)
+        .WithMs("upstream_ms", now - exchange_started_ns_)
+        .WithMs("total_ms", now - exchange_started_ns_)
+        .With("peer", peer_ip_);
+  }
+}
+
+void ClientConnection::ReadTcpCloseView() {
+  if (observer_fd_ < 0) return;
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (getsockopt(observer_fd_, IPPROTO_TCP, TCP_INFO, &info, &len) == 0) {
+    tcp_at_close_.valid = true;
+    tcp_at_close_.unacked_segments = info.tcpi_unacked;
+    tcp_at_close_.notsent_bytes = info.tcpi_notsent_bytes;
+    int outq = 0;
+    int inq = 0;
+    if (ioctl(observer_fd_, SIOCOUTQ, &outq) == 0) tcp_at_close_.send_queue_bytes = outq;
+    if (ioctl(observer_fd_, SIOCINQ, &inq) == 0) tcp_at_close_.unread_bytes = inq;
+  }
+  close(observer_fd_);  // the socket's last reference: FIN already went out with shutdown(2)
+  observer_fd_ = -1;
+}
+
+void ClientConnection::AppendJson(fmt::memory_buffer& out, int64_t now_ns) const {
+  fmt::format_to(std::back_inserter(out),
+                 "{{\"conn\":\"{}\",\"worker\":{},\"peer\":\"{}\",\"state\":\"{}\","
+                 "\"age_ms\":{:.3f},\"requests\":{},\"tls_bytes_in\":{},\"tls_bytes_out\":{},"
+                 "\"http_bytes_in\":{},\"http_bytes_out\":{},\"send_queue_bytes\":{}}}",
+                 FormatConnectionId(id_), worker_.id(), peer_ip_, LifecycleStateName(life_.state()),
+                 static_cast<double>(now_ns - life_.entered_ns(LifecycleState::kCreated)) / 1e6,
+                 requests_, cipher_bytes_in_, cipher_bytes_out_, plain_bytes_in_, plain_bytes_out_,
+                 out_.backlog());
 }
 
 }  // namespace ringgate

@@ -17,6 +17,9 @@
 
 #include "absl/time/time.h"
 #include "core/send_queue.h"
+#include "diag/closures.h"
+#include "fmt/format.h"
+#include "ringgate/metrics.h"
 #include "ringgate/http_codec.h"
 #include "ringgate/lifecycle.h"
 #include "ringgate/tls_session.h"
@@ -58,6 +61,8 @@ class ClientConnection {
   uint32_t generation() const { return generation_; }
   bool in_use() const { return in_use_; }
   uint64_t id() const { return id_; }
+  // This connection as a JSON object for /connections.
+  void AppendJson(fmt::memory_buffer& out, int64_t now_ns) const;
 
  private:
   // Reading.
@@ -87,6 +92,14 @@ class ClientConnection {
   Upstream* BoundUpstream();
   void DetachUpstream(bool reusable);
   void SetTimer(ClientTimer kind, absl::Duration after);
+  WorkerMetrics* metrics();
+  // Records a lifecycle stage and moves the per-state connection gauge with it.
+  void EnterState(LifecycleState state, int64_t now_ns);
+  void NotePeerCloseNotify();
+  // One answered request: metrics and the access log.
+  void RecordExchange(int status);
+  // The kernel's view of the socket, read through observer_fd_ just before the last close.
+  void ReadTcpCloseView();
   void NoteIoError(int error);
   // The client's side is gone: stop writing to it, keep serving what it already sent.
   void OnClientGone(int error);
@@ -133,6 +146,11 @@ class ClientConnection {
   uint32_t upstream_generation_ = 0;
   bool has_upstream_ = false;
   uint64_t requests_ = 0;
+  int64_t exchange_started_ns_ = 0;
+  int response_status_ = 0;
+  uint64_t response_bytes_ = 0;
+  std::string request_method_;
+  std::string request_target_;
 
   // Timer.
   ClientTimer timer_ = ClientTimer::kNone;
@@ -157,6 +175,12 @@ class ClientConnection {
   int drain_recv_result_ = 0;      // classified in Finalize, once the deadline's CQE is in too
   int64_t drain_recv_done_ns_ = 0;
   bool unread_input_possible_ = false;
+  bool close_notify_sent_ = false;
+  // A second descriptor for the socket, taken when the chain starts, so that the chain's close
+  // is not the last one: at its completion the socket still exists and TCP_INFO, SIOCOUTQ and
+  // SIOCINQ tell what the kernel still held. Closed right after.
+  int observer_fd_ = -1;
+  TcpCloseView tcp_at_close_;
 
   // Counters for the close summary.
   uint64_t cipher_bytes_in_ = 0;

@@ -9,7 +9,7 @@
 
 #include "core/worker.h"
 #include "proxy/client_connection.h"
-#include "spdlog/spdlog.h"
+#include "ringgate/log.h"
 
 namespace ringgate {
 
@@ -30,7 +30,8 @@ bool Upstream::Connect() {
   const SocketAddress& backend = worker_.config().backend;
   fd_ = socket(backend.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
-    spdlog::error("worker={} backend socket: {}", worker_.id(), std::strerror(errno));
+    LogLine(spdlog::level::err, "backend socket failed").With("worker", worker_.id())
+        .With("error", std::strerror(errno));
     return false;
   }
   int one = 1;
@@ -202,7 +203,7 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
             }
           }
         } else if (result == -ENOBUFS) {
-          ++worker_.counters().recv_enobufs;
+          if (WorkerMetrics* m = worker_.metrics()) m->uring_recv_enobufs.Add();
         }
       }
       if (has_buffer) worker_.buffers().Return(bid);

@@ -129,17 +129,24 @@ bool DemoBackend::Start() {
 
 bool ProxyUnderTest::Start() {
   port_ = FreePort();
+  admin_port_ = FreePort();
   log_path_ = CertificateDir() + "/proxy-" + std::to_string(port_) + ".log";
   std::vector<std::string> argv = {BinaryPath(),
                                    "--listen=127.0.0.1:" + std::to_string(port_),
                                    "--backend=127.0.0.1:" + std::to_string(backend_port_),
                                    "--cert=" + CertificateDir() + "/cert.pem",
                                    "--key=" + CertificateDir() + "/key.pem",
-                                   "--threads=2"};
+                                   "--threads=2",
+                                   "--admin-listen=127.0.0.1:" + std::to_string(admin_port_)};
   // Later flags win: a test may pass its own --cert/--key.
   argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
   if (!process_.Start(argv, log_path_)) return false;
-  return WaitForPort(port_, 10000);
+  return WaitForPort(port_, 10000) && WaitForPort(admin_port_, 10000);
+}
+
+std::string ProxyUnderTest::Admin(const std::string& path) const {
+  return RunCommand("curl -s --max-time 5 http://127.0.0.1:" + std::to_string(admin_port_) + path)
+      .output;
 }
 
 std::string ProxyUnderTest::Url(const std::string& path) const {

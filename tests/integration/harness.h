@@ -65,7 +65,10 @@ class ProxyUnderTest {
       : extra_flags_(std::move(extra_flags)), backend_port_(backend_port) {}
   bool Start();
   int port() const { return port_; }
+  int admin_port() const { return admin_port_; }
   pid_t pid() const { return process_.pid(); }
+  // GET on the admin endpoint; the body.
+  std::string Admin(const std::string& path) const;
   std::string Url(const std::string& path) const;
   std::string Log() const;  // everything the proxy logged so far
   // Accepted client sockets the proxy still holds (from /proc: fds that are TCP sockets whose
@@ -77,6 +80,7 @@ class ProxyUnderTest {
   std::vector<std::string> extra_flags_;
   int backend_port_;
   int port_ = 0;
+  int admin_port_ = 0;
   std::string log_path_;
   ChildProcess process_;
 };

@@ -184,7 +184,7 @@ TEST(ProxyBackendDownTest, UnreachableBackendGets502) {
   ASSERT_TRUE(proxy.Start());
   CommandResult r = RunCommand("curl -sk --max-time 10 -w ' %{http_code}' " + proxy.Url("/"));
   EXPECT_EQ(r.output, "502 Bad Gateway\n 502");
-  EXPECT_NE(proxy.Log().find("responding 502"), std::string::npos);
+  EXPECT_NE(proxy.Log().find("responding with an error status=502"), std::string::npos);
 }
 
 TEST(ProxyRsaTest, RsaCertificateServesTls13AndTls12) {

@@ -1,0 +1,82 @@
+// log.h
+// Structured log lines: an event name, the connection it is about, and fields. Rendered as
+//   conn=1-7 closed cause=clean requests=3
+// or, with --log-format=json, as one JSON object per line:
+//   {"ts":"...","level":"info","conn":"1-7","event":"closed","cause":"clean","requests":3}
+// Lines go through spdlog's async logger: a worker never waits for log I/O (when the queue is
+// full the oldest line is dropped and counted).
+//
+//   LogLine(spdlog::level::info, "closed", conn_id).With("cause", "clean").With("requests", 3);
+//   // emitted when the temporary is destroyed; nothing is formatted below the log level.
+#ifndef RINGGATE_LOG_H_
+#define RINGGATE_LOG_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "absl/status/status.h"
+#include "fmt/format.h"
+#include "spdlog/spdlog.h"
+
+namespace ringgate {
+
+enum class LogFormat : uint8_t { kText, kJson };
+
+// Sets up the main logger (stderr) and, unless `access_log_path` is empty or "off", the access
+// log (a file). Call once, before any worker starts.
+absl::Status InitLogging(LogFormat format, spdlog::level::level_enum level,
+                         const std::string& access_log_path);
+// Flushes and stops the async loggers.
+void ShutdownLogging();
+LogFormat CurrentLogFormat();
+// Lines dropped because the async queue was full.
+uint64_t DroppedLogLines();
+spdlog::logger* AccessLogger();  // null when the access log is off
+
+inline constexpr uint64_t kNoConnection = ~0ull;
+// "worker-sequence", the id printed on every line about a connection.
+std::string FormatConnectionId(uint64_t id);
+
+class LogLine {
+ public:
+  LogLine(spdlog::level::level_enum level, std::string_view event, uint64_t conn = kNoConnection,
+          spdlog::logger* logger = nullptr);
+  ~LogLine();
+  LogLine(const LogLine&) = delete;
+  LogLine& operator=(const LogLine&) = delete;
+
+  template <typename T>
+  LogLine& With(std::string_view key, const T& value) {
+    if (!enabled_) return *this;
+    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+      AppendNumber(key, fmt::format("{}", value));
+    } else if constexpr (std::is_same_v<T, bool>) {
+      AppendNumber(key, value ? "true" : "false");
+    } else {
+      AppendString(key, fmt::format("{}", value));
+    }
+    return *this;
+  }
+  // Milliseconds with microsecond precision, from nanoseconds.
+  LogLine& WithMs(std::string_view key, int64_t ns) {
+    if (enabled_) AppendNumber(key, fmt::format("{:.3f}", static_cast<double>(ns) / 1e6));
+    return *this;
+  }
+
+ private:
+  void AppendNumber(std::string_view key, std::string_view value);
+  void AppendString(std::string_view key, std::string_view value);
+
+  spdlog::logger* logger_;
+  spdlog::level::level_enum level_;
+  bool enabled_;
+  bool json_;
+  fmt::memory_buffer line_;
+};
+
+}  // namespace ringgate
+
+#endif  // RINGGATE_LOG_H_

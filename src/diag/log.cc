@@ -1,0 +1,149 @@
+#include "ringgate/log.h"
+
+#include <iterator>
+
+#include "spdlog/async.h"
+#include "spdlog/sinks/basic_file_sink.h"
+#include "spdlog/sinks/stdout_sinks.h"
+
+namespace ringgate {
+namespace {
+
+LogFormat g_format = LogFormat::kText;
+std::shared_ptr<spdlog::logger> g_access;
+
+void AppendJsonEscaped(fmt::memory_buffer& out, std::string_view s) {
+  for (char c : s) {
+    switch (c) {
+      case '"': out.append(std::string_view("\\\"")); break;
+      case '\\': out.append(std::string_view("\\\\")); break;
+      case '\n': out.append(std::string_view("\\n")); break;
+      case '\r': out.append(std::string_view("\\r")); break;
+      case '\t': out.append(std::string_view("\\t")); break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+}
+
+bool NeedsQuotes(std::string_view s) {
+  if (s.empty()) return true;
+  for (char c : s) {
+    if (c == ' ' || c == '"' || c == '=' || static_cast<unsigned char>(c) < 0x20) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::Status InitLogging(LogFormat format, spdlog::level::level_enum level,
+                         const std::string& access_log_path) {
+  g_format = format;
+  spdlog::init_thread_pool(16384, 1);
+  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  auto logger = std::make_shared<spdlog::async_logger>(
+      "ringgate", sink, spdlog::thread_pool(), spdlog::async_overflow_policy::overrun_oldest);
+  const char* pattern = format == LogFormat::kJson
+                            ? "{\"ts\":\"%Y-%m-%dT%H:%M:%S.%fZ\",\"level\":\"%l\",%v}"
+                            : "%Y-%m-%dT%H:%M:%S.%fZ %l %v";
+  logger->set_pattern(pattern, spdlog::pattern_time_type::utc);
+  logger->set_level(level);
+  logger->flush_on(spdlog::level::warn);
+  spdlog::set_default_logger(logger);
+  if (!access_log_path.empty() && access_log_path != "off") {
+    try {
+      auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(access_log_path);
+      g_access = std::make_shared<spdlog::async_logger>(
+          "access", file, spdlog::thread_pool(), spdlog::async_overflow_policy::overrun_oldest);
+      g_access->set_pattern(format == LogFormat::kJson
+                                ? "{\"ts\":\"%Y-%m-%dT%H:%M:%S.%fZ\",%v}"
+                                : "%Y-%m-%dT%H:%M:%S.%fZ %v",
+                            spdlog::pattern_time_type::utc);
+      g_access->set_level(spdlog::level::info);
+      spdlog::register_logger(g_access);  // so that flush_every reaches its file
+    } catch (const spdlog::spdlog_ex& e) {
+      return absl::InvalidArgumentError(
+          fmt::format("--access-log: cannot open '{}': {}", access_log_path, e.what()));
+    }
+  }
+  // stderr is unbuffered; the access log file is flushed by the logging thread once a second
+  // rather than once per line.
+  spdlog::flush_every(std::chrono::seconds(1));
+  return absl::OkStatus();
+}
+
+void ShutdownLogging() {
+  if (g_access) g_access->flush();
+  if (auto l = spdlog::default_logger()) l->flush();
+  spdlog::shutdown();
+}
+
+LogFormat CurrentLogFormat() { return g_format; }
+spdlog::logger* AccessLogger() { return g_access.get(); }
+
+uint64_t DroppedLogLines() {
+  auto pool = spdlog::thread_pool();
+  return pool ? pool->overrun_counter() : 0;
+}
+
+std::string FormatConnectionId(uint64_t id) {
+  return fmt::format("{}-{}", id >> 48, id & ((1ull << 48) - 1));
+}
+
+LogLine::LogLine(spdlog::level::level_enum level, std::string_view event, uint64_t conn,
+                 spdlog::logger* logger)
+    : logger_(logger ? logger : spdlog::default_logger_raw()),
+      level_(level),
+      enabled_(logger_ != nullptr && logger_->should_log(level)),
+      json_(g_format == LogFormat::kJson) {
+  if (!enabled_) return;
+  if (json_) {
+    if (conn != kNoConnection) {
+      fmt::format_to(std::back_inserter(line_), "\"conn\":\"{}\",", FormatConnectionId(conn));
+    }
+    line_.append(std::string_view("\"event\":\""));
+    AppendJsonEscaped(line_, event);
+    line_.push_back('"');
+  } else {
+    if (conn != kNoConnection) {
+      fmt::format_to(std::back_inserter(line_), "conn={} ", FormatConnectionId(conn));
+    }
+    line_.append(event);
+  }
+}
+
+void LogLine::AppendNumber(std::string_view key, std::string_view value) {
+  if (json_) {
+    fmt::format_to(std::back_inserter(line_), ",\"{}\":{}", key, value);
+  } else {
+    fmt::format_to(std::back_inserter(line_), " {}={}", key, value);
+  }
+}
+
+void LogLine::AppendString(std::string_view key, std::string_view value) {
+  if (json_) {
+    fmt::format_to(std::back_inserter(line_), ",\"{}\":\"", key);
+    AppendJsonEscaped(line_, value);
+    line_.push_back('"');
+  } else if (NeedsQuotes(value)) {
+    fmt::format_to(std::back_inserter(line_), " {}=\"", key);
+    for (char c : value) {
+      if (c == '"' || c == '\\') line_.push_back('\\');
+      line_.push_back(c < 0x20 && c >= 0 ? ' ' : c);
+    }
+    line_.push_back('"');
+  } else {
+    fmt::format_to(std::back_inserter(line_), " {}={}", key, value);
+  }
+}
+
+LogLine::~LogLine() {
+  if (!enabled_) return;
+  logger_->log(level_, std::string_view(line_.data(), line_.size()));
+}
+
+}  // namespace ringgate
