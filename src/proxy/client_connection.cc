@@ -253,8 +253,10 @@ void ClientConnection::OnRecv(int result, uint32_t flags) {
     worker_.buffers().Return(bid);
   }
   if (result == 0) {
+    // Not fed to wolfSSL as EOF: that would mark the session dead and refuse our close_notify,
+    // yet a client that half-closed can still read it. The FIN is tracked here instead.
     peer_fin_ = true;
-    tls_->FeedEof();
+    EnterState(LifecycleState::kPeerClosed, Worker::NowNs());
   } else if (result == -ENOBUFS) {
     if (WorkerMetrics* m = metrics()) m->uring_recv_enobufs.Add();
   } else if (result < 0 && result != -ECANCELED) {
@@ -280,6 +282,7 @@ void ClientConnection::ProcessCiphertext() {
   if (!tls_->handshake_done()) {
     TlsStatus status = tls_->Handshake();
     FlushToClient();
+    if (status == TlsStatus::kWantRead && peer_fin_) status = TlsStatus::kPeerEof;  // never coming
     if (status == TlsStatus::kWantRead) return;
     if (status != TlsStatus::kOk) {
       LogLine(spdlog::level::info, "handshake failed", id_)

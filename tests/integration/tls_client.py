@@ -8,12 +8,15 @@
   tls_client.py pipeline --port P                     5 pipelined requests, answers in order
   tls_client.py silent   --port P --count N --hold S  N connections that read their response
                                                       and then never answer close_notify
+  tls_client.py fin      --port P                     a response, then FIN without close_notify
+  tls_client.py rst      --port P                     a slow request, then a reset
 
 Prints one line of results; exits non-zero when the behaviour is wrong.
 """
 import argparse
 import socket
 import ssl
+import struct
 import sys
 import time
 
@@ -97,6 +100,36 @@ def pipeline(args):
     return 0
 
 
+def fin(args):
+    """A response, then a TCP FIN without close_notify; reads the proxy's answer to EOF."""
+    tls = connect(args.port)
+    tls.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+    read_responses(tls, 1)
+    tls.shutdown(socket.SHUT_WR)  # SSLSocket drops TLS here: a bare FIN, no close_notify
+    tail = b""
+    while True:
+        chunk = tls.recv(65536)
+        if not chunk:
+            break
+        tail += chunk
+    tls.close()
+    # Our close_notify is one TLS 1.3 record (type 23 on the wire); anything arriving proves
+    # the proxy kept writing after the client's FIN.
+    print("fin: %d bytes after FIN" % len(tail))
+    return 0 if tail else 1
+
+
+def rst(args):
+    """A request for a slow response, then an abortive close (SO_LINGER 0: RST)."""
+    tls = connect(args.port)
+    tls.sendall(b"GET /delay/300 HTTP/1.1\r\nHost: test\r\n\r\n")
+    time.sleep(0.05)
+    tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    tls.close()
+    print("rst sent")
+    return 0
+
+
 def silent(args):
     # Handshakes first, then all requests at once, so that every close_notify deadline on the
     # proxy starts within a few milliseconds of the others.
@@ -113,14 +146,16 @@ def silent(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent"])
+    parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent", "fin", "rst"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--run", default="run")
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--hold", type=float, default=3.0)
     args = parser.parse_args()
-    return {"burst": burst, "unwrap": unwrap, "pipeline": pipeline, "silent": silent}[args.mode](args) or 0
+    modes = {"burst": burst, "unwrap": unwrap, "pipeline": pipeline, "silent": silent, "fin": fin,
+             "rst": rst}
+    return modes[args.mode](args) or 0
 
 
 if __name__ == "__main__":
