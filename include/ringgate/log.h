@@ -32,6 +32,7 @@ absl::Status InitLogging(LogFormat format, spdlog::level::level_enum level,
 // Flushes and stops the async loggers.
 void ShutdownLogging();
 LogFormat CurrentLogFormat();
+void SetLogFormat(LogFormat format);  // InitLogging does this; tests call it directly
 // Lines dropped because the async queue was full.
 uint64_t DroppedLogLines();
 spdlog::logger* AccessLogger();  // null when the access log is off

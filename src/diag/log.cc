@@ -83,6 +83,7 @@ void ShutdownLogging() {
 }
 
 LogFormat CurrentLogFormat() { return g_format; }
+void SetLogFormat(LogFormat format) { g_format = format; }
 spdlog::logger* AccessLogger() { return g_access.get(); }
 
 uint64_t DroppedLogLines() {
