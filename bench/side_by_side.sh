@@ -14,28 +14,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 seconds=${2:-10}
-for tool in nginx haproxy wrk h2load taskset; do
-  command -v "$tool" >/dev/null || { echo "side_by_side: $tool is missing (apt-get install nginx-light haproxy wrk nghttp2-client)" >&2; exit 1; }
-done
+source bench/lib.sh
+bench_require nginx haproxy wrk h2load taskset
 bash scripts/build.sh build >/dev/null
-
-work=$(mktemp -d /tmp/ringgate-bench-XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$work"; }
-trap cleanup EXIT
-
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
-cat "$work/cert.pem" "$work/key.pem" > "$work/combined.pem"
-body=$(head -c 1024 /dev/zero | tr '\0' 'x')
+bench_setup
 backend_port=19080 ringgate_port=19443 nginx_port=19444 haproxy_port=19445
 
-cat > "$work/backend.conf" <<CONF
-worker_processes 1; worker_cpu_affinity 10; daemon off; pid $work/backend.pid;
-error_log $work/backend.err; events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:$backend_port; location / { return 200 "$body"; } } }
-CONF
 cat > "$work/nginx.conf" <<CONF
 worker_processes 1; worker_cpu_affinity 01; daemon off; pid $work/nginx.pid;
 error_log $work/nginx.err; events { worker_connections 4096; }
@@ -62,27 +46,16 @@ backend be
   server s1 127.0.0.1:$backend_port
 CONF
 
-nginx -c "$work/backend.conf" & pids+=($!)
-sleep 0.5
+bench_start_backend
 taskset -c 0 ./build/ringgate --listen 127.0.0.1:$ringgate_port --backend 127.0.0.1:$backend_port \
-  --cert "$work/cert.pem" --key "$work/key.pem" --threads 1 --cpus 0 --log-level warn & pids+=($!)
+  --cert "$work/cert.pem" --key "$work/key.pem" --threads 1 --cpus 0 --log-level warn --admin-listen off & bench_pids+=($!)
 ringgate_pid=$!
-nginx -c "$work/nginx.conf" & pids+=($!)
+nginx -c "$work/nginx.conf" & bench_pids+=($!)
 nginx_master=$!
-haproxy -f "$work/haproxy.cfg" -db & pids+=($!)
+haproxy -f "$work/haproxy.cfg" -db & bench_pids+=($!)
 haproxy_pid=$!
 sleep 1
 
-# CPU ticks (utime+stime) of a process and its children's threads: every process in its group.
-cpu_ticks() {
-  local total=0
-  for p in $(pgrep -g "$(ps -o pgid= "$1" | tr -d ' ')" 2>/dev/null || echo "$1"); do
-    [ -r /proc/$p/stat ] || continue
-    read -r -a f < <(sed 's/^.*) //' /proc/$p/stat)
-    total=$((total + f[11] + f[12]))
-  done
-  echo $total
-}
 proxy_cpu_ticks() {  # ticks of exactly the proxy's processes
   case $1 in
     ringgate) cpu_ticks_of $ringgate_pid ;;
@@ -90,15 +63,6 @@ proxy_cpu_ticks() {  # ticks of exactly the proxy's processes
     haproxy) cpu_ticks_of $haproxy_pid ;;
   esac
 }
-cpu_ticks_of() {
-  local total=0
-  for p in "$@"; do
-    read -r -a f < <(sed 's/^.*) //' /proc/$p/stat)
-    total=$((total + f[11] + f[12]))
-  done
-  echo $total
-}
-hz=$(getconf CLK_TCK)
 port_of() { case $1 in ringgate) echo $ringgate_port ;; nginx) echo $nginx_port ;; haproxy) echo $haproxy_port ;; esac; }
 
 declare -A results
@@ -111,7 +75,7 @@ for run in $(seq "$runs"); do
     reqs=$(awk '/requests in/ {print $1}' <<<"$out")
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-    us_per_req=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$reqs" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
+    us_per_req=$(us_per $((after - before)) "$reqs")
     results[$proxy,ka_rps,$run]=$rps
     results[$proxy,ka_us,$run]=$us_per_req
     results[$proxy,ka_p99,$run]=$p99
@@ -121,7 +85,7 @@ for run in $(seq "$runs"); do
     after=$(proxy_cpu_ticks $proxy)
     done_reqs=$(awk '/^requests:/ {print $8}' <<<"$out")
     hs_rps=$(awk '/^finished in/ {gsub(",", "", $4); print $4}' <<<"$out")
-    us_per_conn=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$done_reqs" 'BEGIN {printf "%.1f", n ? t / hz * 1e6 / n : 0}')
+    us_per_conn=$(us_per $((after - before)) "$done_reqs")
     results[$proxy,hs_rps,$run]=$hs_rps
     results[$proxy,hs_us,$run]=$us_per_conn
     echo "run $run $proxy: keep-alive ${rps} req/s ${us_per_req} us/req p99 ${p99}; conn-per-request ${hs_rps} req/s ${us_per_conn} us/conn (${done_reqs} done)" >&2
@@ -130,9 +94,8 @@ done
 
 stat() {  # median [min-max] of the runs
   local vals=()
-  for run in $(seq "$runs"); do vals+=("${results[$1,$2,$run]}"); done
-  printf '%s\n' "${vals[@]}" | sed 's/ms$//; s/us$/e-3/' | sort -g |
-    awk '{v[NR]=$1} END {printf "%s [%s-%s]", v[int((NR+1)/2)], v[1], v[NR]}'
+  for run in $(seq "$runs"); do vals+=("$(sed 's/ms$//; s/us$/e-3/' <<<"${results[$1,$2,$run]}")"); done
+  median_range "${vals[@]}"
 }
 echo
 echo "| proxy | keep-alive req/s | CPU us/req | p99 (ms) | new TLS conn per request: req/s | CPU us/conn |"

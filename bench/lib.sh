@@ -1,0 +1,53 @@
+# Shared pieces of the bench scripts (sourced, not run).
+# After bench_setup: $work holds cert.pem, key.pem, combined.pem; bench_start_backend starts an
+# nginx backend (1 KiB body) pinned to CPU 1 on $backend_port.
+
+bench_require() {
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null ||
+      { echo "bench: $tool is missing (apt-get install nginx-light haproxy wrk nghttp2-client)" >&2; exit 1; }
+  done
+}
+
+bench_setup() {
+  work=$(mktemp -d /tmp/ringgate-bench-XXXXXX)
+  bench_pids=()
+  trap 'for p in "${bench_pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$work"' EXIT
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+  cat "$work/cert.pem" "$work/key.pem" > "$work/combined.pem"
+}
+
+bench_start_backend() {
+  backend_port=${backend_port:-19080}
+  local body
+  body=$(head -c 1024 /dev/zero | tr '\0' 'x')
+  cat > "$work/backend.conf" <<CONF
+worker_processes 1; worker_cpu_affinity 10; daemon off; pid $work/backend.pid;
+error_log $work/backend.err; events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$backend_port; location / { return 200 "$body"; } } }
+CONF
+  nginx -c "$work/backend.conf" & bench_pids+=($!)
+  sleep 0.5
+}
+
+# utime+stime ticks of the given processes, from /proc/<pid>/stat.
+cpu_ticks_of() {
+  local total=0 p f
+  for p in "$@"; do
+    read -r -a f < <(sed 's/^.*) //' /proc/$p/stat)
+    total=$((total + f[11] + f[12]))
+  done
+  echo $total
+}
+
+# Microseconds of CPU per unit, from a tick delta.
+us_per() {  # ticks units
+  awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v n="$2" 'BEGIN {printf "%.1f", n ? t / hz * 1e6 / n : 0}'
+}
+
+# median [min-max] of the numbers given.
+median_range() {
+  printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {printf "%s [%s-%s]", v[int((NR+1)/2)], v[1], v[NR]}'
+}
