@@ -12,6 +12,7 @@
 #define RINGGATE_LOG_H_
 
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -45,6 +46,9 @@ class LogLine {
  public:
   LogLine(spdlog::level::level_enum level, std::string_view event, uint64_t conn = kNoConnection,
           spdlog::logger* logger = nullptr);
+  // A line appended, with its own timestamp, to `batch` instead of going to a logger: the access
+  // log collects a loop iteration's lines and hands them to spdlog as one message.
+  LogLine(std::string_view event, uint64_t conn, fmt::memory_buffer* batch);
   ~LogLine();
   LogLine(const LogLine&) = delete;
   LogLine& operator=(const LogLine&) = delete;
@@ -52,25 +56,31 @@ class LogLine {
   template <typename T>
   LogLine& With(std::string_view key, const T& value) {
     if (!enabled_) return *this;
-    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
-      AppendNumber(key, fmt::format("{}", value));
-    } else if constexpr (std::is_same_v<T, bool>) {
-      AppendNumber(key, value ? "true" : "false");
+    if constexpr (std::is_same_v<T, bool>) {
+      AppendKey(key);
+      line_.append(std::string_view(value ? "true" : "false"));
+    } else if constexpr (std::is_arithmetic_v<T>) {
+      AppendKey(key);
+      fmt::format_to(std::back_inserter(line_), "{}", value);
     } else {
-      AppendString(key, fmt::format("{}", value));
+      AppendString(key, std::string_view(value));
     }
     return *this;
   }
   // Milliseconds with microsecond precision, from nanoseconds.
   LogLine& WithMs(std::string_view key, int64_t ns) {
-    if (enabled_) AppendNumber(key, fmt::format("{:.3f}", static_cast<double>(ns) / 1e6));
+    if (!enabled_) return *this;
+    AppendKey(key);
+    fmt::format_to(std::back_inserter(line_), "{:.3f}", static_cast<double>(ns) / 1e6);
     return *this;
   }
 
  private:
-  void AppendNumber(std::string_view key, std::string_view value);
+  void StartLine(std::string_view event, uint64_t conn);
+  void AppendKey(std::string_view key);  // ` key=` or `,"key":`
   void AppendString(std::string_view key, std::string_view value);
 
+  fmt::memory_buffer* batch_ = nullptr;
   spdlog::logger* logger_;
   spdlog::level::level_enum level_;
   bool enabled_;

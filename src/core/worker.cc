@@ -106,6 +106,7 @@ void Worker::RequestStop() {
 
 absl::Status Worker::Run() {
   if (absl::Status s = SetUpRing(); !s.ok()) return s;
+  access_log_on_ = AccessLogger() != nullptr;
   ArmAccept();
   ArmWake();
   while (!stop_requested_.load(std::memory_order_relaxed)) {
@@ -126,7 +127,9 @@ absl::Status Worker::Run() {
     io_uring_cq_advance(&ring_, seen);
     if (WorkerMetrics* m = metrics()) m->uring_completions.Add(seen);
     FireTimers();
+    FlushAccessLog();
   }
+  FlushAccessLog();
   return absl::OkStatus();
 }
 
@@ -194,6 +197,12 @@ void Worker::OnAccept(int result, uint32_t flags) {
 }
 
 void Worker::FreeClientSlot(uint32_t slot) { free_clients_.push_back(slot); }
+
+void Worker::FlushAccessLog() {
+  if (access_batch_.size() == 0) return;
+  AccessLogger()->info(std::string_view(access_batch_.data(), access_batch_.size()));
+  access_batch_.clear();
+}
 
 std::string Worker::Snapshot(SnapshotKind kind, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(snapshot_mu_);

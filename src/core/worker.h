@@ -60,6 +60,9 @@ class Worker {
   WorkerMetrics* metrics() { return config_.diagnostics ? &metrics_ : nullptr; }
   const WorkerMetrics& metrics_shard() const { return metrics_; }
   void RecordClosure(ClosureRecord record) { closures_.Add(std::move(record)); }
+  // This loop iteration's access-log lines (null when the access log is off); handed to the
+  // logger as one message at the end of the iteration.
+  fmt::memory_buffer* access_batch() { return access_log_on_ ? &access_batch_ : nullptr; }
   // Any thread: a JSON array of this worker's live connections or recent closures, built by the
   // worker itself between two completions. Empty array after `timeout`.
   std::string Snapshot(SnapshotKind kind, std::chrono::milliseconds timeout);
@@ -94,6 +97,7 @@ class Worker {
   void FireTimers();
   int64_t NextTimerDelayNs() const;
   void ServeSnapshots();
+  void FlushAccessLog();
 
   const int id_;
   const Config& config_;
@@ -115,6 +119,8 @@ class Worker {
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
   WorkerMetrics metrics_;
   ClosureRecorder closures_;
+  bool access_log_on_ = false;
+  fmt::memory_buffer access_batch_;
 
   // Snapshot hand-off with the admin thread: touched only when the admin endpoint is asked.
   std::mutex snapshot_mu_;

@@ -1,5 +1,8 @@
 #include "ringgate/log.h"
 
+#include <time.h>
+
+#include <ctime>
 #include <iterator>
 
 #include "spdlog/async.h"
@@ -59,10 +62,7 @@ absl::Status InitLogging(LogFormat format, spdlog::level::level_enum level,
       auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(access_log_path);
       g_access = std::make_shared<spdlog::async_logger>(
           "access", file, spdlog::thread_pool(), spdlog::async_overflow_policy::overrun_oldest);
-      g_access->set_pattern(format == LogFormat::kJson
-                                ? "{\"ts\":\"%Y-%m-%dT%H:%M:%S.%fZ\",%v}"
-                                : "%Y-%m-%dT%H:%M:%S.%fZ %v",
-                            spdlog::pattern_time_type::utc);
+      g_access->set_pattern("%v");  // each line carries its own timestamp (see LogLine batches)
       g_access->set_level(spdlog::level::info);
       spdlog::register_logger(g_access);  // so that flush_every reaches its file
     } catch (const spdlog::spdlog_ex& e) {
@@ -101,7 +101,19 @@ LogLine::LogLine(spdlog::level::level_enum level, std::string_view event, uint64
       level_(level),
       enabled_(logger_ != nullptr && logger_->should_log(level)),
       json_(g_format == LogFormat::kJson) {
-  if (!enabled_) return;
+  if (enabled_) StartLine(event, conn);
+}
+
+LogLine::LogLine(std::string_view event, uint64_t conn, fmt::memory_buffer* batch)
+    : batch_(batch),
+      logger_(nullptr),
+      level_(spdlog::level::info),
+      enabled_(batch != nullptr),
+      json_(g_format == LogFormat::kJson) {
+  if (enabled_) StartLine(event, conn);
+}
+
+void LogLine::StartLine(std::string_view event, uint64_t conn) {
   if (json_) {
     if (conn != kNoConnection) {
       fmt::format_to(std::back_inserter(line_), "\"conn\":\"{}\",", FormatConnectionId(conn));
@@ -111,39 +123,81 @@ LogLine::LogLine(spdlog::level::level_enum level, std::string_view event, uint64
     line_.push_back('"');
   } else {
     if (conn != kNoConnection) {
-      fmt::format_to(std::back_inserter(line_), "conn={} ", FormatConnectionId(conn));
+      fmt::format_to(std::back_inserter(line_), "conn={}-{} ", conn >> 48, conn & ((1ull << 48) - 1));
     }
     line_.append(event);
   }
 }
 
-void LogLine::AppendNumber(std::string_view key, std::string_view value) {
+void LogLine::AppendKey(std::string_view key) {
   if (json_) {
-    fmt::format_to(std::back_inserter(line_), ",\"{}\":{}", key, value);
+    line_.append(std::string_view(",\""));
+    line_.append(key);
+    line_.append(std::string_view("\":"));
   } else {
-    fmt::format_to(std::back_inserter(line_), " {}={}", key, value);
+    line_.push_back(' ');
+    line_.append(key);
+    line_.push_back('=');
   }
 }
 
 void LogLine::AppendString(std::string_view key, std::string_view value) {
   if (json_) {
-    fmt::format_to(std::back_inserter(line_), ",\"{}\":\"", key);
+    AppendKey(key);
+    line_.push_back('"');
     AppendJsonEscaped(line_, value);
     line_.push_back('"');
   } else if (NeedsQuotes(value)) {
-    fmt::format_to(std::back_inserter(line_), " {}=\"", key);
+    AppendKey(key);
+    line_.push_back('"');
     for (char c : value) {
       if (c == '"' || c == '\\') line_.push_back('\\');
       line_.push_back(c < 0x20 && c >= 0 ? ' ' : c);
     }
     line_.push_back('"');
   } else {
-    fmt::format_to(std::back_inserter(line_), " {}={}", key, value);
+    AppendKey(key);
+    line_.append(value);
   }
 }
 
+namespace {
+
+// "2026-11-21T06:25:42.087145Z", with the seconds part cached per thread.
+void AppendUtcTimestamp(fmt::memory_buffer& out) {
+  thread_local time_t cached_second = -1;
+  thread_local char cached[24];
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  if (now.tv_sec != cached_second) {
+    tm parts;
+    gmtime_r(&now.tv_sec, &parts);
+    strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &parts);
+    cached_second = now.tv_sec;
+  }
+  out.append(std::string_view(cached));
+  fmt::format_to(std::back_inserter(out), ".{:06d}Z", now.tv_nsec / 1000);
+}
+
+}  // namespace
+
 LogLine::~LogLine() {
   if (!enabled_) return;
+  if (batch_ != nullptr) {
+    if (batch_->size() > 0) batch_->push_back('\n');
+    if (json_) {
+      batch_->append(std::string_view("{\"ts\":\""));
+      AppendUtcTimestamp(*batch_);
+      batch_->append(std::string_view("\","));
+      batch_->append(std::string_view(line_.data(), line_.size()));
+      batch_->push_back('}');
+    } else {
+      AppendUtcTimestamp(*batch_);
+      batch_->push_back(' ');
+      batch_->append(std::string_view(line_.data(), line_.size()));
+    }
+    return;
+  }
   logger_->log(level_, std::string_view(line_.data(), line_.size()));
 }
 

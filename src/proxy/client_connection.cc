@@ -1050,8 +1050,8 @@ void ClientConnection::RecordExchange(int status) {
       m->request_seconds.Observe(static_cast<double>(now - exchange_started_ns_) / 1e9);
     }
   }
-  if (spdlog::logger* access = AccessLogger()) {
-    LogLine(spdlog::level::info, "request", id_, access)
+  if (fmt::memory_buffer* batch = worker_.access_batch()) {
+    LogLine("request", id_, batch)
         .With("method", request_method_)
         .With("target", request_target_)
         .With("status", status)
