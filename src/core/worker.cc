@@ -127,9 +127,9 @@ absl::Status Worker::Run() {
     io_uring_cq_advance(&ring_, seen);
     if (WorkerMetrics* m = metrics()) m->uring_completions.Add(seen);
     FireTimers();
-    FlushAccessLog();
+    FlushAccessLog(/*force=*/false);
   }
-  FlushAccessLog();
+  FlushAccessLog(/*force=*/true);
   return absl::OkStatus();
 }
 
@@ -198,10 +198,16 @@ void Worker::OnAccept(int result, uint32_t flags) {
 
 void Worker::FreeClientSlot(uint32_t slot) { free_clients_.push_back(slot); }
 
-void Worker::FlushAccessLog() {
+void Worker::FlushAccessLog(bool force) {
+  constexpr size_t kBatchBytes = 32 << 10;
+  constexpr int64_t kBatchAgeNs = 200'000'000;
   if (access_batch_.size() == 0) return;
+  const int64_t now = NowNs();
+  if (access_flush_due_ns_ == 0) access_flush_due_ns_ = now + kBatchAgeNs;
+  if (!force && access_batch_.size() < kBatchBytes && now < access_flush_due_ns_) return;
   AccessLogger()->info(std::string_view(access_batch_.data(), access_batch_.size()));
   access_batch_.clear();
+  access_flush_due_ns_ = 0;
 }
 
 std::string Worker::Snapshot(SnapshotKind kind, std::chrono::milliseconds timeout) {
@@ -303,8 +309,15 @@ void Worker::ArmTimer(int64_t deadline_ns, uint32_t slot, uint32_t generation) {
 }
 
 int64_t Worker::NextTimerDelayNs() const {
-  if (timers_.empty()) return -1;
-  int64_t delay = timers_.top().deadline_ns - NowNs();
+  int64_t next = timers_.empty() ? -1 : timers_.top().deadline_ns;
+  if (access_batch_.size() > 0) {
+    // Wake for a pending access-log batch even when idle (its due time is set on the first
+    // check; until then, look again within the batch age).
+    const int64_t due = access_flush_due_ns_ != 0 ? access_flush_due_ns_ : NowNs() + 200'000'000;
+    if (next < 0 || due < next) next = due;
+  }
+  if (next < 0) return -1;
+  int64_t delay = next - NowNs();
   return delay < 0 ? 0 : delay;
 }
 

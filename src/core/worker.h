@@ -97,7 +97,9 @@ class Worker {
   void FireTimers();
   int64_t NextTimerDelayNs() const;
   void ServeSnapshots();
-  void FlushAccessLog();
+  // Hands the access-log batch to the logger when it is large or old enough (or `force`):
+  // each hand-off wakes the logging thread, so it is not done per request.
+  void FlushAccessLog(bool force);
 
   const int id_;
   const Config& config_;
@@ -121,6 +123,7 @@ class Worker {
   ClosureRecorder closures_;
   bool access_log_on_ = false;
   fmt::memory_buffer access_batch_;
+  int64_t access_flush_due_ns_ = 0;
 
   // Snapshot hand-off with the admin thread: touched only when the admin endpoint is asked.
   std::mutex snapshot_mu_;

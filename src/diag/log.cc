@@ -116,27 +116,35 @@ LogLine::LogLine(std::string_view event, uint64_t conn, fmt::memory_buffer* batc
 void LogLine::StartLine(std::string_view event, uint64_t conn) {
   if (json_) {
     if (conn != kNoConnection) {
-      fmt::format_to(std::back_inserter(line_), "\"conn\":\"{}\",", FormatConnectionId(conn));
+      line_.append(std::string_view("\"conn\":\""));
+      AppendInt(static_cast<int64_t>(conn >> 48));
+      line_.push_back('-');
+      AppendInt(static_cast<int64_t>(conn & ((1ull << 48) - 1)));
+      line_.append(std::string_view("\","));
     }
     line_.append(std::string_view("\"event\":\""));
     AppendJsonEscaped(line_, event);
     line_.push_back('"');
   } else {
     if (conn != kNoConnection) {
-      fmt::format_to(std::back_inserter(line_), "conn={}-{} ", conn >> 48, conn & ((1ull << 48) - 1));
+      Append("conn=");
+      AppendInt(static_cast<int64_t>(conn >> 48));
+      line_.push_back('-');
+      AppendInt(static_cast<int64_t>(conn & ((1ull << 48) - 1)));
+      line_.push_back(' ');
     }
-    line_.append(event);
+    Append(event);
   }
 }
 
 void LogLine::AppendKey(std::string_view key) {
   if (json_) {
-    line_.append(std::string_view(",\""));
-    line_.append(key);
-    line_.append(std::string_view("\":"));
+    Append(",\"");
+    Append(key);
+    Append("\":");
   } else {
     line_.push_back(' ');
-    line_.append(key);
+    Append(key);
     line_.push_back('=');
   }
 }
@@ -157,7 +165,7 @@ void LogLine::AppendString(std::string_view key, std::string_view value) {
     line_.push_back('"');
   } else {
     AppendKey(key);
-    line_.append(value);
+    Append(value);
   }
 }
 
@@ -176,7 +184,9 @@ void AppendUtcTimestamp(fmt::memory_buffer& out) {
     cached_second = now.tv_sec;
   }
   out.append(std::string_view(cached));
-  fmt::format_to(std::back_inserter(out), ".{:06d}Z", now.tv_nsec / 1000);
+  char frac[8] = {'.', '0', '0', '0', '0', '0', '0', 'Z'};
+  for (long us = now.tv_nsec / 1000, i = 6; i >= 1; --i, us /= 10) frac[i] = static_cast<char>('0' + us % 10);
+  out.append(frac, frac + 8);
 }
 
 }  // namespace
