@@ -80,6 +80,7 @@ void ClientConnection::Start(int fd, uint64_t id) {
   has_upstream_ = false;
   requests_ = 0;
   exchange_started_ns_ = 0;
+  request_begun_ns_ = 0;
   response_status_ = 0;
   response_bytes_ = 0;
   close_notify_sent_ = false;
@@ -357,7 +358,9 @@ void ClientConnection::ProcessRequests() {
     std::string_view input(plaintext_in_);
     input = input.substr(plaintext_offset_, kParseStep);
     std::string body;
+    const bool was_in_message = request_parser_->in_message();
     const size_t used = request_parser_->Execute(input, body);
+    if (!was_in_message && used > 0 && !exchange_active_) request_begun_ns_ = Worker::NowNs();
     plaintext_offset_ += used;
     if (request_parser_->error() != HttpError::kNone) {
       LogLine(spdlog::level::info, "bad request", id_)
@@ -1057,7 +1060,7 @@ void ClientConnection::RecordExchange(int status) {
         .With("status", status)
         .With("bytes", response_bytes_)
         .WithMs("upstream_ms", now - exchange_started_ns_)
-        .WithMs("total_ms", now - exchange_started_ns_)
+        .WithMs("total_ms", now - (request_begun_ns_ != 0 ? request_begun_ns_ : exchange_started_ns_))
         .With("peer", peer_ip_);
   }
 }

@@ -146,7 +146,8 @@ class ClientConnection {
   uint32_t upstream_generation_ = 0;
   bool has_upstream_ = false;
   uint64_t requests_ = 0;
-  int64_t exchange_started_ns_ = 0;
+  int64_t exchange_started_ns_ = 0;  // head parsed, backend asked
+  int64_t request_begun_ns_ = 0;     // first byte of the request parsed
   int response_status_ = 0;
   uint64_t response_bytes_ = 0;
   std::string request_method_;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <sstream>
 
@@ -53,6 +54,29 @@ TEST_F(LogLineTest, JsonIsOneValidObjectBodyWithEscapes) {
 TEST_F(LogLineTest, NothingIsFormattedBelowTheLevel) {
   LogLine(spdlog::level::debug, "noisy", kConn, logger_.get()).With("x", 1);
   EXPECT_EQ(out_.str(), "");
+}
+
+TEST_F(LogLineTest, BatchedLinesCarryTheirOwnTimestampsOnePerLine) {
+  SetLogFormat(LogFormat::kText);
+  fmt::memory_buffer batch;
+  LogLine("request", kConn, &batch).With("status", 200).WithMs("total_ms", 1234567);
+  LogLine("request", kConn, &batch).With("status", 404).WithMs("total_ms", -2000);
+  std::string text = fmt::to_string(batch);
+  ASSERT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << "lines are joined, not terminated";
+  std::string first = text.substr(0, text.find('\n'));
+  // 2026-11-21T06:25:42.087145Z conn=3-42 request status=200 total_ms=1.234
+  ASSERT_GT(first.size(), 28u);
+  EXPECT_EQ(first[10], 'T');
+  EXPECT_EQ(first[26], 'Z');
+  EXPECT_EQ(first.substr(27), " conn=3-42 request status=200 total_ms=1.234");
+  EXPECT_EQ(text.substr(text.find('\n') + 1 + 28), "conn=3-42 request status=404 total_ms=-0.002");
+
+  SetLogFormat(LogFormat::kJson);
+  fmt::memory_buffer json;
+  LogLine("request", kConn, &json).With("target", "/a\"b");
+  std::string j = fmt::to_string(json);
+  EXPECT_EQ(j.rfind("{\"ts\":\"", 0), 0u);
+  EXPECT_EQ(j.substr(j.find("Z\",") + 3), "\"conn\":\"3-42\",\"event\":\"request\",\"target\":\"/a\\\"b\"}");
 }
 
 TEST(ConnectionIdTest, WorkerAndSequence) {
