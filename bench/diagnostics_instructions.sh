@@ -11,12 +11,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
+bash scripts/setup.sh --bench >/dev/null
 bench_require nginx h2load valgrind callgrind_control
 bash scripts/build.sh build >/dev/null
 bench_setup
 bench_start_backend
 
 port=19500
+# Runs `callgrind_control <action> <pid>` and makes sure it took effect: callgrind only acts when
+# the process next runs, so requests poke it until the command returns OK.
+control() {  # pid action
+  callgrind_control "$2" "$1" >"$work/ctl.out" 2>&1 &
+  local ctl=$!
+  for _ in $(seq 50); do
+    kill -0 $ctl 2>/dev/null || break
+    curl -sk "https://127.0.0.1:$port/" >/dev/null || true
+    sleep 0.2
+  done
+  wait $ctl || true
+  grep -q "OK" "$work/ctl.out" || { echo "bench: callgrind_control $2 failed: $(cat "$work/ctl.out")" >&2; exit 1; }
+}
 # Instructions for n requests (h2load, 8 connections; extra h2load args after n).
 count_instructions() {  # n "ringgate flags" [h2load args...]
   local n=$1 flags=$2
@@ -32,12 +46,12 @@ count_instructions() {  # n "ringgate flags" [h2load args...]
   WaitUp() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return; sleep 0.1; done; }
   WaitUp
   h2load --h1 -n 200 -c 8 "https://127.0.0.1:$port/" >/dev/null 2>&1  # warm-up
-  # callgrind_control acts when the process next runs: a request wakes it.
-  callgrind_control -z $vg >/dev/null 2>&1 & local ctl=$!
-  sleep 0.5; curl -sk "https://127.0.0.1:$port/" >/dev/null; wait $ctl
-  h2load --h1 -n "$n" -c 8 "$@" "https://127.0.0.1:$port/" >/dev/null 2>&1
-  callgrind_control -d $vg >/dev/null 2>&1 & ctl=$!
-  sleep 0.5; curl -sk "https://127.0.0.1:$port/" >/dev/null; wait $ctl
+  control $vg -z
+  local done_requests
+  done_requests=$(h2load --h1 -n "$n" -c 8 "$@" "https://127.0.0.1:$port/" 2>&1 |
+                  awk '/^requests:/ {print $8}')
+  [ "$done_requests" = "$n" ] || { echo "bench: only $done_requests of $n requests succeeded" >&2; exit 1; }
+  control $vg -d
   sleep 1
   kill -9 $vg 2>/dev/null || true
   wait $vg 2>/dev/null || true

@@ -5,7 +5,7 @@
 bench_require() {
   for tool in "$@"; do
     command -v "$tool" >/dev/null ||
-      { echo "bench: $tool is missing (apt-get install nginx-light haproxy wrk nghttp2-client)" >&2; exit 1; }
+      { echo "bench: $tool is missing (bash scripts/setup.sh --bench installs it)" >&2; exit 1; }
   done
 }
 

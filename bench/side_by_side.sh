@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-3}
 seconds=${2:-10}
 source bench/lib.sh
+bash scripts/setup.sh --bench >/dev/null
 bench_require nginx haproxy wrk h2load taskset
 bash scripts/build.sh build >/dev/null
 bench_setup

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what ringgate needs to build, run and test on a fresh Debian 12 machine, and fetches
 # wolfSSL's Debian source package into subprojects/wolfssl/upstream. Safe to run again: every
-# step checks before it acts.
+# step checks before it acts. With --bench it also installs the peers and tools the benchmarks
+# in bench/ compare against and measure with (nginx, HAProxy, valgrind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,9 @@ packages=(
   dpkg-dev xz-utils ca-certificates
   openssl curl python3 wrk nghttp2-client procps iproute2
 )
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(nginx-light haproxy valgrind util-linux)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +25,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Debian starts the packaged nginx/HAProxy services on install; the benchmarks run their own.
+  if [ "${1:-}" = "--bench" ]; then
+    (systemctl stop nginx haproxy || service nginx stop || true) >/dev/null 2>&1
+  fi
 fi
 
 bash scripts/fetch-wolfssl.sh || echo "setup: WARNING: wolfSSL source unavailable; the build falls back to Debian's slow libwolfssl" >&2
