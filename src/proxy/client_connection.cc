@@ -712,8 +712,9 @@ void ClientConnection::RespondWithError(int status_code, CloseInitiator initiato
   if (!exchange_active_) {  // refused before a request was understood: still one answered request
     ++requests_;
     exchange_started_ns_ = Worker::NowNs();
-    request_method_ = "-";
-    request_target_ = "-";
+    // (Not `= "-"`: GCC 12 reports a false -Wrestrict on short literal assignment, bug 105329.)
+    request_method_.assign(1, '-');
+    request_target_.assign(1, '-');
     response_bytes_ = 0;
     exchange_active_ = true;
   }
