@@ -47,6 +47,8 @@ ABSL_FLAG(absl::Duration, upstream_response_timeout, absl::Seconds(60),
           "longest wait for backend bytes once the request is sent (then 504)");
 ABSL_FLAG(absl::Duration, close_notify_timeout, absl::Seconds(5),
           "after our close_notify, how long to wait for the client's close_notify or FIN");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
+          "SIGTERM/SIGINT: how long in-flight requests may take before they are cut");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off");
 ABSL_FLAG(std::string, log_format, "text", "text (key=value) or json (one object per line)");
 ABSL_FLAG(std::string, access_log, "off", "file for one line per request, or off");
@@ -124,6 +126,7 @@ absl::StatusOr<Config> ConfigFromFlags() {
        &config.upstream_response_timeout},
       {"--close-notify-timeout", absl::GetFlag(FLAGS_close_notify_timeout),
        &config.close_notify_timeout},
+      {"--drain-timeout", absl::GetFlag(FLAGS_drain_timeout), &config.drain_timeout},
   };
   for (const NamedDuration& d : durations) {
     if (d.value <= absl::ZeroDuration()) {
@@ -218,6 +221,7 @@ int Main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::vector<std::unique_ptr<Worker>> workers;
@@ -266,13 +270,48 @@ int Main(int argc, char** argv) {
       .With("admin", config->admin_enabled ? config->admin_listen.text : std::string("off"))
       .With("wolfssl", TlsContext::UsesAssemblyBuild() ? "assembly" : "no assembly");
 
-  int received = 0;
-  sigwait(&signals, &received);
-  draining.store(true);
-  LogLine(spdlog::level::info, "stopping").With("signal", strsignal(received));
+  // Signals: SIGHUP reloads the certificate and key; the first SIGTERM/SIGINT drains; a second
+  // one (or a worker's failure) stops at once. The loop also ends when every worker has drained.
+  auto all_finished = [&] {
+    for (auto& w : workers) {
+      if (!w->finished()) return false;
+    }
+    return true;
+  };
+  bool stopping = false;
+  while (!all_finished()) {
+    timespec poll_interval{0, 100'000'000};
+    int received = sigtimedwait(&signals, nullptr, &poll_interval);
+    if (received < 0) continue;  // timeout or EINTR: look at the workers again
+    if (received == SIGHUP) {
+      absl::StatusOr<TlsContext> fresh = TlsContext::CreateServer(config->cert_path, config->key_path);
+      if (!fresh.ok()) {
+        LogLine(spdlog::level::err, "reload failed: keeping the current certificate")
+            .With("error", std::string(fresh.status().message()));
+        continue;
+      }
+      for (auto& w : workers) w->ReplaceTls(*fresh);
+      LogLine(spdlog::level::info, "reloading certificate").With("cert", config->cert_path);
+      continue;
+    }
+    if (!draining.load()) {
+      draining.store(true);
+      LogLine(spdlog::level::info, "draining")
+          .With("signal", strsignal(received))
+          .With("deadline", absl::FormatDuration(config->drain_timeout));
+      for (auto& w : workers) w->RequestDrain();
+      continue;
+    }
+    if (!stopping) {
+      stopping = true;
+      LogLine(spdlog::level::warn, "second signal: stopping now").With("signal", strsignal(received));
+      for (auto& w : workers) w->RequestStop();
+    }
+  }
   for (auto& w : workers) w->RequestStop();
   for (auto& t : threads) t.join();
   admin.Stop();
+  LogLine(spdlog::level::info, "stopped");
   bool failed = false;
   for (const absl::Status& s : results) failed |= !s.ok();
   ShutdownLogging();

@@ -92,6 +92,7 @@ struct WorkerMetrics {
   Counter close_notify_received;
   std::array<Counter, kNoCloseNotifyReasons> close_notify_not_sent;
   Counter released_with_unread_input;
+  Counter drain_cut;  // connections still open at --drain-timeout
   Counter bytes_drained_after_close_notify;
   Counter uring_submissions;
   Counter uring_completions;

@@ -17,7 +17,8 @@ namespace ringgate {
 enum class Op : uint8_t {
   kNone = 0,
   kAccept,               // multishot accept on the worker's listener
-  kWake,                 // read on the worker's eventfd: the process asks the worker to stop
+  kWake,                 // read on the worker's eventfd: a stop, drain, reload or snapshot request
+  kAcceptCancel,         // cancellation of the multishot accept when draining
   kClientRecv,           // multishot recv of client ciphertext into the buffer ring
   kClientSend,           // ordered send of client ciphertext (one in flight per connection)
   kClientCancelRecv,     // cancellation of the multishot recv, before a shutdown chain

@@ -9,6 +9,9 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <algorithm>
+
+#include "absl/time/time.h"
 
 #include "absl/strings/str_cat.h"
 #include "proxy/client_connection.h"
@@ -98,6 +101,67 @@ void Worker::ArmWake() {
   io_uring_sqe_set_data64(sqe, EncodeTag({Op::kWake, 0, 0}));
 }
 
+void Worker::RequestDrain() {
+  drain_requested_.store(true);
+  uint64_t one = 1;
+  if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
+}
+
+void Worker::ReplaceTls(const TlsContext& tls) {
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    pending_tls_ = tls;
+  }
+  uint64_t one = 1;
+  if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
+}
+
+void Worker::ApplyControlRequests() {
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    if (pending_tls_) {
+      tls_ = std::move(*pending_tls_);
+      pending_tls_.reset();
+      LogLine(spdlog::level::info, "certificate reloaded").With("worker", id_);
+    }
+  }
+  if (drain_requested_.load() && !draining_) StartDrain();
+}
+
+void Worker::StartDrain() {
+  draining_ = true;
+  const int64_t now = NowNs();
+  drain_deadline_ns_ = now + absl::ToInt64Nanoseconds(config_.drain_timeout);
+  // Stop accepting: the multishot accept is cancelled, and its last completion closes the
+  // listener (closing it while the accept is pending would not stop the accept).
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_cancel64(sqe, EncodeTag({Op::kAccept, 0, 0}), 0);
+  io_uring_sqe_set_data64(sqe, EncodeTag({Op::kAcceptCancel, 0, 0}));
+  // Idle connections close now, spread over a short window so that clients do not all
+  // reconnect at the same instant; busy ones close after their current response.
+  const absl::Duration window = std::min(config_.drain_timeout / 4, absl::Seconds(2));
+  size_t live = live_clients();
+  size_t index = 0;
+  for (auto& c : clients_) {
+    if (!c->in_use()) continue;
+    c->OnDrain(live > 1 ? window * static_cast<double>(index++) / static_cast<double>(live - 1)
+                        : absl::ZeroDuration());
+  }
+  for (uint32_t slot : idle_upstreams_) upstreams_[slot]->Close();
+  idle_upstreams_.clear();
+  LogLine(spdlog::level::info, "draining")
+      .With("worker", id_)
+      .With("connections", live)
+      .With("deadline", absl::FormatDuration(config_.drain_timeout));
+}
+
+void Worker::CutAtDrainDeadline() {
+  drain_cut_done_ = true;
+  for (auto& c : clients_) {
+    if (c->in_use()) c->CutAtDrainDeadline();
+  }
+}
+
 void Worker::RequestStop() {
   stop_requested_.store(true, std::memory_order_relaxed);
   uint64_t one = 1;
@@ -105,11 +169,16 @@ void Worker::RequestStop() {
 }
 
 absl::Status Worker::Run() {
+  // However Run ends, main's signal loop must see this worker as finished.
+  struct MarkFinished {
+    std::atomic<bool>& flag;
+    ~MarkFinished() { flag.store(true); }
+  } mark_finished{finished_};
   if (absl::Status s = SetUpRing(); !s.ok()) return s;
   access_log_on_ = AccessLogger() != nullptr;
   ArmAccept();
   ArmWake();
-  while (!stop_requested_.load(std::memory_order_relaxed)) {
+  while (!stop_requested_.load(std::memory_order_relaxed) && !(draining_ && live_clients() == 0)) {
     int64_t delay = NextTimerDelayNs();
     __kernel_timespec ts{delay / 1000000000, delay % 1000000000};
     io_uring_cqe* cqe = nullptr;
@@ -127,6 +196,9 @@ absl::Status Worker::Run() {
     io_uring_cq_advance(&ring_, seen);
     if (WorkerMetrics* m = metrics()) m->uring_completions.Add(seen);
     FireTimers();
+    if (draining_ && !drain_cut_done_ && NowNs() >= drain_deadline_ns_) CutAtDrainDeadline();
+    // Past the deadline by more than a close takes, stop waiting: process exit closes the rest.
+    if (draining_ && NowNs() >= drain_deadline_ns_ + 2'000'000'000) break;
     FlushAccessLog(/*force=*/false);
   }
   FlushAccessLog(/*force=*/true);
@@ -140,9 +212,12 @@ void Worker::OnCompletion(const io_uring_cqe* cqe) {
       OnAccept(cqe->res, cqe->flags);
       return;
     case Op::kWake:
-      // Either a stop (the loop condition sees it) or a snapshot request from the admin thread.
+      // A stop (the loop condition sees it), a drain or reload, or a snapshot request.
       ServeSnapshots();
+      ApplyControlRequests();
       if (!stop_requested_.load(std::memory_order_relaxed)) ArmWake();
+      return;
+    case Op::kAcceptCancel:
       return;
     case Op::kUpstreamConnect:
     case Op::kUpstreamRecv:
@@ -172,8 +247,15 @@ void Worker::OnCompletion(const io_uring_cqe* cqe) {
 }
 
 void Worker::OnAccept(int result, uint32_t flags) {
-  if (!(flags & IORING_CQE_F_MORE) && !stop_requested_.load(std::memory_order_relaxed)) {
-    ArmAccept();
+  if (!(flags & IORING_CQE_F_MORE)) {
+    if (draining_) {
+      if (listen_fd_ >= 0) {
+        close(listen_fd_);  // no accept is pending any more: new clients are refused
+        listen_fd_ = -1;
+      }
+    } else if (!stop_requested_.load(std::memory_order_relaxed)) {
+      ArmAccept();
+    }
   }
   if (result < 0) {
     if (result != -ECANCELED) {
@@ -310,6 +392,10 @@ void Worker::ArmTimer(int64_t deadline_ns, uint32_t slot, uint32_t generation) {
 
 int64_t Worker::NextTimerDelayNs() const {
   int64_t next = timers_.empty() ? -1 : timers_.top().deadline_ns;
+  if (draining_) {
+    const int64_t due = drain_cut_done_ ? drain_deadline_ns_ + 2'000'000'000 : drain_deadline_ns_;
+    if (next < 0 || due < next) next = due;
+  }
   if (access_batch_.size() > 0) {
     // Wake for a pending access-log batch even when idle (its due time is set on the first
     // check; until then, look again within the batch age).

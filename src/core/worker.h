@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <memory>
 #include <queue>
 #include <string>
@@ -49,11 +50,19 @@ class Worker {
   absl::Status Run();
   // Any thread: the loop ends after its current iteration.
   void RequestStop();
+  // Any thread: stop accepting, let in-flight requests finish, close idle connections politely,
+  // cut what is left at --drain-timeout; the loop ends when no connection remains.
+  void RequestDrain();
+  // Any thread: new handshakes use `tls` from the next loop iteration on (SIGHUP reload).
+  void ReplaceTls(const TlsContext& tls);
+  bool draining() const { return draining_; }
+  bool finished() const { return finished_.load(); }
 
   // Services for connections.
   int id() const { return id_; }
   const Config& config() const { return config_; }
   const TlsContext& tls() const { return tls_; }
+  int64_t drain_deadline_ns() const { return drain_deadline_ns_; }
   io_uring* ring() { return &ring_; }
   BufferRing& buffers() { return buffers_; }
   // Null when --diagnostics=false: every update site checks, so nothing is counted.
@@ -97,13 +106,16 @@ class Worker {
   void FireTimers();
   int64_t NextTimerDelayNs() const;
   void ServeSnapshots();
+  void ApplyControlRequests();  // reload and drain, on the worker's own thread
+  void StartDrain();
+  void CutAtDrainDeadline();
   // Hands the access-log batch to the logger when it is large or old enough (or `force`):
   // each hand-off wakes the logging thread, so it is not done per request.
   void FlushAccessLog(bool force);
 
   const int id_;
   const Config& config_;
-  const TlsContext& tls_;
+  TlsContext tls_;  // replaced on reload; sessions keep their own reference to the old one
   io_uring ring_{};
   bool ring_ready_ = false;
   BufferRing buffers_;
@@ -111,6 +123,12 @@ class Worker {
   int wake_fd_ = -1;
   uint64_t wake_value_ = 0;
   std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> drain_requested_{false};
+  std::atomic<bool> finished_{false};
+  bool draining_ = false;
+  bool drain_cut_done_ = false;
+  int64_t drain_deadline_ns_ = 0;
+  std::optional<TlsContext> pending_tls_;  // guarded by snapshot_mu_
   uint64_t next_connection_sequence_ = 1;
 
   std::vector<std::unique_ptr<ClientConnection>> clients_;

@@ -147,6 +147,9 @@ std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& shards) {
   SimpleCounter(out, shards, "ringgate_connections_released_with_unread_input_total",
                 "Connections whose socket still held unread input at the final close (the kernel answers with RST).",
                 [](const WorkerMetrics& m) { return m.released_with_unread_input.Get(); });
+  SimpleCounter(out, shards, "ringgate_drain_cut_connections_total",
+                "Connections still open at the --drain-timeout deadline of a graceful stop, cut.",
+                [](const WorkerMetrics& m) { return m.drain_cut.Get(); });
   SimpleCounter(out, shards, "ringgate_drained_after_close_notify_bytes_total",
                 "Plaintext bytes received after our close_notify, read and discarded.",
                 [](const WorkerMetrics& m) { return m.bytes_drained_after_close_notify.Get(); });

@@ -193,12 +193,14 @@ void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
       if (!fd_closed_ && drain_recv_done_ns_ == 0) {
         LogLine(spdlog::level::warn, "close_notify deadline did not fire; cancelling the drain recv",
                 id_);
-        io_uring_sqe* sqe = worker_.Sqe();
-        io_uring_prep_cancel64(sqe, EncodeTag({Op::kShutdownDrainRecv, generation_, slot_}), 0);
-        io_uring_sqe_set_data64(sqe, EncodeTag({Op::kClientCancelRecv, generation_, slot_}));
-        ++ops_in_flight_;
-        timed_out_ = true;
-        EnterState(LifecycleState::kTimedOut, Worker::NowNs());
+        CancelDrainRecv();
+      }
+      break;
+    case ClientTimer::kDrainClose:
+      if (Idle()) {
+        BeginShutdown(CloseInitiator::kDrain);
+      } else {
+        close_after_response_ = true;  // a request arrived meanwhile: answer it, then close
       }
       break;
     case ClientTimer::kNone:
@@ -309,7 +311,12 @@ void ClientConnection::ProcessCiphertext() {
       m->handshake_seconds.Observe(
           static_cast<double>(Worker::NowNs() - life_.entered_ns(LifecycleState::kCreated)) / 1e9);
     }
-    SetTimer(ClientTimer::kIdle, worker_.config().idle_timeout);
+    if (worker_.draining()) {
+      // Handshake finished during a drain: a short grace for its first request, then close.
+      SetTimer(ClientTimer::kDrainClose, absl::Milliseconds(500));
+    } else {
+      SetTimer(ClientTimer::kIdle, worker_.config().idle_timeout);
+    }
   }
   const size_t before = plaintext_in_.size();
   TlsStatus status = tls_->ReadPlaintext(plaintext_in_);
@@ -506,7 +513,9 @@ void ClientConnection::OnUpstreamData(std::string_view bytes) {
       } else {
         response_started_ = true;
         response_status_ = head.status_code;
-        if (parser.needs_eof() || !request_complete_) close_after_response_ = true;
+        if (parser.needs_eof() || !request_complete_ || worker_.draining()) {
+          close_after_response_ = true;
+        }
         std::string response_head = BuildClientResponseHead(head, close_after_response_);
         QueuePlaintext(response_head);
       }
@@ -597,8 +606,8 @@ void ClientConnection::FinishExchange(bool upstream_reusable) {
   RecordExchange(response_status_);
   exchange_active_ = false;
   request_parser_->StartNextMessage();
-  if (close_after_response_) {
-    BeginShutdown(CloseInitiator::kServerPolicy);
+  if (close_after_response_ || worker_.draining()) {
+    BeginShutdown(worker_.draining() ? CloseInitiator::kDrain : CloseInitiator::kServerPolicy);
     return;
   }
   SetTimer(ClientTimer::kIdle, worker_.config().idle_timeout);
@@ -1023,6 +1032,47 @@ void ClientConnection::Finalize() {
   std::string().swap(chain_flush_);
   std::string().swap(chain_close_notify_);
   worker_.FreeClientSlot(slot_);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Draining
+
+bool ClientConnection::Idle() const {
+  return tls_ && tls_->handshake_done() && !exchange_active_ && !closing_ &&
+         plaintext_offset_ == plaintext_in_.size() && !request_parser_->in_message();
+}
+
+void ClientConnection::OnDrain(absl::Duration idle_close_delay) {
+  if (closing_) return;
+  if (Idle()) {
+    SetTimer(ClientTimer::kDrainClose, idle_close_delay);
+  } else {
+    // Busy or still in its handshake: the response in progress (or the first one) carries
+    // Connection: close, and FinishExchange closes after it.
+    close_after_response_ = true;
+  }
+}
+
+void ClientConnection::CutAtDrainDeadline() {
+  LogLine(spdlog::level::warn, "cut at drain deadline", id_)
+      .With("state", LifecycleStateName(life_.state()))
+      .With("requests", requests_);
+  if (WorkerMetrics* m = metrics()) m->drain_cut.Add();
+  if (chain_started_) {
+    if (!fd_closed_ && drain_recv_done_ns_ == 0 && drain_buffer_) CancelDrainRecv();
+    return;
+  }
+  if (initiator_ == CloseInitiator::kNone) initiator_ = CloseInitiator::kDrain;
+  Abort(TerminationCause::kTimeout, CloseInitiator::kDrain);
+}
+
+void ClientConnection::CancelDrainRecv() {
+  io_uring_sqe* sqe = worker_.Sqe();
+  io_uring_prep_cancel64(sqe, EncodeTag({Op::kShutdownDrainRecv, generation_, slot_}), 0);
+  io_uring_sqe_set_data64(sqe, EncodeTag({Op::kClientCancelRecv, generation_, slot_}));
+  ++ops_in_flight_;
+  timed_out_ = true;
+  EnterState(LifecycleState::kTimedOut, Worker::NowNs());
 }
 
 // ---------------------------------------------------------------------------------------------

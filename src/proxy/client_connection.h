@@ -39,6 +39,7 @@ enum class ClientTimer : uint8_t {
   kUpstreamConnect,   // the backend must accept the connection
   kUpstreamResponse,  // the backend must send (more of) its response
   kShutdownBackstop,  // the chain's own deadline should have fired by now (see OnTimer)
+  kDrainClose,        // draining: this idle connection's turn to close
 };
 
 class ClientConnection {
@@ -49,6 +50,12 @@ class ClientConnection {
   void OnCompletion(Op op, int result, uint32_t flags);
   // A queued wake-up at `queued_deadline_ns` came due.
   void OnTimer(int64_t queued_deadline_ns);
+
+  // The process is stopping: close now if idle (after `idle_close_delay`), else after the
+  // response in progress.
+  void OnDrain(absl::Duration idle_close_delay);
+  // --drain-timeout passed: end the connection now, counted and logged.
+  void CutAtDrainDeadline();
 
   // Events from the bound backend connection.
   void OnUpstreamConnected();
@@ -96,6 +103,8 @@ class ClientConnection {
   // Records a lifecycle stage and moves the per-state connection gauge with it.
   void EnterState(LifecycleState state, int64_t now_ns);
   void NotePeerCloseNotify();
+  bool Idle() const;  // handshake done, no exchange, nothing unparsed
+  void CancelDrainRecv();
   // One answered request: metrics and the access log.
   void RecordExchange(int status);
   // The kernel's view of the socket, read through observer_fd_ just before the last close.

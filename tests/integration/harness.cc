@@ -106,6 +106,10 @@ int ChildProcess::Wait(int timeout_ms) {
   return -1;
 }
 
+void ChildProcess::Signal(int signal) {
+  if (pid_ > 0) kill(pid_, signal);
+}
+
 void ChildProcess::Stop() {
   if (pid_ <= 0) return;
   kill(pid_, SIGTERM);

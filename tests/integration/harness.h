@@ -44,6 +44,7 @@ class ChildProcess {
   pid_t pid() const { return pid_; }
   // Waits for the process to exit; returns its exit code, or -1 on timeout.
   int Wait(int timeout_ms);
+  void Signal(int signal);
 
  private:
   pid_t pid_ = -1;
@@ -75,6 +76,9 @@ class ProxyUnderTest {
   // local port is the proxy's listening port, excluding the listeners).
   int OpenClientSockets() const;
   int OpenFds() const;
+  void Signal(int signal) { process_.Signal(signal); }
+  // The exit code once the proxy exits within `timeout_ms`, else -1.
+  int WaitExit(int timeout_ms) { return process_.Wait(timeout_ms); }
 
  private:
   std::vector<std::string> extra_flags_;

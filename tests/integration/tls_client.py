@@ -10,6 +10,8 @@
                                                       and then never answer close_notify
   tls_client.py fin      --port P                     a response, then FIN without close_notify
   tls_client.py rst      --port P                     a slow request, then a reset
+  tls_client.py idle     --port P --hold S            a request, then waits for the proxy's
+                                                      close_notify (exit 0) or a bare EOF
 
 Prints one line of results; exits non-zero when the behaviour is wrong.
 """
@@ -130,6 +132,27 @@ def rst(args):
     return 0
 
 
+def idle(args):
+    """A request, then waits on the open connection until the proxy ends it; exit 0 only if it
+    ended with close_notify (a bare EOF raises with suppress_ragged_eofs off)."""
+    raw = socket.create_connection(("127.0.0.1", args.port), timeout=args.hold)
+    tls = context().wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
+    tls.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+    read_responses(tls, 1)
+    print("ready", flush=True)
+    try:
+        while tls.recv(65536):
+            pass
+    except ssl.SSLEOFError:
+        print("bare eof")
+        return 1
+    except socket.timeout:
+        print("still open")
+        return 2
+    print("close_notify")
+    return 0
+
+
 def silent(args):
     # Handshakes first, then all requests at once, so that every close_notify deadline on the
     # proxy starts within a few milliseconds of the others.
@@ -146,7 +169,7 @@ def silent(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent", "fin", "rst"])
+    parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent", "fin", "rst", "idle"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--run", default="run")
     parser.add_argument("--reps", type=int, default=1)
@@ -154,7 +177,7 @@ def main():
     parser.add_argument("--hold", type=float, default=3.0)
     args = parser.parse_args()
     modes = {"burst": burst, "unwrap": unwrap, "pipeline": pipeline, "silent": silent, "fin": fin,
-             "rst": rst}
+             "rst": rst, "idle": idle}
     return modes[args.mode](args) or 0
 
 

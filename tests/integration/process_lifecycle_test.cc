@@ -1,0 +1,147 @@
+// Signals: SIGTERM/SIGINT drain gracefully, a second one stops at once, SIGHUP reloads the
+// certificate. Each test runs its own proxy, since each ends it.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "harness.h"
+
+namespace ringgate::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class ProcessLifecycleTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(backend_.Start()); }
+  std::string Client(const ProxyUnderTest& proxy, const std::string& mode,
+                     const std::string& args = "") {
+    return "python3 " + SourceDir() + "/tests/integration/tls_client.py " + mode + " --port " +
+           std::to_string(proxy.port()) + " " + args;
+  }
+  DemoBackend backend_;
+};
+
+// Starts `command` in the background; its stdout is read by pclose-ing later.
+FILE* Background(const std::string& command) { return popen(command.c_str(), "r"); }
+std::string Finish(FILE* f) {
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  pclose(f);
+  return out;
+}
+
+TEST_F(ProcessLifecycleTest, DrainFinishesInFlightWorkClosesIdleOnesPolitelyAndExitsZero) {
+  ProxyUnderTest proxy({"--drain-timeout=10s", "--close-notify-timeout=2s"}, backend_.port());
+  ASSERT_TRUE(proxy.Start());
+  FILE* idle = Background(Client(proxy, "idle", "--hold 8"));
+  char line[32] = {};
+  ASSERT_NE(fgets(line, sizeof line, idle), nullptr);
+  ASSERT_STREQ(line, "ready\n");
+  FILE* slow = Background("curl -sk --max-time 10 -D - -o /dev/null " + proxy.Url("/delay/1500"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the slow request is in flight
+
+  const auto start = Clock::now();
+  proxy.Signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(proxy.Admin("/readyz"), "draining\n");
+  CommandResult refused = RunCommand("curl -sk --max-time 2 -o /dev/null -w '%{http_code}' " + proxy.Url("/"));
+  EXPECT_EQ(refused.output, "000") << "the listener must be closed";
+
+  std::string slow_out = Finish(slow);
+  EXPECT_NE(slow_out.find("HTTP/1.1 200 OK"), std::string::npos) << slow_out;
+  EXPECT_NE(slow_out.find("Connection: close"), std::string::npos)
+      << "a response that began during the drain announces the close";
+  EXPECT_EQ(Finish(idle), "close_notify\n") << "the idle keep-alive connection is closed politely";
+  EXPECT_EQ(proxy.WaitExit(5000), 0);
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+  const std::string log = proxy.Log();
+  EXPECT_EQ(CountOccurrences(log, "initiator=drain"), 2) << log;
+  EXPECT_EQ(log.find("cut at drain deadline"), std::string::npos);
+}
+
+TEST_F(ProcessLifecycleTest, DrainTimeoutCutsWhatIsLeftAndCountsIt) {
+  ProxyUnderTest proxy({"--drain-timeout=1s", "--upstream-response-timeout=30s"}, backend_.port());
+  ASSERT_TRUE(proxy.Start());
+  FILE* slow = Background("curl -sk --max-time 10 -o /dev/null -w '%{http_code}' " +
+                          proxy.Url("/delay/6000"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto start = Clock::now();
+  proxy.Signal(SIGTERM);
+  EXPECT_EQ(proxy.WaitExit(5000), 0);
+  const auto took = Clock::now() - start;
+  EXPECT_GE(took, std::chrono::milliseconds(900));
+  EXPECT_LT(took, std::chrono::seconds(4));
+  EXPECT_NE(Finish(slow), "200") << "the cut request cannot have completed";
+  const std::string log = proxy.Log();
+  EXPECT_EQ(CountOccurrences(log, "cut at drain deadline"), 1) << log;
+  EXPECT_NE(log.find("closed cause=timeout initiator=drain"), std::string::npos);
+}
+
+TEST_F(ProcessLifecycleTest, SecondSignalStopsAtOnce) {
+  ProxyUnderTest proxy({"--drain-timeout=30s", "--upstream-response-timeout=30s"}, backend_.port());
+  ASSERT_TRUE(proxy.Start());
+  FILE* slow = Background("curl -sk --max-time 10 -o /dev/null " + proxy.Url("/delay/6000"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto start = Clock::now();
+  proxy.Signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  proxy.Signal(SIGINT);
+  EXPECT_NE(proxy.WaitExit(3000), -1) << "still running after the second signal";
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
+  EXPECT_NE(proxy.Log().find("second signal: stopping now"), std::string::npos);
+  Finish(slow);
+}
+
+std::string ServedSubject(int port) {
+  return RunCommand("echo | timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
+                    " 2>/dev/null | openssl x509 -noout -subject 2>/dev/null")
+      .output;
+}
+
+TEST_F(ProcessLifecycleTest, SighupReloadsTheCertificateWithoutDroppingConnections) {
+  const std::string dir = CertificateDir();
+  const std::string cert = dir + "/reload-cert.pem";
+  const std::string key = dir + "/reload-key.pem";
+  auto make = [&](const std::string& cn) {
+    RunCommand("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=" +
+               cn + " -keyout " + key + " -out " + cert + " 2>/dev/null");
+  };
+  make("first");
+  ProxyUnderTest proxy({"--cert=" + cert, "--key=" + key}, backend_.port());
+  ASSERT_TRUE(proxy.Start());
+  EXPECT_NE(ServedSubject(proxy.port()).find("CN = first"), std::string::npos);
+  FILE* kept = Background(Client(proxy, "idle", "--hold 6"));  // an open connection across the reload
+  char line[32] = {};
+  ASSERT_NE(fgets(line, sizeof line, kept), nullptr);
+
+  make("second");
+  proxy.Signal(SIGHUP);
+  std::string subject;
+  for (int i = 0; i < 50 && subject.find("CN = second") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    subject = ServedSubject(proxy.port());
+  }
+  EXPECT_NE(subject.find("CN = second"), std::string::npos) << subject;
+
+  // A broken file keeps the certificate in use, with an error in the log.
+  RunCommand("echo garbage > " + cert);
+  proxy.Signal(SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_NE(ServedSubject(proxy.port()).find("CN = second"), std::string::npos);
+  EXPECT_NE(proxy.Log().find("reload failed: keeping the current certificate"), std::string::npos);
+
+  // The connection opened before the reloads is still open (the proxy's drain closes it now).
+  proxy.Signal(SIGTERM);
+  EXPECT_EQ(Finish(kept), "close_notify\n");
+  EXPECT_EQ(proxy.WaitExit(5000), 0);
+}
+
+}  // namespace
+}  // namespace ringgate::testing
