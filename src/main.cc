@@ -47,6 +47,8 @@ ABSL_FLAG(absl::Duration, upstream_response_timeout, absl::Seconds(60),
           "longest wait for backend bytes once the request is sent (then 504)");
 ABSL_FLAG(absl::Duration, close_notify_timeout, absl::Seconds(5),
           "after our close_notify, how long to wait for the client's close_notify or FIN");
+ABSL_FLAG(absl::Duration, send_timeout, absl::Seconds(60),
+          "a client that accepts none of our bytes for this long is cut (also bounds the close's flush)");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "SIGTERM/SIGINT: how long in-flight requests may take before they are cut");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off");
@@ -127,6 +129,7 @@ absl::StatusOr<Config> ConfigFromFlags() {
       {"--close-notify-timeout", absl::GetFlag(FLAGS_close_notify_timeout),
        &config.close_notify_timeout},
       {"--drain-timeout", absl::GetFlag(FLAGS_drain_timeout), &config.drain_timeout},
+      {"--send-timeout", absl::GetFlag(FLAGS_send_timeout), &config.send_timeout},
   };
   for (const NamedDuration& d : durations) {
     if (d.value <= absl::ZeroDuration()) {

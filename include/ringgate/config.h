@@ -48,6 +48,7 @@ struct Config {
   absl::Duration upstream_response_timeout = absl::Seconds(60);
   absl::Duration close_notify_timeout = absl::Seconds(5);
   absl::Duration drain_timeout = absl::Seconds(30);  // hard deadline of a graceful stop
+  absl::Duration send_timeout = absl::Seconds(60);   // a client that reads nothing for this long
 
   uint32_t ring_entries = 4096;
   uint32_t recv_buffers = 1024;       // per worker, a power of two

@@ -73,7 +73,7 @@ void ClientConnection::Start(int fd, uint64_t id) {
   plaintext_offset_ = 0;
   ops_in_flight_ = 0;
   recv_armed_ = recv_paused_ = cancel_in_flight_ = false;
-  peer_close_notify_ = peer_fin_ = client_gone_ = false;
+  peer_close_notify_ = peer_fin_ = client_gone_ = client_stalled_ = false;
   plain_out_.clear();
   exchange_active_ = request_complete_ = response_started_ = false;
   head_request_ = request_has_body_ = retried_ = close_after_response_ = false;
@@ -186,14 +186,27 @@ void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
       DetachUpstream(/*reusable=*/false);
       RespondWithError(504, CloseInitiator::kServerError);
       break;
+    case ClientTimer::kClientSend:
+      LogLine(spdlog::level::info, "client stopped reading", id_)
+          .With("owed_bytes", out_.backlog())
+          .With("send_timeout", absl::FormatDuration(worker_.config().send_timeout));
+      Abort(TerminationCause::kTimeout, CloseInitiator::kServerTimeout);
+      GiveUpOnStalledClient();
+      break;
     case ClientTimer::kShutdownBackstop:
-      // On rings without DEFER_TASKRUN, a linked timeout on a recv that follows shutdown(2) in
-      // a chain was seen never to fire (kernel 6.18). Cancelling the drain recv ourselves ends
-      // it the same way: the hard-linked close behind it runs.
-      if (!fd_closed_ && drain_recv_done_ns_ == 0) {
-        LogLine(spdlog::level::warn, "close_notify deadline did not fire; cancelling the drain recv",
-                id_);
-        CancelDrainRecv();
+      // The chain's current phase overran: a flush the client never reads (no deadline of its
+      // own), or a drain recv whose linked timeout did not fire (seen on rings without
+      // DEFER_TASKRUN, kernel 6.18). Cancelling what is pending lets the close run.
+      if (!fd_closed_) {
+        LogLine(spdlog::level::warn, "shutdown phase overran its deadline; cancelling", id_)
+            .With("state", LifecycleStateName(life_.state()));
+        if (chain_started_) {
+          CancelChain();
+        } else {  // still waiting for our last send: the client is not reading
+          if (forced_cause_ == TerminationCause::kNone) forced_cause_ = TerminationCause::kTimeout;
+          graceful_ = false;
+          GiveUpOnStalledClient();
+        }
       }
       break;
     case ClientTimer::kDrainClose:
@@ -479,7 +492,7 @@ void ClientConnection::OnUpstreamConnected() {
 void ClientConnection::OnUpstreamData(std::string_view bytes) {
   Upstream* upstream = BoundUpstream();
   if (upstream == nullptr || closing_) return;
-  if (request_complete_) {
+  if (request_complete_ && timer_ != ClientTimer::kClientSend) {
     SetTimer(ClientTimer::kUpstreamResponse, worker_.config().upstream_response_timeout);
   }
   HttpParser& parser = upstream->response_parser();
@@ -537,7 +550,10 @@ void ClientConnection::OnUpstreamData(std::string_view bytes) {
     if (used == 0) break;
   }
   FlushToClient();
-  if (out_.backlog() > kBacklogHigh) upstream->PauseRecv();  // OnSend resumes
+  if (out_.backlog() > kBacklogHigh) {
+    upstream->PauseRecv();  // OnSend resumes
+    SetTimer(ClientTimer::kClientSend, worker_.config().send_timeout);
+  }
 }
 
 void ClientConnection::OnUpstreamEof() {
@@ -653,6 +669,11 @@ void ClientConnection::SubmitSend(std::string_view bytes) {
 }
 
 void ClientConnection::OnSend(int result) {
+  if (client_stalled_ || result == -ECANCELED) {  // given up on this client's reading
+    if (result > 0) cipher_bytes_out_ += static_cast<uint64_t>(result);
+    out_.Clear();
+    return;
+  }
   if (result < 0) {
     if (IsResetError(result)) {
       OnClientGone(result);
@@ -676,6 +697,14 @@ void ClientConnection::OnSend(int result) {
   }
   if (closing_) return;  // OnCompletion moves the shutdown on
   FlushToClient();
+  if (timer_ == ClientTimer::kClientSend) {
+    // Progress: the client is reading. Back to waiting on the backend once it may send again.
+    if (out_.backlog() <= kBacklogLow) {
+      SetTimer(ClientTimer::kUpstreamResponse, worker_.config().upstream_response_timeout);
+    } else {
+      SetTimer(ClientTimer::kClientSend, worker_.config().send_timeout);
+    }
+  }
   if (out_.backlog() <= kBacklogLow) {
     if (Upstream* u = BoundUpstream()) u->ResumeRecv();
   }
@@ -760,6 +789,10 @@ void ClientConnection::BeginShutdown(CloseInitiator initiator) {
     m->shutdown_pending_bytes.Observe(static_cast<double>(bytes_pending_at_shutdown_));
   }
   if (recv_armed_) PauseRecv();
+  // The chain waits for our last send; a client that never reads must not make that forever.
+  if (out_.busy()) {
+    SetTimer(ClientTimer::kShutdownBackstop, worker_.config().send_timeout + absl::Milliseconds(500));
+  }
   MaybeStartShutdownChain();
 }
 
@@ -816,10 +849,9 @@ void ClientConnection::MaybeStartShutdownChain() {
   spec.drain_buffer_size = kDrainBufferBytes;
   spec.deadline = &drain_deadline_;
   ops_in_flight_ += PrepareShutdownChain(worker_.ring(), spec);
-  if (wait_for_peer) {
-    SetTimer(ClientTimer::kShutdownBackstop,
-             worker_.config().close_notify_timeout + absl::Milliseconds(500));
-  }
+  // The flush and close_notify sends have no deadline of their own: a client that reads
+  // nothing would hold them forever. The drain recv's deadline is re-armed once they are out.
+  SetTimer(ClientTimer::kShutdownBackstop, worker_.config().send_timeout + absl::Milliseconds(500));
   if (chain_flush_.empty()) EnterState(LifecycleState::kBufferFlushed, Worker::NowNs());
   LogLine(spdlog::level::debug, "shutdown chain submitted", id_)
       .With("flush_bytes", chain_flush_.size())
@@ -865,6 +897,10 @@ void ClientConnection::OnShutdownStep(Op op, int result) {
             .WithMs("after_ms", now - life_.entered_ns(LifecycleState::kShutdownInitiated));
         close_notify_sent_ = true;
         if (WorkerMetrics* m = metrics()) m->close_notify_sent.Add();
+        if (drain_buffer_) {  // now waiting for the peer: its own deadline, plus a margin
+          SetTimer(ClientTimer::kShutdownBackstop,
+                   worker_.config().close_notify_timeout + absl::Milliseconds(500));
+        }
       } else if (result != -ECANCELED) {
         NoteIoError(result);
       }
@@ -1059,16 +1095,24 @@ void ClientConnection::CutAtDrainDeadline() {
       .With("requests", requests_);
   if (WorkerMetrics* m = metrics()) m->drain_cut.Add();
   if (chain_started_) {
-    if (!fd_closed_ && drain_recv_done_ns_ == 0 && drain_buffer_) CancelDrainRecv();
+    if (!fd_closed_) CancelChain();
     return;
   }
   if (initiator_ == CloseInitiator::kNone) initiator_ = CloseInitiator::kDrain;
   Abort(TerminationCause::kTimeout, CloseInitiator::kDrain);
 }
 
-void ClientConnection::CancelDrainRecv() {
+void ClientConnection::GiveUpOnStalledClient() {
+  client_stalled_ = true;
+  (void)out_.TakeWaiting();
+  tls_->pending_ciphertext().clear();
+  plain_out_.clear();
+  if (out_.busy()) CancelChain();  // OnSend sees -ECANCELED; then the abort chain runs
+}
+
+void ClientConnection::CancelChain() {
   io_uring_sqe* sqe = worker_.Sqe();
-  io_uring_prep_cancel64(sqe, EncodeTag({Op::kShutdownDrainRecv, generation_, slot_}), 0);
+  io_uring_prep_cancel_fd(sqe, fd_, IORING_ASYNC_CANCEL_ALL);
   io_uring_sqe_set_data64(sqe, EncodeTag({Op::kClientCancelRecv, generation_, slot_}));
   ++ops_in_flight_;
   timed_out_ = true;

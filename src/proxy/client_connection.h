@@ -38,7 +38,8 @@ enum class ClientTimer : uint8_t {
   kRequestHead,       // a begun request head must complete
   kUpstreamConnect,   // the backend must accept the connection
   kUpstreamResponse,  // the backend must send (more of) its response
-  kShutdownBackstop,  // the chain's own deadline should have fired by now (see OnTimer)
+  kClientSend,        // the client must accept some of the bytes we owe it
+  kShutdownBackstop,  // the chain must have finished its current phase by now (see OnTimer)
   kDrainClose,        // draining: this idle connection's turn to close
 };
 
@@ -104,7 +105,10 @@ class ClientConnection {
   void EnterState(LifecycleState state, int64_t now_ns);
   void NotePeerCloseNotify();
   bool Idle() const;  // handshake done, no exchange, nothing unparsed
-  void CancelDrainRecv();
+  // Cancels whatever the shutdown chain still has pending on the socket; the close follows.
+  void CancelChain();
+  // Gives up on a client that does not read: drops what is owed and cancels the stuck send.
+  void GiveUpOnStalledClient();
   // One answered request: metrics and the access log.
   void RecordExchange(int status);
   // The kernel's view of the socket, read through observer_fd_ just before the last close.
@@ -141,6 +145,8 @@ class ClientConnection {
   // The client reset the connection or can no longer receive (EPIPE). Requests that fully
   // arrived before that are still forwarded; their responses are discarded.
   bool client_gone_ = false;
+  // The client read nothing for --send-timeout: what we owe it is dropped, sends are cancelled.
+  bool client_stalled_ = false;
 
   // The exchange in progress (at most one).
   bool exchange_active_ = false;

@@ -179,6 +179,31 @@ TEST_F(ProxyTest, BackendCutMidResponseIsNotAFalselyCleanEnd) {
   EXPECT_NE(r.exit_code, 0) << "curl must see the truncation";
 }
 
+TEST(ProxySlowReaderTest, ClientThatStopsReadingIsCutAfterTheSendTimeout) {
+  DemoBackend backend;
+  ASSERT_TRUE(backend.Start());
+  ProxyUnderTest proxy({"--send-timeout=1s", "--log-level=debug"}, backend.port());
+  ASSERT_TRUE(proxy.Start());
+  FILE* client = popen(("python3 " + SourceDir() + "/tests/integration/tls_client.py stall --port " +
+                        std::to_string(proxy.port()) + " --hold 4").c_str(), "r");
+  ASSERT_NE(client, nullptr);
+  char line[32] = {};
+  ASSERT_NE(fgets(line, sizeof line, client), nullptr);
+  // Buffers fill, the client reads nothing for 1 s, the abort's own flush cannot finish either:
+  // the descriptor must still be released within a few seconds while the client holds on.
+  int open_sockets = -1;
+  for (int i = 0; i < 60 && open_sockets != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    open_sockets = proxy.OpenClientSockets();
+  }
+  EXPECT_EQ(open_sockets, 0);
+  const std::string log = proxy.Log();
+  EXPECT_NE(log.find("client stopped reading"), std::string::npos) << log.substr(0, 3000);
+  EXPECT_NE(log.find("closed cause=timeout initiator=server_timeout"), std::string::npos);
+  EXPECT_EQ(log.find("backend timed out"), std::string::npos) << "not the backend's fault";
+  pclose(client);
+}
+
 TEST(ProxyBackendDownTest, UnreachableBackendGets502) {
   ProxyUnderTest proxy({}, FreePort());  // nothing listens there
   ASSERT_TRUE(proxy.Start());

@@ -10,6 +10,7 @@
                                                       and then never answer close_notify
   tls_client.py fin      --port P                     a response, then FIN without close_notify
   tls_client.py rst      --port P                     a slow request, then a reset
+  tls_client.py stall    --port P --hold S            asks for 30 MB and reads none of it
   tls_client.py idle     --port P --hold S            a request, then waits for the proxy's
                                                       close_notify (exit 0) or a bare EOF
 
@@ -153,6 +154,15 @@ def idle(args):
     return 0
 
 
+def stall(args):
+    """Asks for a large body and never reads it."""
+    tls = connect(args.port)
+    tls.sendall(b"GET /bytes/30000000 HTTP/1.1\r\nHost: test\r\n\r\n")
+    print("ready", flush=True)
+    time.sleep(args.hold)
+    return 0
+
+
 def silent(args):
     # Handshakes first, then all requests at once, so that every close_notify deadline on the
     # proxy starts within a few milliseconds of the others.
@@ -169,7 +179,7 @@ def silent(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent", "fin", "rst", "idle"])
+    parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent", "fin", "rst", "idle", "stall"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--run", default="run")
     parser.add_argument("--reps", type=int, default=1)
@@ -177,7 +187,8 @@ def main():
     parser.add_argument("--hold", type=float, default=3.0)
     args = parser.parse_args()
     modes = {"burst": burst, "unwrap": unwrap, "pipeline": pipeline, "silent": silent, "fin": fin,
-             "rst": rst, "idle": idle}
+             "rst": rst, "idle": idle,
+             "stall": stall}
     return modes[args.mode](args) or 0
 
 
