@@ -59,6 +59,11 @@ ABSL_FLAG(std::string, admin_listen, "127.0.0.1:9901",
 ABSL_FLAG(uint32_t, closures_per_worker, 256, "closed connections each worker remembers for /closures");
 ABSL_FLAG(bool, diagnostics, true,
           "metrics, flight recorder and the kernel's view at close (false: only logs)");
+ABSL_FLAG(uint32_t, max_conns, 0,
+           "client connections per worker; beyond it new ones are closed at once (0: no limit)");
+ABSL_FLAG(uint32_t, max_request_head, 64 * 1024, "request head bytes before 431");
+ABSL_FLAG(uint32_t, max_request_headers, 100, "request header fields before 431");
+ABSL_FLAG(uint32_t, max_request_line, 8 * 1024, "request target bytes before 414");
 ABSL_FLAG(uint32_t, ring_entries, 4096, "submission queue entries per worker ring");
 ABSL_FLAG(uint32_t, recv_buffers, 1024, "provided recv buffers per worker (a power of two)");
 ABSL_FLAG(uint32_t, recv_buffer_size, 16384, "bytes per provided recv buffer");
@@ -152,6 +157,16 @@ absl::StatusOr<Config> ConfigFromFlags() {
       return absl::InvalidArgumentError(absl::StrCat("--admin-listen: ", admin_addr.status().message()));
     }
     config.admin_listen = *admin_addr;
+  }
+  config.max_conns_per_worker = absl::GetFlag(FLAGS_max_conns);
+  config.max_request_head_bytes = absl::GetFlag(FLAGS_max_request_head);
+  config.max_request_headers = absl::GetFlag(FLAGS_max_request_headers);
+  config.max_request_target_bytes = absl::GetFlag(FLAGS_max_request_line);
+  if (config.max_request_head_bytes < 1024 || config.max_request_headers < 1 ||
+      config.max_request_target_bytes < 16) {
+    return absl::InvalidArgumentError(
+        "--max-request-head must be at least 1024, --max-request-headers at least 1, "
+        "--max-request-line at least 16");
   }
   config.recv_buffers = absl::GetFlag(FLAGS_recv_buffers);
   config.recv_buffer_size = absl::GetFlag(FLAGS_recv_buffer_size);

@@ -53,7 +53,10 @@ struct Config {
   uint32_t ring_entries = 4096;
   uint32_t recv_buffers = 1024;       // per worker, a power of two
   uint32_t recv_buffer_size = 16384;  // one TLS record
-  size_t max_request_head_bytes = 64 * 1024;
+  size_t max_request_head_bytes = 64 * 1024;  // over it: 431
+  size_t max_request_headers = 100;           // over it: 431
+  size_t max_request_target_bytes = 8 * 1024; // over it: 414
+  size_t max_conns_per_worker = 0;            // 0: no limit; over it new connections are closed
 
   // Diagnostics.
   bool diagnostics = true;              // metrics, flight recorder, kernel view at close

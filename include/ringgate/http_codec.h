@@ -46,13 +46,21 @@ struct HttpHead {
 enum class HttpError : uint8_t {
   kNone,
   kMalformed,       // 400 for requests, 502 for responses
-  kHeadTooLarge,    // 431 for requests, 502 for responses
+  kHeadTooLarge,    // 431 for requests (too many bytes or headers), 502 for responses
+  kTargetTooLong,   // 414 for requests
+};
+
+struct HttpLimits {
+  size_t max_head_bytes = 64 * 1024;
+  size_t max_headers = 100;
+  size_t max_target_bytes = 8 * 1024;
 };
 
 class HttpParser {
  public:
   enum class Kind : uint8_t { kRequest, kResponse };
   HttpParser(Kind kind, size_t max_head_bytes);
+  HttpParser(Kind kind, const HttpLimits& limits);
   HttpParser(const HttpParser&) = delete;
   HttpParser& operator=(const HttpParser&) = delete;
 
@@ -91,7 +99,7 @@ class HttpParser {
   bool CountHeadBytes(size_t len);
 
   Kind kind_;
-  size_t max_head_bytes_;
+  HttpLimits limits_;
   llhttp_settings_t settings_;
   llhttp_t parser_;
   HttpHead head_;

@@ -263,6 +263,14 @@ void Worker::OnAccept(int result, uint32_t flags) {
     }
     return;
   }
+  if (config_.max_conns_per_worker != 0 && live_clients() >= config_.max_conns_per_worker) {
+    // At the limit: the existing connections keep their share; the newcomer is closed at once
+    // (a plain close: it has sent nothing we would leave unread).
+    close(result);
+    if (WorkerMetrics* m = metrics()) m->connections_refused.Add();
+    LogLine(spdlog::level::debug, "refused: at --max-conns").With("worker", id_);
+    return;
+  }
   if (WorkerMetrics* m = metrics()) m->connections_accepted.Add();
   int one = 1;
   setsockopt(result, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

@@ -96,6 +96,9 @@ std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& shards) {
   SimpleCounter(out, shards, "ringgate_connections_accepted_total", "TLS client connections accepted.",
                 [](const WorkerMetrics& m) { return m.connections_accepted.Get(); });
 
+  SimpleCounter(out, shards, "ringgate_connections_refused_total",
+                "Connections closed right after accept because the worker was at --max-conns.",
+                [](const WorkerMetrics& m) { return m.connections_refused.Get(); });
   Header(out, "ringgate_connections_closed_total", "counter",
          "Client connections closed, by how they ended and who started the close.");
   for (int c = 1; c < kTerminationCauses; ++c) {

@@ -35,7 +35,9 @@ std::string_view HttpHead::Find(std::string_view name) const {
 }
 
 HttpParser::HttpParser(Kind kind, size_t max_head_bytes)
-    : kind_(kind), max_head_bytes_(max_head_bytes) {
+    : HttpParser(kind, HttpLimits{max_head_bytes, 1000, max_head_bytes}) {}
+
+HttpParser::HttpParser(Kind kind, const HttpLimits& limits) : kind_(kind), limits_(limits) {
   llhttp_settings_init(&settings_);
   settings_.on_message_begin = &HttpParser::OnMessageBegin;
   settings_.on_url = &HttpParser::OnUrl;
@@ -53,7 +55,7 @@ HttpParser::HttpParser(Kind kind, size_t max_head_bytes)
 
 bool HttpParser::CountHeadBytes(size_t len) {
   head_bytes_ += len;
-  if (head_bytes_ <= max_head_bytes_) return true;
+  if (head_bytes_ <= limits_.max_head_bytes) return true;
   error_ = HttpError::kHeadTooLarge;
   error_reason_ = "head larger than the limit";
   return false;
@@ -72,6 +74,11 @@ int HttpParser::OnUrl(llhttp_t* p, const char* at, size_t len) {
   HttpParser* self = Self(p);
   if (!self->CountHeadBytes(len)) return -1;
   self->head_.target.append(at, len);
+  if (self->head_.target.size() > self->limits_.max_target_bytes) {
+    self->error_ = HttpError::kTargetTooLong;
+    self->error_reason_ = "request target longer than the limit";
+    return -1;
+  }
   return 0;
 }
 
@@ -87,6 +94,11 @@ int HttpParser::OnHeaderField(llhttp_t* p, const char* at, size_t len) {
   if (!self->CountHeadBytes(len)) return -1;
   if (self->head_taken_ || self->head_ready_) return 0;  // trailers: dropped
   if (self->last_was_value_ || self->head_.headers.empty()) {
+    if (self->head_.headers.size() >= self->limits_.max_headers) {
+      self->error_ = HttpError::kHeadTooLarge;
+      self->error_reason_ = "more header fields than the limit";
+      return -1;
+    }
     self->head_.headers.emplace_back();
   }
   self->last_was_value_ = false;
@@ -274,6 +286,7 @@ std::string_view StatusReason(int status_code) {
     case 200: return "OK";
     case 400: return "Bad Request";
     case 408: return "Request Timeout";
+    case 414: return "URI Too Long";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 502: return "Bad Gateway";

@@ -66,8 +66,11 @@ void ClientConnection::Start(int fd, uint64_t id) {
   life_ = Lifecycle(now);
   initiator_ = CloseInitiator::kNone;
   tls_ = std::make_unique<TlsSession>(worker_.tls());
-  request_parser_ = std::make_unique<HttpParser>(HttpParser::Kind::kRequest,
-                                                 worker_.config().max_request_head_bytes);
+  const Config& config = worker_.config();
+  request_parser_ = std::make_unique<HttpParser>(
+      HttpParser::Kind::kRequest,
+      HttpLimits{config.max_request_head_bytes, config.max_request_headers,
+                 config.max_request_target_bytes});
   out_.Clear();
   plaintext_in_.clear();
   plaintext_offset_ = 0;
@@ -385,7 +388,10 @@ void ClientConnection::ProcessRequests() {
     if (request_parser_->error() != HttpError::kNone) {
       LogLine(spdlog::level::info, "bad request", id_)
           .With("reason", request_parser_->error_reason());
-      RespondWithError(request_parser_->error() == HttpError::kHeadTooLarge ? 431 : 400,
+      const HttpError error = request_parser_->error();
+      RespondWithError(error == HttpError::kHeadTooLarge     ? 431
+                       : error == HttpError::kTargetTooLong ? 414
+                                                            : 400,
                        CloseInitiator::kServerError);
       return;
     }

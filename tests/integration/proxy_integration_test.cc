@@ -1,5 +1,6 @@
 // End-to-end: the real ringgate binary, the demo backend, and real TLS clients.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -169,6 +170,20 @@ TEST_F(ProxyTest, MalformedRequestGets400AndAClose) {
   EXPECT_NE(r.output.find("Connection: close"), std::string::npos);
 }
 
+TEST_F(ProxyTest, TooManyHeadersGet431AndAnOverlongTarget414) {
+  std::string many;
+  for (int i = 0; i < 150; ++i) many += " -H 'X-H" + std::to_string(i) + ": v'";
+  EXPECT_EQ(RunCommand(Curl("-o /dev/null -w '%{http_code}'" + many + " " + proxy_->Url("/"))).output,
+            "431");
+  EXPECT_EQ(RunCommand(Curl("-o /dev/null -w '%{http_code}' " + proxy_->Url("/" + std::string(9000, 'a'))))
+                .output,
+            "414");
+  EXPECT_EQ(RunCommand(Curl("-o /dev/null -w '%{http_code}' " + proxy_->Url("/" + std::string(7000, 'a'))))
+                .output,
+            "200")
+      << "under the limit is fine";
+}
+
 TEST_F(ProxyTest, SlowBackendGets504) {
   CommandResult r = RunCommand(Curl("-o /dev/null -w '%{http_code}' " + proxy_->Url("/delay/3000")));
   EXPECT_EQ(r.output, "504");
@@ -202,6 +217,30 @@ TEST(ProxySlowReaderTest, ClientThatStopsReadingIsCutAfterTheSendTimeout) {
   EXPECT_NE(log.find("closed cause=timeout initiator=server_timeout"), std::string::npos);
   EXPECT_EQ(log.find("backend timed out"), std::string::npos) << "not the backend's fault";
   pclose(client);
+}
+
+TEST(ProxyLimitsTest, MaxConnsRefusesNewcomersWithoutDisturbingTheOthers) {
+  DemoBackend backend;
+  ASSERT_TRUE(backend.Start());
+  ProxyUnderTest proxy({"--threads=1", "--max-conns=2"}, backend.port());
+  ASSERT_TRUE(proxy.Start());
+  const std::string idle = "python3 " + SourceDir() + "/tests/integration/tls_client.py idle --port " +
+                           std::to_string(proxy.port()) + " --hold 3";
+  FILE* a = popen(idle.c_str(), "r");
+  FILE* b = popen(idle.c_str(), "r");
+  char line[32];
+  ASSERT_NE(fgets(line, sizeof line, a), nullptr);
+  ASSERT_NE(fgets(line, sizeof line, b), nullptr);
+  CommandResult refused = RunCommand("curl -sk --max-time 5 -o /dev/null -w '%{http_code}' " + proxy.Url("/"));
+  EXPECT_EQ(refused.output, "000");
+  EXPECT_NE(proxy.Admin("/metrics").find("ringgate_connections_refused_total 1\n"), std::string::npos);
+  EXPECT_EQ(proxy.OpenClientSockets(), 2) << "the two held connections are untouched";
+  proxy.Signal(SIGTERM);  // drain: both get our close_notify
+  char end[32] = {};
+  EXPECT_NE(fgets(end, sizeof end, a), nullptr);
+  EXPECT_STREQ(end, "close_notify\n");
+  pclose(a);
+  pclose(b);
 }
 
 TEST(ProxyBackendDownTest, UnreachableBackendGets502) {

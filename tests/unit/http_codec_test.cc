@@ -77,6 +77,23 @@ TEST(HttpParserTest, HeadLargerThanTheLimitIsReported) {
   EXPECT_EQ(parser.error(), HttpError::kHeadTooLarge);
 }
 
+TEST(HttpParserTest, TooManyHeaderFieldsIsReported) {
+  HttpParser parser(HttpParser::Kind::kRequest, HttpLimits{65536, 3, 8192});
+  std::string body;
+  parser.Execute("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", body);
+  EXPECT_EQ(parser.error(), HttpError::kNone) << "three is the limit, not over it";
+  HttpParser over(HttpParser::Kind::kRequest, HttpLimits{65536, 3, 8192});
+  over.Execute("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", body);
+  EXPECT_EQ(over.error(), HttpError::kHeadTooLarge);
+}
+
+TEST(HttpParserTest, OverlongTargetIsReported) {
+  HttpParser parser(HttpParser::Kind::kRequest, HttpLimits{65536, 100, 64});
+  std::string body;
+  parser.Execute("GET /" + std::string(100, 'a') + " HTTP/1.1\r\n\r\n", body);
+  EXPECT_EQ(parser.error(), HttpError::kTargetTooLong);
+}
+
 TEST(HttpParserTest, ResponseToHeadHasNoBodyDespiteContentLength) {
   HttpParser parser(HttpParser::Kind::kResponse, 65536);
   parser.set_skip_body(true);
