@@ -97,6 +97,7 @@ class HttpParser {
   static int OnChunkComplete(llhttp_t* p);
   static int OnMessageComplete(llhttp_t* p);
   bool CountHeadBytes(size_t len);
+  bool ScanHeadForObsFold(std::string_view data);
 
   Kind kind_;
   HttpLimits limits_;
@@ -112,6 +113,12 @@ class HttpParser {
   bool last_was_value_ = false;
   uint64_t chunk_size_ = 0;
   std::string* body_out_ = nullptr;
+  struct HeadScan {
+    bool done = false;              // the head's empty line was seen
+    bool seen_content = false;      // a non-empty line was seen (leading CRLFs are allowed)
+    bool after_lf = false;          // the last byte ended a line
+    bool line_has_content = false;  // the current line has a byte other than CR
+  } head_scan_;
   HttpError error_ = HttpError::kNone;
   std::string error_reason_;
 };

@@ -118,6 +118,15 @@ int HttpParser::OnHeaderValue(llhttp_t* p, const char* at, size_t len) {
 int HttpParser::OnHeadersComplete(llhttp_t* p) {
   HttpParser* self = Self(p);
   HttpHead& h = self->head_;
+  for (const auto& [name, value] : h.headers) {
+    // RFC 9112 5.1: whitespace between a field name and its colon must be answered with 400
+    // (an intermediary might otherwise read "Content-Length " differently from the backend).
+    if (name.find_first_of(" \t") != std::string::npos) {
+      self->error_ = HttpError::kMalformed;
+      self->error_reason_ = "whitespace in a header name";
+      return -1;
+    }
+  }
   h.version_major = p->http_major;
   h.version_minor = p->http_minor;
   if (self->kind_ == Kind::kRequest) {
@@ -167,6 +176,11 @@ int HttpParser::OnMessageComplete(llhttp_t* p) {
 
 size_t HttpParser::Execute(std::string_view data, std::string& body_out) {
   if (error_ != HttpError::kNone || message_complete_ || data.empty()) return 0;
+  if (ScanHeadForObsFold(data)) {
+    error_ = HttpError::kMalformed;
+    error_reason_ = "obsolete line folding in a header";
+    return 0;
+  }
   body_out_ = &body_out;
   llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
   body_out_ = nullptr;
@@ -198,6 +212,29 @@ bool HttpParser::Finish(std::string& body_out) {
 
 bool HttpParser::needs_eof() const { return llhttp_message_needs_eof(&parser_) != 0; }
 
+// In a head, no line may begin with SP or HT: that is obs-fold, which llhttp silently joins.
+// RFC 9112 5.2 allows refusing it, and the proxy does, so that nothing is reinterpreted on its
+// way to the backend. Scans only head bytes (up to the empty line), across Execute calls.
+bool HttpParser::ScanHeadForObsFold(std::string_view data) {
+  for (char c : data) {
+    if (head_scan_.done) return false;
+    if (c == '\n') {
+      if (head_scan_.line_has_content) {
+        head_scan_.seen_content = true;
+      } else if (head_scan_.seen_content) {
+        head_scan_.done = true;  // the empty line: the body (if any) follows
+      }
+      head_scan_.after_lf = true;
+      head_scan_.line_has_content = false;
+      continue;
+    }
+    if (head_scan_.after_lf && head_scan_.seen_content && (c == ' ' || c == '\t')) return true;
+    head_scan_.after_lf = false;
+    if (c != '\r') head_scan_.line_has_content = true;
+  }
+  return false;
+}
+
 bool HttpParser::TakeHead() {
   if (!head_ready_ || head_taken_) return false;
   head_taken_ = true;
@@ -205,6 +242,7 @@ bool HttpParser::TakeHead() {
 }
 
 void HttpParser::StartNextMessage() {
+  head_scan_ = HeadScan{};
   message_complete_ = false;
   head_ready_ = false;
   head_taken_ = false;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <thread>
@@ -182,6 +183,42 @@ TEST_F(ProxyTest, TooManyHeadersGet431AndAnOverlongTarget414) {
                 .output,
             "200")
       << "under the limit is fine";
+}
+
+// Request smuggling: each ambiguous framing gets 400 and nothing reaches the backend.
+TEST_F(ProxyTest, SmugglingAttemptsGet400AndNothingIsForwarded) {
+  const std::string run = "smuggle" + std::to_string(getpid());
+  const struct {
+    const char* name;
+    std::string request;
+  } attacks[] = {
+      {"Content-Length with Transfer-Encoding",
+       "POST /" + run + "/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+       "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+      {"conflicting Content-Length",
+       "POST /" + run + "/2 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"},
+      {"invalid chunk size",
+       "POST /" + run + "/3 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"},
+      {"obs-fold", "GET /" + run + "/4 HTTP/1.1\r\nHost: a\r\nX-A: one\r\n two\r\n\r\n"},
+      {"bare LF inside a header", "GET /" + run + "/5 HTTP/1.1\r\nHost: a\r\nX-A: one\ntwo\r\n\r\n"},
+      {"bare CR inside a header", "GET /" + run + "/6 HTTP/1.1\r\nHost: a\r\nX-A: one\rtwo\r\n\r\n"},
+      {"whitespace before the colon",
+       "POST /" + run + "/7 HTTP/1.1\r\nHost: a\r\nContent-Length : 5\r\n\r\nhello"},
+      {"chunked not last", "POST /" + run + "/8 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"},
+  };
+  for (const auto& attack : attacks) {
+    std::string hex;
+    for (unsigned char c : attack.request) {
+      char b[3];
+      std::snprintf(b, sizeof b, "%02x", c);
+      hex += b;
+    }
+    CommandResult r = RunCommand(Client("raw", "--hex " + hex));
+    EXPECT_EQ(r.output, "HTTP/1.1 400 Bad Request\n") << attack.name;
+  }
+  const std::string seen = RunCommand("curl -s 'http://127.0.0.1:" + std::to_string(backend_->port()) +
+                                      "/requests?prefix=/" + run + "/'").output;
+  EXPECT_EQ(seen, "0") << "a smuggling attempt reached the backend";
 }
 
 TEST_F(ProxyTest, SlowBackendGets504) {

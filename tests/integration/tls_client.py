@@ -11,6 +11,7 @@
   tls_client.py fin      --port P                     a response, then FIN without close_notify
   tls_client.py rst      --port P                     a slow request, then a reset
   tls_client.py stall    --port P --hold S            asks for 30 MB and reads none of it
+  tls_client.py raw      --port P --hex H             sends raw bytes, prints the answer's first line
   tls_client.py idle     --port P --hold S            a request, then waits for the proxy's
                                                       close_notify (exit 0) or a bare EOF
 
@@ -163,6 +164,23 @@ def stall(args):
     return 0
 
 
+def raw(args):
+    """Sends the bytes given in hex and prints the first line the proxy answers (or 'closed')."""
+    tls = connect(args.port)
+    tls.sendall(bytes.fromhex(args.hex))
+    buf = b""
+    try:
+        while b"\r\n" not in buf:
+            chunk = tls.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except (ssl.SSLError, OSError):
+        pass
+    print(buf.split(b"\r\n", 1)[0].decode(errors="replace") if buf else "closed")
+    return 0
+
+
 def silent(args):
     # Handshakes first, then all requests at once, so that every close_notify deadline on the
     # proxy starts within a few milliseconds of the others.
@@ -179,16 +197,17 @@ def silent(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent", "fin", "rst", "idle", "stall"])
+    parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent", "fin", "rst", "idle", "stall", "raw"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--run", default="run")
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--hold", type=float, default=3.0)
+    parser.add_argument("--hex", default="")
     args = parser.parse_args()
     modes = {"burst": burst, "unwrap": unwrap, "pipeline": pipeline, "silent": silent, "fin": fin,
              "rst": rst, "idle": idle,
-             "stall": stall}
+             "stall": stall, "raw": raw}
     return modes[args.mode](args) or 0
 
 

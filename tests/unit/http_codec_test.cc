@@ -94,6 +94,35 @@ TEST(HttpParserTest, OverlongTargetIsReported) {
   EXPECT_EQ(parser.error(), HttpError::kTargetTooLong);
 }
 
+TEST(HttpParserTest, ObsFoldIsRefusedHoweverTheInputIsSplit) {
+  const std::string folded = "GET / HTTP/1.1\r\nHost: a\r\nX-A: one\r\n   two\r\n\r\n";
+  HttpParser whole(HttpParser::Kind::kRequest, 65536);
+  std::string body;
+  whole.Execute(folded, body);
+  EXPECT_EQ(whole.error(), HttpError::kMalformed);
+  HttpParser bytewise(HttpParser::Kind::kRequest, 65536);
+  for (char c : folded) bytewise.Execute(std::string_view(&c, 1), body);
+  EXPECT_EQ(bytewise.error(), HttpError::kMalformed);
+}
+
+TEST(HttpParserTest, SpacesInsideValuesAndBodiesAreNotObsFold) {
+  const std::string ok =
+      "POST / HTTP/1.1\r\nX-A: one two\r\nContent-Length: 9\r\n\r\nline\n two";
+  HttpParser parser(HttpParser::Kind::kRequest, 65536);
+  std::string body;
+  for (char c : ok) parser.Execute(std::string_view(&c, 1), body);
+  EXPECT_EQ(parser.error(), HttpError::kNone) << parser.error_reason();
+  EXPECT_EQ(body, "line\n two");
+  EXPECT_EQ(parser.head().Find("x-a"), "one two");
+}
+
+TEST(HttpParserTest, WhitespaceBeforeTheColonIsRefused) {
+  HttpParser parser(HttpParser::Kind::kRequest, 65536);
+  std::string body;
+  parser.Execute("GET / HTTP/1.1\r\nContent-Length : 0\r\n\r\n", body);
+  EXPECT_EQ(parser.error(), HttpError::kMalformed);
+}
+
 TEST(HttpParserTest, ResponseToHeadHasNoBodyDespiteContentLength) {
   HttpParser parser(HttpParser::Kind::kResponse, 65536);
   parser.set_skip_body(true);
