@@ -1,5 +1,6 @@
 #include "core/worker.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
@@ -250,7 +251,13 @@ void Worker::OnAccept(int result, uint32_t flags) {
   if (!(flags & IORING_CQE_F_MORE)) {
     if (draining_) {
       if (listen_fd_ >= 0) {
-        close(listen_fd_);  // no accept is pending any more: new clients are refused
+        // No accept is pending any more. Connections already in the accept queue would be reset
+        // by close(2): take them first (they get one answer, then the drain closes them).
+        fcntl(listen_fd_, F_SETFL, fcntl(listen_fd_, F_GETFL) | O_NONBLOCK);
+        for (int fd; (fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC)) >= 0;) {
+          AdoptConnection(fd);
+        }
+        close(listen_fd_);  // new clients are refused from here on
         listen_fd_ = -1;
       }
     } else if (!stop_requested_.load(std::memory_order_relaxed)) {
@@ -263,17 +270,21 @@ void Worker::OnAccept(int result, uint32_t flags) {
     }
     return;
   }
+  AdoptConnection(result);
+}
+
+void Worker::AdoptConnection(int fd) {
   if (config_.max_conns_per_worker != 0 && live_clients() >= config_.max_conns_per_worker) {
     // At the limit: the existing connections keep their share; the newcomer is closed at once
     // (a plain close: it has sent nothing we would leave unread).
-    close(result);
+    close(fd);
     if (WorkerMetrics* m = metrics()) m->connections_refused.Add();
     LogLine(spdlog::level::debug, "refused: at --max-conns").With("worker", id_);
     return;
   }
   if (WorkerMetrics* m = metrics()) m->connections_accepted.Add();
   int one = 1;
-  setsockopt(result, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   uint32_t slot;
   if (!free_clients_.empty()) {
     slot = free_clients_.back();
@@ -283,7 +294,7 @@ void Worker::OnAccept(int result, uint32_t flags) {
     clients_.push_back(std::make_unique<ClientConnection>(*this, slot));
   }
   uint64_t id = (static_cast<uint64_t>(id_) << 48) | next_connection_sequence_++;
-  clients_[slot]->Start(result, id);
+  clients_[slot]->Start(fd, id);
 }
 
 void Worker::FreeClientSlot(uint32_t slot) { free_clients_.push_back(slot); }

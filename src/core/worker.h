@@ -103,6 +103,7 @@ class Worker {
   void ArmWake();
   void OnCompletion(const io_uring_cqe* cqe);
   void OnAccept(int result, uint32_t flags);
+  void AdoptConnection(int fd);  // a freshly accepted client socket: slot, id, Start
   void FireTimers();
   int64_t NextTimerDelayNs() const;
   void ServeSnapshots();

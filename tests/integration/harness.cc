@@ -131,8 +131,10 @@ bool DemoBackend::Start() {
   return WaitForPort(port_, 10000);
 }
 
-bool ProxyUnderTest::Start() {
-  port_ = FreePort();
+bool ProxyUnderTest::Start() { return StartOn(FreePort()); }
+
+bool ProxyUnderTest::StartOn(int port) {
+  port_ = port;
   admin_port_ = FreePort();
   log_path_ = CertificateDir() + "/proxy-" + std::to_string(port_) + ".log";
   std::vector<std::string> argv = {BinaryPath(),

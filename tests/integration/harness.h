@@ -65,6 +65,8 @@ class ProxyUnderTest {
   explicit ProxyUnderTest(std::vector<std::string> extra_flags = {}, int backend_port = 0)
       : extra_flags_(std::move(extra_flags)), backend_port_(backend_port) {}
   bool Start();
+  // Starts on a given port (another ringgate may hold it too: SO_REUSEPORT).
+  bool StartOn(int port);
   int port() const { return port_; }
   int admin_port() const { return admin_port_; }
   pid_t pid() const { return process_.pid(); }

@@ -4,6 +4,8 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -97,6 +99,43 @@ TEST_F(ProcessLifecycleTest, SecondSignalStopsAtOnce) {
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
   EXPECT_NE(proxy.Log().find("second signal: stopping now"), std::string::npos);
   Finish(slow);
+}
+
+// The restart scenario needs net.ipv4.tcp_migrate_req=1 (see docs/operations.md): without it the
+// kernel resets connections that are queued on the old listener when it closes. The test does not
+// change the machine's settings: RestartInItsOwnNetworkNamespace re-runs this one inside a
+// private network namespace that has the setting; run directly, it is skipped.
+TEST_F(ProcessLifecycleTest, RestartOnTheSamePortLosesNoRequest) {
+  if (getenv("RINGGATE_PRIVATE_NETNS") == nullptr) {
+    GTEST_SKIP() << "runs inside RestartInItsOwnNetworkNamespace";
+  }
+  ProxyUnderTest old_proxy({"--drain-timeout=5s"}, backend_.port());
+  ASSERT_TRUE(old_proxy.Start());
+  // 150 requests, each on a new connection, while a new process takes over the port.
+  FILE* load = Background("for i in $(seq 150); do curl -sk --max-time 5 -o /dev/null -w '%{http_code}\\n' " +
+                          old_proxy.Url("/restart/") + "$i; done | sort | uniq -c");
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  ProxyUnderTest new_proxy({}, backend_.port());
+  ASSERT_TRUE(new_proxy.StartOn(old_proxy.port())) << "SO_REUSEPORT must let it bind";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  old_proxy.Signal(SIGTERM);
+  EXPECT_EQ(old_proxy.WaitExit(8000), 0);
+  const std::string codes = Finish(load);
+  EXPECT_NE(codes.find("150 200"), std::string::npos) << codes;
+  EXPECT_EQ(RunCommand("curl -sk --max-time 5 " + new_proxy.Url("/")).output,
+            "hello from the ringgate demo backend\n");
+}
+
+TEST(ProcessLifecycleNetnsTest, RestartInItsOwnNetworkNamespace) {
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  CommandResult r = RunCommand(
+      "unshare --net sh -c 'ip link set lo up && sysctl -q -w net.ipv4.tcp_migrate_req=1 && "
+      "RINGGATE_PRIVATE_NETNS=1 " + self +
+      " --gtest_filter=ProcessLifecycleTest.RestartOnTheSamePortLosesNoRequest' 2>&1");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("[       OK ] ProcessLifecycleTest.RestartOnTheSamePortLosesNoRequest"),
+            std::string::npos)
+      << r.output;
 }
 
 std::string ServedSubject(int port) {
