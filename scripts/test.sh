@@ -1,23 +1,36 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs every test (unit and integration), then prints one summary line.
+# Sets up, builds and runs every test (unit and integration) twice: on the release build, and on
+# a build with AddressSanitizer and UndefinedBehaviorSanitizer (leak checks included; any report
+# fails the run). Prints one summary line counting the individual test cases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh build
 status=0
 meson test -C build --print-errorlogs || status=$?
-# One closing line that counts the individual GoogleTest cases, not just the two binaries.
-python3 - build/meson-logs/testlog.junit.xml <<'PY' || true
+
+if [ ! -f build-sanitize/build.ninja ]; then
+  werror=false
+  [ "${CI:-}" = "true" ] && werror=true
+  meson setup build-sanitize --buildtype=debugoptimized -Db_sanitize=address,undefined \
+    -Db_lundef=false -Dwerror="$werror"
+fi
+ninja -C build-sanitize
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  meson test -C build-sanitize --print-errorlogs || status=$?
+
+python3 - build/meson-logs/testlog.junit.xml build-sanitize/meson-logs/testlog.junit.xml <<'PY' || true
 import sys, xml.etree.ElementTree as ET
-cases = ET.parse(sys.argv[1]).getroot().iter("testcase")
 passed = failed = skipped = 0
-for c in cases:
-    if c.find("failure") is not None or c.find("error") is not None:
-        failed += 1
-    elif c.find("skipped") is not None:
-        skipped += 1
-    else:
-        passed += 1
+for path in sys.argv[1:]:
+    for c in ET.parse(path).getroot().iter("testcase"):
+        if c.find("failure") is not None or c.find("error") is not None:
+            failed += 1
+        elif c.find("skipped") is not None:
+            skipped += 1
+        else:
+            passed += 1
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 PY
 exit $status
