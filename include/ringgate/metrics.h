@@ -24,27 +24,20 @@
 
 namespace ringgate {
 
-class Counter {
+// One metric value written by one thread (its worker) and read by others (the admin thread).
+template <typename T>
+class RelaxedCell {
  public:
-  void Add(uint64_t n = 1) {
+  void Add(T n = 1) {
     value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
-  uint64_t Get() const { return value_.load(std::memory_order_relaxed); }
+  T Get() const { return value_.load(std::memory_order_relaxed); }
 
  private:
-  std::atomic<uint64_t> value_{0};
+  std::atomic<T> value_{0};
 };
-
-class Gauge {
- public:
-  void Add(int64_t n) {
-    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  int64_t Get() const { return value_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<int64_t> value_{0};
-};
+using Counter = RelaxedCell<uint64_t>;
+using Gauge = RelaxedCell<int64_t>;
 
 // Cumulative histogram with fixed upper bounds (Prometheus `le`), plus +Inf, sum and count.
 class Histogram {
