@@ -60,6 +60,7 @@ class TlsSession {
   // The negotiated protocol ("TLSv1.3"), cipher and last wolfSSL error, for logs.
   std::string_view version() const;
   std::string_view cipher() const;
+  bool resumed() const;  // the handshake resumed an earlier session (ticket or cache)
   int last_error() const { return last_error_; }
 
  private:

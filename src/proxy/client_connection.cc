@@ -318,7 +318,8 @@ void ClientConnection::ProcessCiphertext() {
     EnterState(LifecycleState::kDataTransfer, Worker::NowNs());
     LogLine(spdlog::level::debug, "handshake done", id_)
         .With("version", tls_->version())
-        .With("cipher", tls_->cipher());
+        .With("cipher", tls_->cipher())
+        .With("resumed", tls_->resumed());
     if (WorkerMetrics* m = metrics()) {
       const TlsVersionLabel v = tls_->version() == "TLSv1.3"   ? TlsVersionLabel::kTls13
                                 : tls_->version() == "TLSv1.2" ? TlsVersionLabel::kTls12

@@ -116,6 +116,8 @@ std::string_view TlsSession::version() const {
   return v ? v : "";
 }
 
+bool TlsSession::resumed() const { return ssl_ != nullptr && wolfSSL_session_reused(ssl_) == 1; }
+
 std::string_view TlsSession::cipher() const {
   const char* c = ssl_ ? wolfSSL_get_cipher_name(ssl_) : nullptr;
   return c ? c : "";

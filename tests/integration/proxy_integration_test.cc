@@ -60,6 +60,12 @@ TEST_F(ProxyTest, AlpnSelectsHttp11EvenWhenH2IsOffered) {
   EXPECT_NE(r.output.find("hello from the ringgate demo backend"), std::string::npos);
 }
 
+TEST_F(ProxyTest, ReturningClientsResumeTheirTlsSessions) {
+  CommandResult r = RunCommand(Client("resume"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "TLSv1.3 resumed=True\nTLSv1.2 resumed=True\n");
+}
+
 TEST_F(ProxyTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   CommandResult r = RunCommand(Curl("-o /dev/null -o /dev/null -o /dev/null -w '%{num_connects} ' " + proxy_->Url("/a") + " " +
                              proxy_->Url("/b") + " " + proxy_->Url("/c")));

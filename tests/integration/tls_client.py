@@ -12,6 +12,7 @@
   tls_client.py rst      --port P                     a slow request, then a reset
   tls_client.py stall    --port P --hold S            asks for 30 MB and reads none of it
   tls_client.py raw      --port P --hex H             sends raw bytes, prints the answer's first line
+  tls_client.py resume   --port P                     reconnects with the first session (1.3, 1.2)
   tls_client.py idle     --port P --hold S            a request, then waits for the proxy's
                                                       close_notify (exit 0) or a bare EOF
 
@@ -181,6 +182,29 @@ def raw(args):
     return 0
 
 
+def resume(args):
+    """Reconnects with the session of a first connection, for TLS 1.3 and 1.2; exit 0 if both
+    handshakes were resumptions."""
+    ok = True
+    for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+        ctx = context()
+        ctx.maximum_version = version
+        first = ctx.wrap_socket(socket.create_connection(("127.0.0.1", args.port), timeout=10),
+                                server_hostname="localhost")
+        first.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        read_responses(first, 1)  # the TLS 1.3 ticket arrives after the handshake
+        session = first.session
+        first.close()
+        second = ctx.wrap_socket(socket.create_connection(("127.0.0.1", args.port), timeout=10),
+                                 server_hostname="localhost", session=session)
+        second.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        read_responses(second, 1)
+        print("%s resumed=%s" % (second.version(), second.session_reused))
+        ok = ok and second.session_reused
+        second.close()
+    return 0 if ok else 1
+
+
 def silent(args):
     # Handshakes first, then all requests at once, so that every close_notify deadline on the
     # proxy starts within a few milliseconds of the others.
@@ -197,7 +221,7 @@ def silent(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent", "fin", "rst", "idle", "stall", "raw"])
+    parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent", "fin", "rst", "idle", "stall", "raw", "resume"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--run", default="run")
     parser.add_argument("--reps", type=int, default=1)
@@ -207,7 +231,7 @@ def main():
     args = parser.parse_args()
     modes = {"burst": burst, "unwrap": unwrap, "pipeline": pipeline, "silent": silent, "fin": fin,
              "rst": rst, "idle": idle,
-             "stall": stall, "raw": raw}
+             "stall": stall, "raw": raw, "resume": resume}
     return modes[args.mode](args) or 0
 
 
