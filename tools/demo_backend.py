@@ -11,6 +11,7 @@ Routes:
   GET  /headers            the request line and headers it received, as JSON
   GET  /requests?prefix=P  how many requests whose path starts with P it has seen
   GET  /truncate           promises 1000 bytes, sends 100 and closes
+  GET  /garbage            answers with bytes that are not HTTP, then closes
   anything else            200 with the method and path
 """
 import argparse
@@ -104,6 +105,11 @@ class Handler(BaseHTTPRequestHandler):
             with Handler.seen_lock:
                 n = sum(1 for p in Handler.seen_paths if p.startswith(prefix))
             return self._send(200, str(n).encode())
+        if url.path == "/garbage":
+            self.wfile.write(b"THIS IS NOT HTTP\r\n\r\n")
+            self.wfile.flush()
+            self.close_connection = True
+            return None
         if url.path == "/truncate":
             self.send_response(200)
             self.send_header("Content-Length", "1000")

@@ -286,6 +286,68 @@ TEST(ProxyLimitsTest, MaxConnsRefusesNewcomersWithoutDisturbingTheOthers) {
   pclose(b);
 }
 
+// Clients and backends that misbehave, against short timeouts.
+class MisbehavingPeersTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    backend_ = new DemoBackend();
+    ASSERT_TRUE(backend_->Start());
+    proxy_ = new ProxyUnderTest({"--request-header-timeout=1s", "--idle-timeout=1s", "--log-level=debug"},
+                                backend_->port());
+    ASSERT_TRUE(proxy_->Start());
+  }
+  static void TearDownTestSuite() {
+    delete proxy_;
+    delete backend_;
+  }
+  static std::string Client(const std::string& mode, const std::string& args = "") {
+    return "python3 " + SourceDir() + "/tests/integration/tls_client.py " + mode + " --port " +
+           std::to_string(proxy_->port()) + " " + args;
+  }
+  static DemoBackend* backend_;
+  static ProxyUnderTest* proxy_;
+};
+DemoBackend* MisbehavingPeersTest::backend_ = nullptr;
+ProxyUnderTest* MisbehavingPeersTest::proxy_ = nullptr;
+
+TEST_F(MisbehavingPeersTest, SlowlorisGets408AtTheRequestHeaderTimeout) {
+  const std::string partial = "GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ";
+  std::string hex;
+  for (unsigned char c : partial) {
+    char b[3];
+    std::snprintf(b, sizeof b, "%02x", c);
+    hex += b;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  CommandResult r = RunCommand(Client("raw", "--hex " + hex));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.output, "HTTP/1.1 408 Request Timeout\n");
+  EXPECT_GE(took, std::chrono::milliseconds(900));
+  EXPECT_LT(took, std::chrono::seconds(4));
+}
+
+TEST_F(MisbehavingPeersTest, IdleKeepAliveConnectionIsClosedPolitelyAtTheIdleTimeout) {
+  const int idle_closes_before = CountOccurrences(proxy_->Log(), " idle timeout");
+  const auto start = std::chrono::steady_clock::now();
+  CommandResult r = RunCommand(Client("idle", "--hold 10"));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.output, "ready\nclose_notify\n") << "closed with close_notify, not a bare FIN";
+  EXPECT_GE(took, std::chrono::milliseconds(900));
+  EXPECT_LT(took, std::chrono::seconds(4));
+  int idle_closes = 0;
+  for (int i = 0; i < 40 && idle_closes == 0; ++i) {  // the log line is written asynchronously
+    idle_closes = CountOccurrences(proxy_->Log(), " idle timeout") - idle_closes_before;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(idle_closes, 1);
+}
+
+TEST_F(MisbehavingPeersTest, BackendAnsweringGarbageGets502) {
+  CommandResult r = RunCommand("curl -sk --max-time 10 -w ' %{http_code}' " + proxy_->Url("/garbage"));
+  EXPECT_EQ(r.output, "502 Bad Gateway\n 502");
+  EXPECT_NE(proxy_->Log().find("bad response from backend"), std::string::npos);
+}
+
 TEST(ProxyBackendDownTest, UnreachableBackendGets502) {
   ProxyUnderTest proxy({}, FreePort());  // nothing listens there
   ASSERT_TRUE(proxy.Start());
