@@ -49,6 +49,9 @@ ABSL_FLAG(absl::Duration, close_notify_timeout, absl::Seconds(5),
           "after our close_notify, how long to wait for the client's close_notify or FIN");
 ABSL_FLAG(absl::Duration, send_timeout, absl::Seconds(60),
           "a client that accepts none of our bytes for this long is cut (also bounds the close's flush)");
+ABSL_FLAG(absl::Duration, upstream_idle_timeout, absl::Seconds(30),
+          "idle pooled backend connections are closed after this long");
+ABSL_FLAG(uint32_t, upstream_idle_max, 64, "idle pooled backend connections kept per worker");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "SIGTERM/SIGINT: how long in-flight requests may take before they are cut");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off");
@@ -135,6 +138,8 @@ absl::StatusOr<Config> ConfigFromFlags() {
        &config.close_notify_timeout},
       {"--drain-timeout", absl::GetFlag(FLAGS_drain_timeout), &config.drain_timeout},
       {"--send-timeout", absl::GetFlag(FLAGS_send_timeout), &config.send_timeout},
+      {"--upstream-idle-timeout", absl::GetFlag(FLAGS_upstream_idle_timeout),
+       &config.upstream_idle_timeout},
   };
   for (const NamedDuration& d : durations) {
     if (d.value <= absl::ZeroDuration()) {
@@ -159,6 +164,7 @@ absl::StatusOr<Config> ConfigFromFlags() {
     config.admin_listen = *admin_addr;
   }
   config.max_conns_per_worker = absl::GetFlag(FLAGS_max_conns);
+  config.upstream_idle_max = absl::GetFlag(FLAGS_upstream_idle_max);
   config.max_request_head_bytes = absl::GetFlag(FLAGS_max_request_head);
   config.max_request_headers = absl::GetFlag(FLAGS_max_request_headers);
   config.max_request_target_bytes = absl::GetFlag(FLAGS_max_request_line);

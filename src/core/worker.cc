@@ -197,6 +197,7 @@ absl::Status Worker::Run() {
     io_uring_cq_advance(&ring_, seen);
     if (WorkerMetrics* m = metrics()) m->uring_completions.Add(seen);
     FireTimers();
+    SweepIdleUpstreams(NowNs());
     if (draining_ && !drain_cut_done_ && NowNs() >= drain_deadline_ns_) CutAtDrainDeadline();
     // Past the deadline by more than a close takes, stop waiting: process exit closes the rest.
     if (draining_ && NowNs() >= drain_deadline_ns_ + 2'000'000'000) break;
@@ -388,11 +389,30 @@ Upstream* Worker::AcquireUpstream() {
 
 void Worker::ReleaseUpstream(Upstream* upstream, bool reusable) {
   upstream->Unbind();
-  if (reusable && upstream->state() == Upstream::State::kConnected) {
+  // Pooled up to --upstream-idle-max: after a load peak the pool must not keep every connection
+  // the peak needed.
+  if (reusable && upstream->state() == Upstream::State::kConnected && !draining_ &&
+      idle_upstreams_.size() < config_.upstream_idle_max) {
+    upstream->set_idle_since_ns(NowNs());
     idle_upstreams_.push_back(upstream->slot());
   } else {
     upstream->Close();
   }
+}
+
+void Worker::SweepIdleUpstreams(int64_t now_ns) {
+  if (idle_upstreams_.empty() || now_ns < next_idle_sweep_ns_) return;
+  next_idle_sweep_ns_ = now_ns + 1'000'000'000;
+  const int64_t oldest_allowed = now_ns - absl::ToInt64Nanoseconds(config_.upstream_idle_timeout);
+  size_t expired = 0;
+  while (expired < idle_upstreams_.size() &&
+         upstreams_[idle_upstreams_[expired]]->idle_since_ns() <= oldest_allowed) {
+    ++expired;
+  }
+  if (expired == 0) return;
+  std::vector<uint32_t> closing(idle_upstreams_.begin(), idle_upstreams_.begin() + static_cast<long>(expired));
+  idle_upstreams_.erase(idle_upstreams_.begin(), idle_upstreams_.begin() + static_cast<long>(expired));
+  for (uint32_t slot : closing) upstreams_[slot]->Close();
 }
 
 void Worker::FreeUpstreamSlot(uint32_t slot) {
@@ -413,6 +433,10 @@ int64_t Worker::NextTimerDelayNs() const {
   int64_t next = timers_.empty() ? -1 : timers_.top().deadline_ns;
   if (draining_) {
     const int64_t due = drain_cut_done_ ? drain_deadline_ns_ + 2'000'000'000 : drain_deadline_ns_;
+    if (next < 0 || due < next) next = due;
+  }
+  if (!idle_upstreams_.empty()) {  // the idle-pool sweep must run even when nothing else happens
+    const int64_t due = std::max(next_idle_sweep_ns_, NowNs() + 1'000'000);
     if (next < 0 || due < next) next = due;
   }
   if (access_batch_.size() > 0) {

@@ -107,6 +107,8 @@ class Worker {
   void FireTimers();
   int64_t NextTimerDelayNs() const;
   void ServeSnapshots();
+  // Closes pooled backend connections idle longer than --upstream-idle-timeout (once a second).
+  void SweepIdleUpstreams(int64_t now_ns);
   void ApplyControlRequests();  // reload and drain, on the worker's own thread
   void StartDrain();
   void CutAtDrainDeadline();
@@ -136,7 +138,8 @@ class Worker {
   std::vector<uint32_t> free_clients_;
   std::vector<std::unique_ptr<Upstream>> upstreams_;
   std::vector<uint32_t> free_upstreams_;
-  std::vector<uint32_t> idle_upstreams_;
+  std::vector<uint32_t> idle_upstreams_;  // oldest first; reuse takes the newest
+  int64_t next_idle_sweep_ns_ = 0;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
   WorkerMetrics metrics_;
   ClosureRecorder closures_;

@@ -683,6 +683,7 @@ void ClientConnection::OnSend(int result) {
   }
   if (result < 0) {
     if (IsResetError(result)) {
+      out_.Clear();  // this send has completed (with an error): nothing of ours is in flight
       OnClientGone(result);
       if (!closing_) ProcessRequests();
       return;

@@ -47,6 +47,8 @@ class Upstream {
   size_t send_backlog() const { return out_.backlog(); }
   bool reused() const { return reused_; }
   void set_reused(bool reused) { reused_ = reused; }
+  int64_t idle_since_ns() const { return idle_since_ns_; }
+  void set_idle_since_ns(int64_t ns) { idle_since_ns_ = ns; }
   HttpParser& response_parser() { return response_parser_; }
 
   void ResetForNewSocket();
@@ -70,6 +72,7 @@ class Upstream {
   bool close_submitted_ = false;
   bool reused_ = false;
   bool has_client_ = false;
+  int64_t idle_since_ns_ = 0;  // when it last went back to the pool
   uint32_t client_slot_ = 0;
   uint32_t client_generation_ = 0;
   SendQueue out_;

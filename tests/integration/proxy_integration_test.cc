@@ -137,6 +137,15 @@ TEST_F(ProxyTest, TenPipelinedRequestsThenImmediateCloseAllReachTheBackend) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(seen, std::to_string(reps * 10));
+  // And every one of those connections was finished and released: none is left behind in some
+  // state (a reset socket is invisible in /proc/net/tcp, so ask the proxy itself).
+  std::string live;
+  for (int i = 0; i < 100; ++i) {
+    live = proxy_->Admin("/connections");
+    if (live == "[]\n") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(live, "[]\n");
 }
 
 TEST_F(ProxyTest, UnwrapAfterAResponseGetsOurCloseNotify) {
