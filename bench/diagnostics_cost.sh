@@ -55,10 +55,7 @@ row() {  # label array
   local -n arr=$2
   local on=() off=()
   for run in $(seq "$runs"); do on+=("${arr[on,$run]}"); off+=("${arr[off,$run]}"); done
-  local m_on m_off
-  m_on=$(printf '%s\n' "${on[@]}" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
-  m_off=$(printf '%s\n' "${off[@]}" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
-  echo "| $1 | $(median_range "${on[@]}") | $(median_range "${off[@]}") | $(awk -v a="$m_on" -v b="$m_off" 'BEGIN {printf "%+.1f%%", (a - b) / b * 100}') |"
+  echo "| $1 | $(median_range "${on[@]}") | $(median_range "${off[@]}") | $(pct "$(median "${on[@]}")" "$(median "${off[@]}")") |"
 }
 echo
 echo "| scenario | diagnostics on (CPU us) | off (CPU us) | cost |"

@@ -77,7 +77,6 @@ ka_access=$(marginal 1000 3000 "$access")
 conn_off=$(marginal 200 600 "$off" -H 'Connection: close')
 conn_on=$(marginal 200 600 "$on" -H 'Connection: close')
 
-pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.1f%%", (a - b) / b * 100}'; }
 echo "| scenario | off | on | cost |"
 echo "|---|---|---|---|"
 echo "| keep-alive, instructions per request | $ka_off | $ka_on | $(pct "$ka_on" "$ka_off") |"

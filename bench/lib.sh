@@ -47,7 +47,17 @@ us_per() {  # ticks units
   awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v n="$2" 'BEGIN {printf "%.1f", n ? t / hz * 1e6 / n : 0}'
 }
 
+# The median of the numbers given.
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
+}
+
 # median [min-max] of the numbers given.
 median_range() {
   printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {printf "%s [%s-%s]", v[int((NR+1)/2)], v[1], v[NR]}'
+}
+
+# How much larger a is than b, as a signed percentage.
+pct() {  # a b
+  awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.1f%%", (a - b) / b * 100}'
 }

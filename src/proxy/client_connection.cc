@@ -14,7 +14,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/worker.h"
 #include "proxy/upstream.h"
@@ -101,7 +100,6 @@ void ClientConnection::Start(int fd, uint64_t id) {
   bytes_pending_at_shutdown_ = bytes_drained_ = 0;
   drain_recv_result_ = 0;
   drain_recv_done_ns_ = 0;
-  unread_input_possible_ = false;
   cipher_bytes_in_ = cipher_bytes_out_ = plain_bytes_in_ = plain_bytes_out_ = 0;
 
   if (WorkerMetrics* m = metrics()) m->connections_in_state[0].Add(1);  // kCreated
@@ -921,7 +919,6 @@ void ClientConnection::OnShutdownStep(Op op, int result) {
       drain_recv_done_ns_ = now;
       if (result > 0) {
         DrainAfterCloseNotify({drain_buffer_.get(), static_cast<size_t>(result)});
-        if (static_cast<size_t>(result) == kDrainBufferBytes) unread_input_possible_ = true;
       } else if (result < 0 && result != -ECANCELED && result != -EINTR) {
         NoteIoError(result);
       }

@@ -190,7 +190,6 @@ class ClientConnection {
   uint64_t bytes_drained_ = 0;
   int drain_recv_result_ = 0;      // classified in Finalize, once the deadline's CQE is in too
   int64_t drain_recv_done_ns_ = 0;
-  bool unread_input_possible_ = false;
   bool close_notify_sent_ = false;
   // A second descriptor for the socket, taken when the chain starts, so that the chain's close
   // is not the last one: at its completion the socket still exists and TCP_INFO, SIOCOUTQ and
