@@ -12,6 +12,7 @@ packages=(
   libspdlog-dev libfmt-dev libwolfssl-dev
   dpkg-dev xz-utils ca-certificates
   openssl curl python3 wrk nghttp2-client procps iproute2
+  clang libclang-rt-14-dev
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(nginx-light haproxy valgrind util-linux)

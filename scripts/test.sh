@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test (unit and integration) twice: on the release build, and on
 # a build with AddressSanitizer and UndefinedBehaviorSanitizer (leak checks included; any report
-# fails the run). Prints one summary line counting the individual test cases.
+# fails the run); then each libFuzzer target briefly. Prints one summary line counting the
+# individual test cases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -20,7 +21,17 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-sanitize --print-errorlogs || status=$?
 
-python3 - build/meson-logs/testlog.junit.xml build-sanitize/meson-logs/testlog.junit.xml <<'PY' || true
+# The libFuzzer targets (clang, ASan, UBSan), each for a bounded time over its seed corpus.
+if [ ! -f build-fuzz/build.ninja ]; then
+  CC=clang CXX=clang++ meson setup build-fuzz --buildtype=debugoptimized -Dfuzzing=true \
+    -Db_sanitize=address,undefined -Db_lundef=false
+fi
+ninja -C build-fuzz
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  meson test -C build-fuzz --suite fuzz --print-errorlogs || status=$?
+
+python3 - build/meson-logs/testlog.junit.xml build-sanitize/meson-logs/testlog.junit.xml \
+  build-fuzz/meson-logs/testlog.junit.xml <<'PY' || true
 import sys, xml.etree.ElementTree as ET
 passed = failed = skipped = 0
 for path in sys.argv[1:]:

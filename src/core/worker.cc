@@ -394,6 +394,10 @@ void Worker::ReleaseUpstream(Upstream* upstream, bool reusable) {
   if (reusable && upstream->state() == Upstream::State::kConnected && !draining_ &&
       idle_upstreams_.size() < config_.upstream_idle_max) {
     upstream->set_idle_since_ns(NowNs());
+    // A pause for a slow client can outlive the exchange (the response's last bytes were
+    // already on their way when it was issued); an idle connection must read, both to notice a
+    // backend close and to receive the next response.
+    upstream->ResumeRecv();
     idle_upstreams_.push_back(upstream->slot());
   } else {
     upstream->Close();

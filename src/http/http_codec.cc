@@ -140,6 +140,18 @@ int HttpParser::OnHeadersComplete(llhttp_t* p) {
   h.upgrade = p->upgrade != 0;
   h.expect_continue = EqualsIgnoreCase(StripWhitespace(h.Find("expect")),
                                              "100-continue");
+  // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked has no reliable
+  // length: 400. llhttp checks this, except on the Upgrade path, which would forward such a
+  // request as body-less while the backend frames it some other way.
+  if (self->kind_ == Kind::kRequest && !h.chunked) {
+    for (const auto& [name, value] : h.headers) {
+      if (EqualsIgnoreCase(name, "transfer-encoding")) {
+        self->error_ = HttpError::kMalformed;
+        self->error_reason_ = "Transfer-Encoding without chunked as the final coding";
+        return -1;
+      }
+    }
+  }
   self->head_ready_ = true;
   // A response to HEAD has no body whatever its Content-Length says.
   if (self->kind_ == Kind::kResponse && self->skip_body_ && h.status_code >= 200) return 1;

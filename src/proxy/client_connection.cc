@@ -441,9 +441,12 @@ void ClientConnection::StartExchange() {
   response_bytes_ = 0;
   request_method_ = head.method;
   request_target_ = head.target;
-  LogLine(spdlog::level::debug, "request", id_).With("method", head.method).With("target", head.target);
-
   Upstream* upstream = worker_.AcquireUpstream();
+  LogLine(spdlog::level::debug, "request", id_)
+      .With("method", head.method)
+      .With("target", head.target)
+      .With("backend_conn", upstream != nullptr ? static_cast<int64_t>(upstream->slot()) : -1)
+      .With("reused", upstream != nullptr && upstream->reused());
   if (upstream == nullptr) {
     RespondWithError(502, CloseInitiator::kServerError);
     return;
@@ -734,6 +737,12 @@ void ClientConnection::OnClientGone(int error) {
   plain_out_.clear();
   tls_->pending_ciphertext().clear();
   if (recv_armed_) PauseRecv();
+  // A backend read paused for this client's backlog has nothing left to wait for: the rest of
+  // the response is read and discarded, so the exchange can end and the next request go out.
+  if (Upstream* upstream = BoundUpstream()) upstream->ResumeRecv();
+  if (timer_ == ClientTimer::kClientSend) {
+    SetTimer(ClientTimer::kUpstreamResponse, worker_.config().upstream_response_timeout);
+  }
 }
 
 void ClientConnection::NoteIoError(int error) {

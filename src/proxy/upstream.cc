@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "core/worker.h"
 #include "proxy/client_connection.h"
@@ -145,6 +146,19 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
         break;
       }
       state_ = State::kConnected;
+      if (spdlog::should_log(spdlog::level::debug)) {
+        // The local port names this connection in the backend's own logs.
+        sockaddr_storage local{};
+        socklen_t length = sizeof local;
+        int port = 0;
+        if (getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &length) == 0) {
+          port = ntohs(local.ss_family == AF_INET6
+                           ? reinterpret_cast<sockaddr_in6*>(&local)->sin6_port
+                           : reinterpret_cast<sockaddr_in*>(&local)->sin_port);
+        }
+        LogLine(spdlog::level::debug, "backend connected").With("worker", worker_.id())
+            .With("backend_conn", slot_).With("local_port", port);
+      }
       ArmRecv();
       SubmitSend();
       if (ClientConnection* client = BoundClient()) client->OnUpstreamConnected();
@@ -191,9 +205,16 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
             client->OnUpstreamData(data);
           } else {
             // Bytes from an idle backend connection: it is out of step; do not reuse it.
+            LogLine(spdlog::level::warn, "backend sent bytes on an idle connection; closing it")
+                .With("worker", worker_.id()).With("backend_conn", slot_).With("bytes", result);
             Close();
           }
         } else if (result == 0 || (result < 0 && result != -ENOBUFS && result != -ECANCELED)) {
+          if (client == nullptr) {
+            LogLine(spdlog::level::debug, "idle backend connection ended by the backend")
+                .With("worker", worker_.id()).With("backend_conn", slot_)
+                .With("error", result == 0 ? "EOF" : std::strerror(-result));
+          }
           Close();
           if (client != nullptr) {
             if (result == 0) {

@@ -272,6 +272,25 @@ TEST(ProxySlowReaderTest, ClientThatStopsReadingIsCutAfterTheSendTimeout) {
   pclose(client);
 }
 
+// A client that reads its large response late makes the proxy pause reading from the backend.
+// When the response's last bytes were already on their way as the pause was issued, the exchange
+// completes with the pause still set; the backend connection must still go back to the pool
+// reading, or the next request on it waits for the upstream response timeout (seen as a 504).
+// One worker and a pool of one make every next request reuse that connection.
+TEST(ProxyPoolTest, BackendConnectionPausedByASlowReaderServesTheNextRequestAtOnce) {
+  DemoBackend backend;
+  ASSERT_TRUE(backend.Start());
+  ProxyUnderTest proxy({"--threads=1", "--upstream-idle-max=1", "--upstream-response-timeout=2s",
+                        "--log-level=debug"},
+                       backend.port());
+  ASSERT_TRUE(proxy.Start());
+  CommandResult r = RunCommand("python3 " + SourceDir() + "/tests/integration/tls_client.py slowread --port " +
+                               std::to_string(proxy.port()) + " --reps 8 --bytes 3000000");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "8 slow downloads, each followed by a prompt answer\n");
+  EXPECT_EQ(CountOccurrences(proxy.Log(), "status=504"), 0);
+}
+
 TEST(ProxyLimitsTest, MaxConnsRefusesNewcomersWithoutDisturbingTheOthers) {
   DemoBackend backend;
   ASSERT_TRUE(backend.Start());

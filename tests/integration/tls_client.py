@@ -15,6 +15,9 @@
   tls_client.py resume   --port P                     reconnects with the first session (1.3, 1.2)
   tls_client.py idle     --port P --hold S            a request, then waits for the proxy's
                                                       close_notify (exit 0) or a bare EOF
+  tls_client.py slowread --port P --reps N --bytes B  N times: a B-byte download read only
+                                                      after a pause, then GET / on the same
+                                                      connection must be answered promptly
 
 Prints one line of results; exits non-zero when the behaviour is wrong.
 """
@@ -40,7 +43,7 @@ def connect(port):
 
 def read_responses(tls, count):
     """Reads `count` Content-Length-framed responses; returns their bodies."""
-    buf = b""
+    buf = bytearray()
     bodies = []
     while len(bodies) < count:
         while b"\r\n\r\n" not in buf:
@@ -59,8 +62,8 @@ def read_responses(tls, count):
             if not chunk:
                 raise EOFError("body cut short")
             buf += chunk
-        bodies.append(buf[:length])
-        buf = buf[length:]
+        bodies.append(bytes(buf[:length]))
+        del buf[:length]
     return bodies
 
 
@@ -205,6 +208,35 @@ def resume(args):
     return 0 if ok else 1
 
 
+def slowread(args):
+    """A client that starts reading a large response late makes the proxy pause reading from the
+    backend. The backend connection then goes back to the pool; the next request, which reuses it,
+    must be answered at once (not after the upstream response timeout)."""
+    greeting = b"hello from the ringgate demo backend\n"
+    for rep in range(args.reps):
+        raw_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        raw_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills at once
+        raw_socket.settimeout(10)
+        raw_socket.connect(("127.0.0.1", args.port))
+        tls = context().wrap_socket(raw_socket, server_hostname="localhost")
+        tls.sendall(b"GET /bytes/%d HTTP/1.1\r\nHost: test\r\n\r\n" % args.bytes)
+        time.sleep(0.2)
+        body = read_responses(tls, 1)[0]
+        if len(body) != args.bytes:
+            print("rep %d: download cut to %d bytes" % (rep, len(body)))
+            return 1
+        started = time.monotonic()
+        tls.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        answer = read_responses(tls, 1)[0]
+        elapsed_ms = (time.monotonic() - started) * 1000
+        tls.close()
+        if answer != greeting or elapsed_ms > 500:
+            print("rep %d: next request got %r after %.0f ms" % (rep, answer[:40], elapsed_ms))
+            return 1
+    print("%d slow downloads, each followed by a prompt answer" % args.reps)
+    return 0
+
+
 def silent(args):
     # Handshakes first, then all requests at once, so that every close_notify deadline on the
     # proxy starts within a few milliseconds of the others.
@@ -221,17 +253,18 @@ def silent(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent", "fin", "rst", "idle", "stall", "raw", "resume"])
+    parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent", "fin", "rst", "idle", "stall", "raw", "resume", "slowread"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--run", default="run")
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--hold", type=float, default=3.0)
     parser.add_argument("--hex", default="")
+    parser.add_argument("--bytes", type=int, default=0)
     args = parser.parse_args()
     modes = {"burst": burst, "unwrap": unwrap, "pipeline": pipeline, "silent": silent, "fin": fin,
              "rst": rst, "idle": idle,
-             "stall": stall, "raw": raw, "resume": resume}
+             "stall": stall, "raw": raw, "resume": resume, "slowread": slowread}
     return modes[args.mode](args) or 0
 
 

@@ -61,6 +61,21 @@ TEST(HttpParserTest, RejectsBothContentLengthAndTransferEncoding) {
   EXPECT_EQ(parser.error(), HttpError::kMalformed);
 }
 
+// Found by tests/fuzz/fuzz_request: on the Upgrade path llhttp let a request with a
+// non-chunked Transfer-Encoding through as body-less; the backend would have framed it otherwise.
+TEST(HttpParserTest, RejectsTransferEncodingThatDoesNotEndInChunkedEvenWithUpgrade) {
+  for (const char* request :
+       {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+        "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        "Transfer-Encoding: hunked\r\n\r\n"}) {
+    HttpParser parser(HttpParser::Kind::kRequest, 65536);
+    std::string body;
+    parser.Execute(request, body);
+    EXPECT_EQ(parser.error(), HttpError::kMalformed) << request;
+    EXPECT_FALSE(parser.TakeHead()) << "nothing of it may be forwarded";
+  }
+}
+
 TEST(HttpParserTest, MalformedRequestLineIsAnError) {
   HttpParser parser(HttpParser::Kind::kRequest, 65536);
   std::string body;
