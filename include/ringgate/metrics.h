@@ -75,6 +75,7 @@ inline constexpr int kCloseInitiators = 6;
 struct WorkerMetrics {
   Counter connections_accepted;
   Counter connections_refused;  // over --max-conns
+  Counter accept_pauses;        // accepting paused: out of descriptors or memory
   std::array<std::array<Counter, kCloseInitiators>, kTerminationCauses> connections_closed;
   std::array<std::array<Counter, kTlsVersionLabels>, 2> handshakes;  // [result][version]
   std::array<Counter, 5> requests_by_status_class;                  // 1xx..5xx

@@ -34,6 +34,7 @@ enum class Op : uint8_t {
   kUpstreamSend,         // ordered send of the request to the backend
   kUpstreamCancelRecv,   // cancellation of the backend recv before closing it
   kUpstreamClose,        // close(2) of a backend socket
+  kAcceptRetry,          // the timeout after which accepting resumes (out of descriptors)
 };
 
 struct OpTag {

@@ -135,9 +135,13 @@ void Worker::StartDrain() {
   drain_deadline_ns_ = now + absl::ToInt64Nanoseconds(config_.drain_timeout);
   // Stop accepting: the multishot accept is cancelled, and its last completion closes the
   // listener (closing it while the accept is pending would not stop the accept).
-  io_uring_sqe* sqe = Sqe();
-  io_uring_prep_cancel64(sqe, EncodeTag({Op::kAccept, 0, 0}), 0);
-  io_uring_sqe_set_data64(sqe, EncodeTag({Op::kAcceptCancel, 0, 0}));
+  if (accept_paused_) {
+    CloseListenerForDrain();  // no accept is pending to be cancelled
+  } else {
+    io_uring_sqe* sqe = Sqe();
+    io_uring_prep_cancel64(sqe, EncodeTag({Op::kAccept, 0, 0}), 0);
+    io_uring_sqe_set_data64(sqe, EncodeTag({Op::kAcceptCancel, 0, 0}));
+  }
   // Idle connections close now, spread over a short window so that clients do not all
   // reconnect at the same instant; busy ones close after their current response.
   const absl::Duration window = std::min(config_.drain_timeout / 4, absl::Seconds(2));
@@ -221,6 +225,9 @@ void Worker::OnCompletion(const io_uring_cqe* cqe) {
       return;
     case Op::kAcceptCancel:
       return;
+    case Op::kAcceptRetry:
+      OnAcceptRetry();
+      return;
     case Op::kUpstreamConnect:
     case Op::kUpstreamRecv:
     case Op::kUpstreamSend:
@@ -248,30 +255,73 @@ void Worker::OnCompletion(const io_uring_cqe* cqe) {
   }
 }
 
+void Worker::CloseListenerForDrain() {
+  if (listen_fd_ < 0) return;
+  // No accept is pending any more. Connections already in the accept queue would be reset by
+  // close(2): take them first (they get one answer, then the drain closes them).
+  fcntl(listen_fd_, F_SETFL, fcntl(listen_fd_, F_GETFL) | O_NONBLOCK);
+  for (int fd; (fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC)) >= 0;) {
+    AdoptConnection(fd);
+  }
+  close(listen_fd_);  // new clients are refused from here on
+  listen_fd_ = -1;
+}
+
+namespace {
+// accept(2) errors that say the process or the system is short of descriptors or memory: retrying
+// at once would fail again, so accepting pauses while the connections already open are served.
+bool IsResourceShortage(int error) {
+  return error == -EMFILE || error == -ENFILE || error == -ENOBUFS || error == -ENOMEM;
+}
+}  // namespace
+
 void Worker::OnAccept(int result, uint32_t flags) {
   if (!(flags & IORING_CQE_F_MORE)) {
     if (draining_) {
-      if (listen_fd_ >= 0) {
-        // No accept is pending any more. Connections already in the accept queue would be reset
-        // by close(2): take them first (they get one answer, then the drain closes them).
-        fcntl(listen_fd_, F_SETFL, fcntl(listen_fd_, F_GETFL) | O_NONBLOCK);
-        for (int fd; (fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC)) >= 0;) {
-          AdoptConnection(fd);
-        }
-        close(listen_fd_);  // new clients are refused from here on
-        listen_fd_ = -1;
-      }
+      CloseListenerForDrain();
     } else if (!stop_requested_.load(std::memory_order_relaxed)) {
-      ArmAccept();
+      if (IsResourceShortage(result)) {
+        PauseAccepting(result);
+      } else {
+        ArmAccept();
+      }
     }
   }
   if (result < 0) {
-    if (result != -ECANCELED) {
+    if (result != -ECANCELED && !IsResourceShortage(result)) {
       LogLine(spdlog::level::warn, "accept failed").With("worker", id_).With("error", std::strerror(-result));
     }
     return;
   }
+  accept_backoff_ms_ = 0;  // the next shortage starts again from the shortest pause
   AdoptConnection(result);
+}
+
+void Worker::PauseAccepting(int error) {
+  // 50 ms, doubling to 1 s while the shortage lasts. The pending connections wait in the
+  // listen backlog meanwhile; nginx pauses for 500 ms in the same situation.
+  accept_backoff_ms_ = accept_backoff_ms_ == 0 ? 50 : std::min<int64_t>(accept_backoff_ms_ * 2, 1000);
+  accept_paused_ = true;
+  if (WorkerMetrics* m = metrics()) m->accept_pauses.Add();
+  LogLine(spdlog::level::warn, "accept paused")
+      .With("worker", id_)
+      .With("error", std::strerror(-error))
+      .With("retry_ms", accept_backoff_ms_)
+      .With("connections", live_clients());
+  accept_retry_after_.tv_sec = accept_backoff_ms_ / 1000;
+  accept_retry_after_.tv_nsec = (accept_backoff_ms_ % 1000) * 1'000'000;
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_timeout(sqe, &accept_retry_after_, 0, 0);
+  io_uring_sqe_set_data64(sqe, EncodeTag({Op::kAcceptRetry, 0, 0}));
+}
+
+void Worker::OnAcceptRetry() {
+  accept_paused_ = false;
+  if (draining_) {
+    CloseListenerForDrain();  // StartDrain found no accept to cancel
+  } else if (!stop_requested_.load(std::memory_order_relaxed)) {
+    ArmAccept();
+  }
 }
 
 void Worker::AdoptConnection(int fd) {

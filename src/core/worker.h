@@ -103,6 +103,9 @@ class Worker {
   void ArmWake();
   void OnCompletion(const io_uring_cqe* cqe);
   void OnAccept(int result, uint32_t flags);
+  void PauseAccepting(int error);
+  void OnAcceptRetry();
+  void CloseListenerForDrain();
   void AdoptConnection(int fd);  // a freshly accepted client socket: slot, id, Start
   void FireTimers();
   int64_t NextTimerDelayNs() const;
@@ -123,6 +126,10 @@ class Worker {
   bool ring_ready_ = false;
   BufferRing buffers_;
   int listen_fd_ = -1;
+  // Accepting pauses (no accept armed) after EMFILE/ENFILE/ENOBUFS/ENOMEM; see PauseAccepting.
+  bool accept_paused_ = false;
+  int64_t accept_backoff_ms_ = 0;
+  __kernel_timespec accept_retry_after_{};  // read by the kernel until the timeout completes
   int wake_fd_ = -1;
   uint64_t wake_value_ = 0;
   std::atomic<bool> stop_requested_{false};

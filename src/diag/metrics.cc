@@ -99,6 +99,11 @@ std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& shards) {
   SimpleCounter(out, shards, "ringgate_connections_refused_total",
                 "Connections closed right after accept because the worker was at --max-conns.",
                 [](const WorkerMetrics& m) { return m.connections_refused.Get(); });
+
+  SimpleCounter(out, shards, "ringgate_accept_pauses_total",
+                "Times a worker paused accepting because accept(2) ran out of descriptors or "
+                "memory (EMFILE, ENFILE, ENOBUFS, ENOMEM); it retries after a back-off.",
+                [](const WorkerMetrics& m) { return m.accept_pauses.Get(); });
   Header(out, "ringgate_connections_closed_total", "counter",
          "Client connections closed, by how they ended and who started the close.");
   for (int c = 1; c < kTerminationCauses; ++c) {

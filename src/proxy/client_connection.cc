@@ -448,7 +448,8 @@ void ClientConnection::StartExchange() {
       .With("backend_conn", upstream != nullptr ? static_cast<int64_t>(upstream->slot()) : -1)
       .With("reused", upstream != nullptr && upstream->reused());
   if (upstream == nullptr) {
-    RespondWithError(502, CloseInitiator::kServerError);
+    // No socket for the backend (out of descriptors or memory): our shortage, not the backend's.
+    RespondWithError(503, CloseInitiator::kServerError);
     return;
   }
   upstream->Bind(slot_, generation_, head_request_);

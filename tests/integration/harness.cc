@@ -137,7 +137,12 @@ bool ProxyUnderTest::StartOn(int port) {
   port_ = port;
   admin_port_ = FreePort();
   log_path_ = CertificateDir() + "/proxy-" + std::to_string(port_) + ".log";
-  std::vector<std::string> argv = {BinaryPath(),
+  std::vector<std::string> argv;
+  if (descriptor_limit_ > 0) {
+    argv = {"prlimit", "--nofile=" + std::to_string(descriptor_limit_) + ":" +
+                           std::to_string(descriptor_limit_), "--"};
+  }
+  std::vector<std::string> proxy_argv = {BinaryPath(),
                                    "--listen=127.0.0.1:" + std::to_string(port_),
                                    "--backend=127.0.0.1:" + std::to_string(backend_port_),
                                    "--cert=" + CertificateDir() + "/cert.pem",
@@ -145,7 +150,8 @@ bool ProxyUnderTest::StartOn(int port) {
                                    "--threads=2",
                                    "--admin-listen=127.0.0.1:" + std::to_string(admin_port_)};
   // Later flags win: a test may pass its own --cert/--key.
-  argv.insert(argv.end(), extra_flags_.begin(), extra_flags_.end());
+  proxy_argv.insert(proxy_argv.end(), extra_flags_.begin(), extra_flags_.end());
+  argv.insert(argv.end(), proxy_argv.begin(), proxy_argv.end());
   if (!process_.Start(argv, log_path_)) return false;
   return WaitForPort(port_, 10000) && WaitForPort(admin_port_, 10000);
 }
@@ -153,6 +159,14 @@ bool ProxyUnderTest::StartOn(int port) {
 std::string ProxyUnderTest::Admin(const std::string& path) const {
   return RunCommand("curl -s --max-time 5 http://127.0.0.1:" + std::to_string(admin_port_) + path)
       .output;
+}
+
+double ProxyUnderTest::Metric(const std::string& name) const {
+  const std::string metrics = Admin("/metrics");
+  const std::string key = "\n" + name + " ";
+  const size_t at = metrics.find(key);
+  if (at == std::string::npos) return -1;
+  return std::strtod(metrics.c_str() + at + key.size(), nullptr);
 }
 
 std::string ProxyUnderTest::Url(const std::string& path) const {

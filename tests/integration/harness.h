@@ -70,6 +70,8 @@ class ProxyUnderTest {
   int port() const { return port_; }
   int admin_port() const { return admin_port_; }
   pid_t pid() const { return process_.pid(); }
+  // Starts the proxy with RLIMIT_NOFILE at `limit` (soft and hard), through prlimit(1).
+  void set_descriptor_limit(int limit) { descriptor_limit_ = limit; }
   // GET on the admin endpoint; the body.
   std::string Admin(const std::string& path) const;
   std::string Url(const std::string& path) const;
@@ -78,6 +80,8 @@ class ProxyUnderTest {
   // local port is the proxy's listening port, excluding the listeners).
   int OpenClientSockets() const;
   int OpenFds() const;
+  // The value of an unlabelled metric on /metrics, or -1 if it is not there.
+  double Metric(const std::string& name) const;
   void Signal(int signal) { process_.Signal(signal); }
   // The exit code once the proxy exits within `timeout_ms`, else -1.
   int WaitExit(int timeout_ms) { return process_.Wait(timeout_ms); }
@@ -89,6 +93,7 @@ class ProxyUnderTest {
   int admin_port_ = 0;
   std::string log_path_;
   ChildProcess process_;
+  int descriptor_limit_ = 0;
 };
 
 int CountOccurrences(const std::string& haystack, const std::string& needle);

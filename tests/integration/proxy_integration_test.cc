@@ -14,6 +14,14 @@
 namespace ringgate::testing {
 namespace {
 
+// The SHA-256 of the demo backend's /bytes/N body.
+std::string ExpectedPatternSha256Of(int bytes) {
+  return RunCommand("python3 -c 'import sys,hashlib; sys.path.insert(0,\"" + SourceDir() +
+                    "/tools\"); import demo_backend; print(hashlib.sha256(demo_backend.pattern_bytes(" +
+                    std::to_string(bytes) + ")).hexdigest())'")
+      .output.substr(0, 64);
+}
+
 class ProxyTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -34,12 +42,6 @@ class ProxyTest : public ::testing::Test {
   static std::string Client(const std::string& mode, const std::string& args = "") {
     return "python3 " + SourceDir() + "/tests/integration/tls_client.py " + mode + " --port " +
            std::to_string(proxy_->port()) + " " + args;
-  }
-  static std::string ExpectedPatternSha256(int bytes) {
-    return RunCommand("python3 -c 'import sys,hashlib; sys.path.insert(0,\"" + SourceDir() +
-               "/tools\"); import demo_backend; print(hashlib.sha256(demo_backend.pattern_bytes(" +
-               std::to_string(bytes) + ")).hexdigest())'")
-        .output.substr(0, 64);
   }
 
   static DemoBackend* backend_;
@@ -97,7 +99,7 @@ TEST_F(ProxyTest, HeadRequestGetsHeadersWithoutABody) {
 TEST_F(ProxyTest, Download8MiBIsIntact) {
   const int size = 8 << 20;
   CommandResult r = RunCommand(Curl(proxy_->Url("/bytes/" + std::to_string(size))) + " | sha256sum");
-  EXPECT_EQ(r.output.substr(0, 64), ExpectedPatternSha256(size));
+  EXPECT_EQ(r.output.substr(0, 64), ExpectedPatternSha256Of(size));
 }
 
 // Uploads `bytes` random bytes with the given curl header; the backend must see every byte.
@@ -247,6 +249,32 @@ TEST_F(ProxyTest, BackendCutMidResponseIsNotAFalselyCleanEnd) {
   EXPECT_NE(r.exit_code, 0) << "curl must see the truncation";
 }
 
+// Four 1 KiB provided buffers for a worker serving nine concurrent megabyte transfers: the
+// multishot recvs keep running out of buffers (-ENOBUFS) and must be re-armed each time, with
+// no stall and no byte lost in either direction.
+TEST(ProxyResourceTest, RecvBufferRingExhaustionStallsNothing) {
+  DemoBackend backend;
+  ASSERT_TRUE(backend.Start());
+  ProxyUnderTest proxy({"--threads=1", "--recv-buffers=4", "--recv-buffer-size=1024"},
+                       backend.port());
+  ASSERT_TRUE(proxy.Start());
+  const std::string dir = CertificateDir() + "/ring-" + std::to_string(proxy.port());
+  RunCommand("mkdir -p " + dir + " && head -c 1500000 /dev/urandom > " + dir + "/up.bin");
+  const std::string upload_sha = RunCommand("sha256sum " + dir + "/up.bin").output.substr(0, 64);
+  const std::string curl = "curl -sk --max-time 60 ";
+  CommandResult r = RunCommand(
+      "cd " + dir + " && for i in 1 2 3 4 5 6; do (" + curl + proxy.Url("/bytes/2000000") +
+      " | sha256sum | cut -c1-64 > down$i) & done; for i in 1 2 3; do (" + curl +
+      "--data-binary @up.bin " + proxy.Url("/sha256") + " > up$i) & done; wait; cat down* up*");
+  const std::string download_sha = ExpectedPatternSha256Of(2000000);
+  EXPECT_EQ(CountOccurrences(r.output, download_sha), 6) << r.output;
+  EXPECT_EQ(CountOccurrences(r.output, upload_sha), 3) << r.output;
+  EXPECT_EQ(CountOccurrences(r.output, "\"bytes\": 1500000"), 3) << r.output;
+  EXPECT_GT(proxy.Metric("ringgate_uring_recv_enobufs_total"), 0)
+      << "the ring never ran dry: the test did not test exhaustion";
+  RunCommand("rm -rf " + dir);
+}
+
 TEST(ProxySlowReaderTest, ClientThatStopsReadingIsCutAfterTheSendTimeout) {
   DemoBackend backend;
   ASSERT_TRUE(backend.Start());
@@ -289,6 +317,28 @@ TEST(ProxyPoolTest, BackendConnectionPausedByASlowReaderServesTheNextRequestAtOn
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "8 slow downloads, each followed by a prompt answer\n");
   EXPECT_EQ(CountOccurrences(proxy.Log(), "status=504"), 0);
+}
+
+// Out of descriptors: accept(2) fails with EMFILE. The worker pauses accepting (instead of
+// re-arming into the same failure in a loop), keeps serving the connections it has, and accepts
+// the waiting client once descriptors are free again.
+TEST(ProxyLimitsTest, OutOfDescriptorsPausesAcceptingAndKeepsServing) {
+  DemoBackend backend;
+  ASSERT_TRUE(backend.Start());
+  ProxyUnderTest proxy({"--threads=1"}, backend.port());
+  proxy.set_descriptor_limit(64);
+  ASSERT_TRUE(proxy.Start());
+  CommandResult r = RunCommand("python3 " + SourceDir() + "/tests/integration/tls_client.py fdlimit --port " +
+                               std::to_string(proxy.port()) + " --pid " + std::to_string(proxy.pid()));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.rfind("served while paused; newcomer served", 0), 0u) << r.output;
+  EXPECT_NE(proxy.Log().find("accept paused worker=0 error=\"Too many open files\""), std::string::npos)
+      << proxy.Log();
+  // Bounded: the retries back off (50 ms doubling to 1 s) instead of spinning.
+  const int pauses = CountOccurrences(proxy.Log(), "accept paused");
+  EXPECT_GE(pauses, 1);
+  EXPECT_LE(pauses, 12);
+  EXPECT_EQ(proxy.Metric("ringgate_accept_pauses_total"), pauses);
 }
 
 TEST(ProxyLimitsTest, MaxConnsRefusesNewcomersWithoutDisturbingTheOthers) {

@@ -15,6 +15,11 @@
   tls_client.py resume   --port P                     reconnects with the first session (1.3, 1.2)
   tls_client.py idle     --port P --hold S            a request, then waits for the proxy's
                                                       close_notify (exit 0) or a bare EOF
+  tls_client.py fdlimit  --port P --pid PID          takes every descriptor under the proxy's
+                                                      limit so that accept fails with EMFILE;
+                                                      checks that open connections are served
+                                                      meanwhile and the waiting newcomer once
+                                                      descriptors free up
   tls_client.py slowread --port P --reps N --bytes B  N times: a B-byte download read only
                                                       after a pause, then GET / on the same
                                                       connection must be answered promptly
@@ -22,10 +27,13 @@
 Prints one line of results; exits non-zero when the behaviour is wrong.
 """
 import argparse
+import os
+import resource
 import socket
 import ssl
 import struct
 import sys
+import threading
 import time
 
 
@@ -237,6 +245,58 @@ def slowread(args):
     return 0
 
 
+def fdlimit(args):
+    greeting = b"hello from the ringgate demo backend\n"
+    resident = connect(args.port)
+    resident.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+    read_responses(resident, 1)  # a backend connection is now open and pooled
+    # Bare TCP connections take every descriptor left under the proxy's limit (the proxy was
+    # started with a low one)...
+    limit = resource.prlimit(args.pid, resource.RLIMIT_NOFILE)[0]
+    fillers = []
+    def below_limit():  # descriptors inherited above the limit take no slot under it
+        return len([n for n in os.listdir("/proc/%d/fd" % args.pid) if int(n) < limit])
+
+    while below_limit() < limit and len(fillers) < limit:
+        fillers.append(socket.create_connection(("127.0.0.1", args.port)))
+        time.sleep(0.02)
+    time.sleep(0.2)
+    # ...so the next one waits in the listen backlog while accept(2) fails with EMFILE.
+    result = {}
+
+    def newcomer():
+        try:
+            tls = connect(args.port)
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+            result["body"] = read_responses(tls, 1)[0]
+            result["at"] = time.monotonic()
+            tls.close()
+        except (OSError, EOFError) as e:
+            result["error"] = repr(e)
+
+    waiting = threading.Thread(target=newcomer)
+    waiting.start()
+    time.sleep(0.5)
+    if "body" in result or "error" in result:
+        print("the newcomer was not kept waiting: %r" % result)
+        return 1
+    resident.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+    if read_responses(resident, 1)[0] != greeting:
+        print("the open connection was not served while accepting was paused")
+        return 1
+    freed_at = time.monotonic()
+    for f in fillers:
+        f.close()
+    waiting.join(15)
+    if result.get("body") != greeting:
+        print("the newcomer was not served after descriptors freed up: %r" % result)
+        return 1
+    resident.close()
+    print("served while paused; newcomer served %.1f s after descriptors freed up"
+          % (result["at"] - freed_at))
+    return 0
+
+
 def silent(args):
     # Handshakes first, then all requests at once, so that every close_notify deadline on the
     # proxy starts within a few milliseconds of the others.
@@ -253,7 +313,7 @@ def silent(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent", "fin", "rst", "idle", "stall", "raw", "resume", "slowread"])
+    parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent", "fin", "rst", "idle", "stall", "raw", "resume", "slowread", "fdlimit"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--run", default="run")
     parser.add_argument("--reps", type=int, default=1)
@@ -261,10 +321,11 @@ def main():
     parser.add_argument("--hold", type=float, default=3.0)
     parser.add_argument("--hex", default="")
     parser.add_argument("--bytes", type=int, default=0)
+    parser.add_argument("--pid", type=int, default=0)
     args = parser.parse_args()
     modes = {"burst": burst, "unwrap": unwrap, "pipeline": pipeline, "silent": silent, "fin": fin,
              "rst": rst, "idle": idle,
-             "stall": stall, "raw": raw, "resume": resume, "slowread": slowread}
+             "stall": stall, "raw": raw, "resume": resume, "slowread": slowread, "fdlimit": fdlimit}
     return modes[args.mode](args) or 0
 
 

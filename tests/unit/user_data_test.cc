@@ -6,7 +6,7 @@ namespace ringgate {
 namespace {
 
 TEST(UserDataTest, RoundTripsEveryOpAcrossGenerationAndSlotExtremes) {
-  for (int op = 0; op <= static_cast<int>(Op::kUpstreamClose); ++op) {
+  for (int op = 0; op <= static_cast<int>(Op::kAcceptRetry); ++op) {
     for (uint32_t generation : {0u, 1u, 0x7fffffu, 0xffffffu}) {
       for (uint32_t slot : {0u, 1u, 0x12345678u, 0xffffffffu}) {
         OpTag in{static_cast<Op>(op), generation, slot};
