@@ -11,7 +11,7 @@ packages=(
   liburing-dev node-llhttp libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libspdlog-dev libfmt-dev libwolfssl-dev
   dpkg-dev xz-utils ca-certificates
-  openssl curl python3 wrk nghttp2-client procps iproute2
+  openssl curl python3 wrk nghttp2-client procps iproute2 nftables
   clang libclang-rt-14-dev
 )
 if [ "${1:-}" = "--bench" ]; then

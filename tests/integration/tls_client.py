@@ -2,7 +2,7 @@
 """Scripted TLS clients for ringgate's integration tests (Python's ssl module, a real peer).
 
   tls_client.py burst    --port P --run ID --reps N   N connections, each writes 10 pipelined
-                                                      requests and closes at once
+                  [--halfclose]                       requests and closes at once
   tls_client.py unwrap   --port P                     a request, then unwrap(): our
                                                       close_notify must come back
   tls_client.py pipeline --port P                     5 pipelined requests, answers in order
@@ -77,13 +77,23 @@ def read_responses(tls, count):
 
 def burst(args):
     # Alternate the two ways clients end: a bare close (FIN, then RST when our answers arrive)
-    # and close_notify followed by close.
+    # and close_notify followed by close. With --halfclose, each ends with a TCP half-close
+    # instead and reads to EOF: on a lossy network a bare close resets the connection while
+    # the lost requests still wait for retransmission, and they never arrive anywhere.
     for rep in range(args.reps):
         tls = connect(args.port)
         tls.sendall(b"".join(
             b"GET /burst/%s/%d/%d HTTP/1.1\r\nHost: test\r\n\r\n" % (args.run.encode(), rep, i)
             for i in range(10)))
-        if rep % 2:
+        if args.halfclose:
+            tls.shutdown(socket.SHUT_WR)  # SSLSocket drops TLS here: a bare FIN
+            try:
+                while tls.recv(65536):
+                    pass
+            except (ssl.SSLError, OSError):
+                pass
+            tls.close()
+        elif rep % 2:
             try:
                 tls.unwrap().close()
             except (ssl.SSLError, OSError):
@@ -322,6 +332,7 @@ def main():
     parser.add_argument("--hex", default="")
     parser.add_argument("--bytes", type=int, default=0)
     parser.add_argument("--pid", type=int, default=0)
+    parser.add_argument("--halfclose", action="store_true")
     args = parser.parse_args()
     modes = {"burst": burst, "unwrap": unwrap, "pipeline": pipeline, "silent": silent, "fin": fin,
              "rst": rst, "idle": idle,
