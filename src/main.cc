@@ -34,6 +34,10 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:8443", "TLS listen address, host:port"
 ABSL_FLAG(std::string, backend, "127.0.0.1:8080", "plain-HTTP backend address, host:port");
 ABSL_FLAG(std::string, cert, "", "PEM certificate chain (ECDSA or RSA)");
 ABSL_FLAG(std::string, key, "", "PEM private key matching --cert");
+ABSL_FLAG(std::string, ticket_key_file, "",
+          "session ticket keys shared by every instance given the same file: 1 to 16 keys of 48 "
+          "bytes (openssl rand 48); the first encrypts. Reloaded on SIGHUP. Empty: a key of this "
+          "process's own");
 ABSL_FLAG(int, threads, 0, "worker threads, one ring each (0: one per online CPU)");
 ABSL_FLAG(std::string, cpus, "", "CPUs to pin workers to, e.g. 0,1 or 0-3 (empty: unpinned)");
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10), "TLS handshake deadline");
@@ -101,6 +105,7 @@ absl::StatusOr<Config> ConfigFromFlags() {
   config.backend = *backend;
   config.cert_path = absl::GetFlag(FLAGS_cert);
   config.key_path = absl::GetFlag(FLAGS_key);
+  config.ticket_key_path = absl::GetFlag(FLAGS_ticket_key_file);
   if (config.cert_path.empty() || config.key_path.empty()) {
     return absl::InvalidArgumentError("--cert and --key are required (PEM files)");
   }
@@ -227,7 +232,8 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "ringgate: %s\n", std::string(config.status().message()).c_str());
     return 2;
   }
-  absl::StatusOr<TlsContext> tls = TlsContext::CreateServer(config->cert_path, config->key_path);
+  absl::StatusOr<TlsContext> tls = TlsContext::CreateServer(config->cert_path, config->key_path,
+                                                             config->ticket_key_path);
   if (!tls.ok()) {
     std::fprintf(stderr, "ringgate: %s\n", std::string(tls.status().message()).c_str());
     return 1;
@@ -308,9 +314,10 @@ int Main(int argc, char** argv) {
     int received = sigtimedwait(&signals, nullptr, &poll_interval);
     if (received < 0) continue;  // timeout or EINTR: look at the workers again
     if (received == SIGHUP) {
-      absl::StatusOr<TlsContext> fresh = TlsContext::CreateServer(config->cert_path, config->key_path);
+      absl::StatusOr<TlsContext> fresh =
+          TlsContext::CreateServer(config->cert_path, config->key_path, config->ticket_key_path);
       if (!fresh.ok()) {
-        LogLine(spdlog::level::err, "reload failed: keeping the current certificate")
+        LogLine(spdlog::level::err, "reload failed: keeping the current certificate and ticket keys")
             .With("error", std::string(fresh.status().message()));
         continue;
       }

@@ -38,6 +38,7 @@ struct Config {
   SocketAddress backend;
   std::string cert_path;
   std::string key_path;
+  std::string ticket_key_path;  // empty: tickets under a key of this process's own
   int threads = 1;
   std::vector<int> cpus;  // empty: not pinned
 

@@ -5,6 +5,13 @@
 //
 //   absl::StatusOr<TlsContext> ctx = TlsContext::CreateServer("cert.pem", "key.pem");
 //   if (!ctx.ok()) { ... ctx.status().message() names the file and the problem ... }
+//
+// Session tickets: without a ticket key file, wolfSSL encrypts tickets with a key of its own,
+// made at start-up, so only this process can resume them. With one (--ticket-key-file), every
+// worker and every instance given the same file resumes every other's tickets. The file holds
+// one or more 48-byte keys (`openssl rand 48`): a 16-byte name and a 32-byte AES-256-GCM key. The
+// first key encrypts new tickets; the others still decrypt, and a ticket they open is replaced
+// by a fresh one. Rotate by prepending a new key, dropping the oldest, and sending SIGHUP.
 #ifndef RINGGATE_TLS_CONTEXT_H_
 #define RINGGATE_TLS_CONTEXT_H_
 
@@ -19,7 +26,8 @@ namespace ringgate {
 class TlsContext {
  public:
   static absl::StatusOr<TlsContext> CreateServer(const std::string& cert_path,
-                                                 const std::string& key_path);
+                                                 const std::string& key_path,
+                                                 const std::string& ticket_key_path = "");
   // A client context for tests and tools: verification off, TLS 1.2 and 1.3.
   static absl::StatusOr<TlsContext> CreateClient();
 

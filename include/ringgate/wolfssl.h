@@ -10,5 +10,6 @@
 #endif
 #include <wolfssl/wolfcrypt/settings.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/aes.h>  // session ticket encryption
 
 #endif  // RINGGATE_WOLFSSL_H_

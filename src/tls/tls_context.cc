@@ -1,10 +1,14 @@
 #include "ringgate/tls_context.h"
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "ringgate/tls_session.h"
@@ -55,6 +59,91 @@ absl::Status CheckReadable(const std::string& path, const char* what) {
   return absl::OkStatus();
 }
 
+// ---------------------------------------------------------------------------------------------
+// Session ticket keys shared through a file (see tls_context.h).
+
+constexpr size_t kTicketKeyRecord = WOLFSSL_TICKET_NAME_SZ + 32;
+constexpr size_t kMaxTicketKeys = 16;
+constexpr int kTicketIvBytes = 12;   // AES-GCM's nonce; wolfSSL gives room for 16
+constexpr int kTicketTagBytes = 16;  // wolfSSL gives room for 32
+
+struct TicketKey {
+  unsigned char name[WOLFSSL_TICKET_NAME_SZ];
+  unsigned char aes_key[32];
+};
+using TicketKeys = std::vector<TicketKey>;
+
+// Every key set ever loaded stays alive: a session made before a reload may still encrypt or
+// decrypt a ticket with its context's keys after the reload. A few hundred bytes per reload.
+std::mutex loaded_ticket_keys_mu;
+std::vector<std::unique_ptr<TicketKeys>>* loaded_ticket_keys = new std::vector<std::unique_ptr<TicketKeys>>();
+
+absl::StatusOr<const TicketKeys*> LoadTicketKeys(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read ticket key file '", path, "': ", std::strerror(errno)));
+  }
+  unsigned char bytes[kTicketKeyRecord * kMaxTicketKeys + 1];
+  ssize_t total = 0;
+  for (ssize_t n; (n = read(fd, bytes + total, sizeof bytes - static_cast<size_t>(total))) > 0;) {
+    total += n;
+  }
+  close(fd);
+  if (total <= 0 || total % static_cast<ssize_t>(kTicketKeyRecord) != 0 ||
+      total > static_cast<ssize_t>(kTicketKeyRecord * kMaxTicketKeys)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ticket key file '", path, "' must hold 1 to ", kMaxTicketKeys, " keys of ",
+        kTicketKeyRecord, " bytes each (make one with: openssl rand ", kTicketKeyRecord,
+        "); it has ", total, " bytes"));
+  }
+  auto keys = std::make_unique<TicketKeys>(static_cast<size_t>(total) / kTicketKeyRecord);
+  for (size_t i = 0; i < keys->size(); ++i) {
+    std::memcpy((*keys)[i].name, bytes + i * kTicketKeyRecord, WOLFSSL_TICKET_NAME_SZ);
+    std::memcpy((*keys)[i].aes_key, bytes + i * kTicketKeyRecord + WOLFSSL_TICKET_NAME_SZ, 32);
+  }
+  std::lock_guard<std::mutex> lock(loaded_ticket_keys_mu);
+  loaded_ticket_keys->push_back(std::move(keys));
+  return loaded_ticket_keys->back().get();
+}
+
+// wolfSSL's ticket callback: encrypts (enc=1) or decrypts the ticket in place with AES-256-GCM,
+// the key name as additional data.
+int CryptTicket(WOLFSSL*, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
+                unsigned char iv[WOLFSSL_TICKET_IV_SZ], unsigned char mac[WOLFSSL_TICKET_MAC_SZ],
+                int enc, unsigned char* ticket, int length, int* out_length, void* user_ctx) {
+  const TicketKeys& keys = *static_cast<const TicketKeys*>(user_ctx);
+  const TicketKey* key = nullptr;
+  size_t index = 0;
+  if (enc) {
+    key = &keys.front();
+    std::memcpy(key_name, key->name, WOLFSSL_TICKET_NAME_SZ);
+    if (getrandom(iv, kTicketIvBytes, 0) != kTicketIvBytes) return WOLFSSL_TICKET_RET_FATAL;
+  } else {
+    for (; index < keys.size(); ++index) {
+      if (std::memcmp(keys[index].name, key_name, WOLFSSL_TICKET_NAME_SZ) == 0) break;
+    }
+    if (index == keys.size()) return WOLFSSL_TICKET_RET_REJECT;  // an unknown or retired key
+    key = &keys[index];
+  }
+  Aes aes;
+  if (wc_AesInit(&aes, nullptr, INVALID_DEVID) != 0) return WOLFSSL_TICKET_RET_FATAL;
+  int ret = wc_AesGcmSetKey(&aes, key->aes_key, sizeof key->aes_key);
+  if (ret == 0) {
+    ret = enc ? wc_AesGcmEncrypt(&aes, ticket, ticket, static_cast<word32>(length), iv,
+                                 kTicketIvBytes, mac, kTicketTagBytes, key_name,
+                                 WOLFSSL_TICKET_NAME_SZ)
+              : wc_AesGcmDecrypt(&aes, ticket, ticket, static_cast<word32>(length), iv,
+                                 kTicketIvBytes, mac, kTicketTagBytes, key_name,
+                                 WOLFSSL_TICKET_NAME_SZ);
+  }
+  wc_AesFree(&aes);
+  if (ret != 0) return enc ? WOLFSSL_TICKET_RET_FATAL : WOLFSSL_TICKET_RET_REJECT;
+  *out_length = length;
+  // Opened with an older key: valid, but the client gets a ticket under the current key.
+  return !enc && index > 0 ? WOLFSSL_TICKET_RET_CREATE : WOLFSSL_TICKET_RET_OK;
+}
+
 absl::Status ApplyCommonSettings(WOLFSSL_CTX* ctx) {
   // Debian's OpenSSL-compatible defaults allow SSL3 minimum, anonymous ciphers, verify none and
   // SSL_MODE_AUTO_RETRY (which re-enters our recv callback on every WANT_READ): set each one.
@@ -93,7 +182,8 @@ bool TlsContext::HandshakesWithItself(const TlsContext& server) {
 }
 
 absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path,
-                                                    const std::string& key_path) {
+                                                    const std::string& key_path,
+                                                    const std::string& ticket_key_path) {
   static const int init = wolfSSL_Init();
   (void)init;
   if (absl::Status s = CheckReadable(cert_path, "certificate"); !s.ok()) return s;
@@ -119,6 +209,12 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path
                                                    "'"));
   }
   wolfSSL_CTX_set_alpn_select_cb(raw, SelectAlpn, nullptr);
+  if (!ticket_key_path.empty()) {
+    absl::StatusOr<const TicketKeys*> keys = LoadTicketKeys(ticket_key_path);
+    if (!keys.ok()) return keys.status();
+    wolfSSL_CTX_set_TicketEncCtx(raw, const_cast<TicketKeys*>(*keys));
+    wolfSSL_CTX_set_TicketEncCb(raw, CryptTicket);
+  }
   if (!HandshakesWithItself(ctx)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "private key '", key_path, "' does not match certificate '", cert_path,

@@ -435,6 +435,43 @@ TEST(ProxyBackendDownTest, UnreachableBackendGets502) {
   EXPECT_NE(proxy.Log().find("responding with an error status=502"), std::string::npos);
 }
 
+// Session tickets under keys from a shared file: one instance resumes another's sessions; an
+// instance whose file lists the old key second (a rotation) still resumes them; instances
+// without the file cannot. A malformed file stops start-up with a message.
+TEST(TicketKeyTest, InstancesSharingAKeyFileResumeEachOthersSessions) {
+  DemoBackend backend;
+  ASSERT_TRUE(backend.Start());
+  const std::string dir = CertificateDir();
+  const std::string old_key = dir + "/ticket-old.key";
+  const std::string rotated = dir + "/ticket-rotated.key";
+  RunCommand("head -c 48 /dev/urandom > " + old_key + " && head -c 48 /dev/urandom | cat - " +
+             old_key + " > " + rotated);
+  ProxyUnderTest first({"--ticket-key-file=" + old_key}, backend.port());
+  ProxyUnderTest second({"--ticket-key-file=" + old_key}, backend.port());
+  ProxyUnderTest after_rotation({"--ticket-key-file=" + rotated}, backend.port());
+  ProxyUnderTest without_file({}, backend.port());
+  ASSERT_TRUE(first.Start() && second.Start() && after_rotation.Start() && without_file.Start());
+  auto resume = [](const ProxyUnderTest& from, const ProxyUnderTest& to) {
+    return RunCommand("python3 " + SourceDir() + "/tests/integration/tls_client.py resume --port " +
+                      std::to_string(from.port()) + " --port2 " + std::to_string(to.port()))
+        .output;
+  };
+  EXPECT_EQ(resume(first, second), "TLSv1.3 resumed=True\nTLSv1.2 resumed=True\n");
+  EXPECT_EQ(resume(first, after_rotation), "TLSv1.3 resumed=True\nTLSv1.2 resumed=True\n");
+  EXPECT_EQ(resume(first, without_file), "TLSv1.3 resumed=False\nTLSv1.2 resumed=False\n");
+  EXPECT_EQ(resume(without_file, first), "TLSv1.3 resumed=False\nTLSv1.2 resumed=False\n");
+
+  const std::string short_key = dir + "/ticket-short.key";
+  RunCommand("head -c 47 /dev/urandom > " + short_key);
+  CommandResult refused = RunCommand(BinaryPath() + " --listen=127.0.0.1:" + std::to_string(FreePort()) +
+                                     " --backend=127.0.0.1:" + std::to_string(backend.port()) +
+                                     " --cert=" + dir + "/cert.pem --key=" + dir + "/key.pem" +
+                                     " --admin-listen=off --ticket-key-file=" + short_key + " 2>&1");
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("must hold 1 to 16 keys of 48 bytes each"), std::string::npos)
+      << refused.output;
+}
+
 TEST(ProxyRsaTest, RsaCertificateServesTls13AndTls12) {
   DemoBackend backend;
   ASSERT_TRUE(backend.Start());

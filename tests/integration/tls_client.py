@@ -12,7 +12,8 @@
   tls_client.py rst      --port P                     a slow request, then a reset
   tls_client.py stall    --port P --hold S            asks for 30 MB and reads none of it
   tls_client.py raw      --port P --hex H             sends raw bytes, prints the answer's first line
-  tls_client.py resume   --port P                     reconnects with the first session (1.3, 1.2)
+  tls_client.py resume   --port P [--port2 Q]         reconnects (to Q if given) with the first
+                                                      session (1.3, 1.2)
   tls_client.py idle     --port P --hold S            a request, then waits for the proxy's
                                                       close_notify (exit 0) or a bare EOF
   tls_client.py fdlimit  --port P --pid PID          takes every descriptor under the proxy's
@@ -216,7 +217,8 @@ def resume(args):
         read_responses(first, 1)  # the TLS 1.3 ticket arrives after the handshake
         session = first.session
         first.close()
-        second = ctx.wrap_socket(socket.create_connection(("127.0.0.1", args.port), timeout=10),
+        second = ctx.wrap_socket(socket.create_connection(("127.0.0.1", args.port2 or args.port),
+                                                          timeout=10),
                                  server_hostname="localhost", session=session)
         second.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
         read_responses(second, 1)
@@ -333,6 +335,7 @@ def main():
     parser.add_argument("--bytes", type=int, default=0)
     parser.add_argument("--pid", type=int, default=0)
     parser.add_argument("--halfclose", action="store_true")
+    parser.add_argument("--port2", type=int, default=0)
     args = parser.parse_args()
     modes = {"burst": burst, "unwrap": unwrap, "pipeline": pipeline, "silent": silent, "fin": fin,
              "rst": rst, "idle": idle,
