@@ -91,6 +91,7 @@ struct WorkerMetrics {
   Counter bytes_drained_after_close_notify;
   Counter uring_submissions;
   Counter uring_completions;
+  Counter uring_cq_overflows;  // loop iterations that found completions waiting in the overflow list
   Counter uring_stale_completions;
   Counter uring_recv_enobufs;
   std::array<Gauge, kLifecycleStateCount> connections_in_state;

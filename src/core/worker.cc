@@ -199,7 +199,12 @@ absl::Status Worker::Run() {
       OnCompletion(cqe);
     }
     io_uring_cq_advance(&ring_, seen);
-    if (WorkerMetrics* m = metrics()) m->uring_completions.Add(seen);
+    if (WorkerMetrics* m = metrics()) {
+      m->uring_completions.Add(seen);
+      // More completions than the CQ holds were posted: the kernel keeps the rest in its
+      // overflow list (IORING_FEAT_NODROP) and hands them over on the next enter.
+      if (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW) m->uring_cq_overflows.Add();
+    }
     FireTimers();
     SweepIdleUpstreams(NowNs());
     if (draining_ && !drain_cut_done_ && NowNs() >= drain_deadline_ns_) CutAtDrainDeadline();

@@ -161,6 +161,11 @@ std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& shards) {
   SimpleCounter(out, shards, "ringgate_drained_after_close_notify_bytes_total",
                 "Plaintext bytes received after our close_notify, read and discarded.",
                 [](const WorkerMetrics& m) { return m.bytes_drained_after_close_notify.Get(); });
+  SimpleCounter(out, shards, "ringgate_uring_cq_overflows_total",
+                "Loop iterations that found the completion queue overflowed (completions parked "
+                "by the kernel until there was room; none is lost). Raise --ring-entries if this "
+                "grows steadily.",
+                [](const WorkerMetrics& m) { return m.uring_cq_overflows.Get(); });
   SimpleCounter(out, shards, "ringgate_uring_submissions_total", "io_uring_submit calls.",
                 [](const WorkerMetrics& m) { return m.uring_submissions.Get(); });
   SimpleCounter(out, shards, "ringgate_uring_completions_total", "Completions reaped.",

@@ -42,6 +42,7 @@ class DiagnosticsTest : public ::testing::Test {
     ASSERT_TRUE(backend_->Start());
     proxy_ = new ProxyUnderTest({"--close-notify-timeout=1s", "--log-level=debug"}, backend_->port());
     ASSERT_TRUE(proxy_->Start());
+    proxy_->WaitForStartupProbeToClose();  // the deltas below count connections exactly
   }
   static void TearDownTestSuite() {
     delete proxy_;

@@ -169,6 +169,13 @@ double ProxyUnderTest::Metric(const std::string& name) const {
   return std::strtod(metrics.c_str() + at + key.size(), nullptr);
 }
 
+void ProxyUnderTest::WaitForStartupProbeToClose() const {
+  for (int i = 0; i < 100; ++i) {
+    if (Metric("ringgate_connections_accepted_total") >= 1 && Admin("/connections") == "[]\n") return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 std::string ProxyUnderTest::Url(const std::string& path) const {
   return "https://127.0.0.1:" + std::to_string(port_) + path;
 }

@@ -82,6 +82,9 @@ class ProxyUnderTest {
   int OpenFds() const;
   // The value of an unlabelled metric on /metrics, or -1 if it is not there.
   double Metric(const std::string& name) const;
+  // Start() knows the proxy listens by connecting once; that probe is accepted and closed by the
+  // proxy a little later. Tests that count connections wait for it to be over (at most 5 s).
+  void WaitForStartupProbeToClose() const;
   void Signal(int signal) { process_.Signal(signal); }
   // The exit code once the proxy exits within `timeout_ms`, else -1.
   int WaitExit(int timeout_ms) { return process_.Wait(timeout_ms); }

@@ -275,6 +275,41 @@ TEST(ProxyResourceTest, RecvBufferRingExhaustionStallsNothing) {
   RunCommand("rm -rf " + dir);
 }
 
+// The smallest ring (64 entries, a 256-entry completion queue) and a storm of 1500 connections
+// arriving at once: more completions are due together than the queue holds. The kernel parks the
+// excess (none is dropped); every connection must be accepted, see its peer's close, and be
+// released well before the 10 s handshake timeout would have swept up a lost completion.
+TEST(ProxyResourceTest, CompletionQueueOverflowLosesNoCompletion) {
+  DemoBackend backend;
+  ASSERT_TRUE(backend.Start());
+  ProxyUnderTest proxy({"--threads=1", "--ring-entries=64"}, backend.port());
+  ASSERT_TRUE(proxy.Start());
+  proxy.WaitForStartupProbeToClose();
+  const double accepted_before = proxy.Metric("ringgate_connections_accepted_total");
+  CommandResult storm = RunCommand(
+      "python3 -c 'import socket, time\n"
+      "socks = []\n"
+      "for _ in range(1500):\n"
+      "    s = socket.socket(); s.setblocking(False); s.connect_ex((\"127.0.0.1\", " +
+      std::to_string(proxy.port()) + "))\n"
+      "    socks.append(s)\n"
+      "time.sleep(1.5)\n"
+      "for s in socks: s.close()\n"
+      "print(\"stormed\")'");
+  ASSERT_EQ(storm.output, "stormed\n");
+  std::string live;
+  for (int i = 0; i < 50 && live != "[]\n"; ++i) {
+    live = proxy.Admin("/connections");
+    if (live != "[]\n") std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(live, "[]\n") << "connections still open 5 s after their clients closed";
+  EXPECT_EQ(proxy.Metric("ringgate_connections_accepted_total") - accepted_before, 1500);
+  EXPECT_GT(proxy.Metric("ringgate_uring_cq_overflows_total"), 0)
+      << "the completion queue never overflowed: the test did not test overflow";
+  EXPECT_EQ(RunCommand("curl -sk --max-time 5 " + proxy.Url("/")).output,
+            "hello from the ringgate demo backend\n");
+}
+
 TEST(ProxySlowReaderTest, ClientThatStopsReadingIsCutAfterTheSendTimeout) {
   DemoBackend backend;
   ASSERT_TRUE(backend.Start());
