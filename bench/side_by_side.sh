@@ -2,40 +2,57 @@
 # Side-by-side load test: ringgate, nginx and HAProxy as TLS-terminating proxies in front of the
 # same backend, in one run, under identical conditions. Not part of CI.
 #
-#   bash bench/side_by_side.sh [runs=3] [seconds=10]
+#   bash bench/side_by_side.sh [runs=3] [seconds=10] [idle_connections=10000]
 #
-# - one ECDSA P-256 certificate, TLS 1.3, AES-128-GCM (the clients' default first choice)
-# - each proxy: one worker pinned to CPU 0; backend (nginx, 1 KiB body) and load on CPU 1
-# - keep-alive: wrk, 64 connections; new connection per request: h2load --h1 with
-#   Connection: close (h2load resumes TLS sessions on reconnect, so these handshakes are resumed)
-# - the proxy's own CPU (utime+stime of its processes from /proc) per request
-# Prints a Markdown table: medians over the runs, with min-max.
+# - one ECDSA P-256 certificate; TLS 1.3 with AES-128-GCM (the clients' first choice), plus a
+#   TLS 1.2 full-handshake scenario
+# - each proxy: one worker pinned to CPU 0; backend (nginx: 1 KiB and 1 MiB bodies) and the load
+#   generators on CPU 1
+# - scenarios: keep-alive 1 KiB at 64 and 256 connections (wrk); 1 MiB responses (wrk, 8
+#   connections); full handshakes, TLS 1.3 and 1.2 (two `openssl s_time -new` clients: connect,
+#   handshake, close); a new connection per request with a resumed TLS 1.3 session (h2load --h1,
+#   Connection: close); N idle TLS connections (bench/idle_clients.py), for memory
+# - the proxy's own CPU time (utime+stime of its processes, /proc/<pid>/stat) per request, per
+#   handshake, per MiB; its RSS per idle connection; its CPU use during the scenario, which says
+#   whether the proxy was the bottleneck (at ~100% of its one core) or the load generator/backend
+# Prints Markdown: for every figure the median over the runs with [min-max], and ringgate's
+# ratio to nginx and to HAProxy (ratio of medians).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 seconds=${2:-10}
+idle_count=${3:-10000}
 source bench/lib.sh
 bash scripts/setup.sh --bench >/dev/null
-bench_require nginx haproxy wrk h2load taskset
+bench_require nginx haproxy wrk h2load taskset openssl
 bash scripts/build.sh build >/dev/null
 bench_setup
 backend_port=19080 ringgate_port=19443 nginx_port=19444 haproxy_port=19445
+ulimit -n "$(ulimit -Hn)"  # 10,000 idle connections need as many descriptors
+# HAProxy wants two descriptors per connection under its maxconn: stay within the hard limit.
+maxconn=$(( ($(ulimit -Hn) - 200) / 2 ))
+[ "$idle_count" -gt $((maxconn - 100)) ] && idle_count=$((maxconn - 100))
 
+head -c 1048576 /dev/urandom > "$work/1m.bin"
+chmod 755 "$work" && chmod 644 "$work/1m.bin"  # nginx's workers run as nobody
 cat > "$work/nginx.conf" <<CONF
-worker_processes 1; worker_cpu_affinity 01; daemon off; pid $work/nginx.pid;
-error_log $work/nginx.err; events { worker_connections 4096; }
+worker_processes 1; worker_cpu_affinity 01; worker_rlimit_nofile 65536; daemon off;
+pid $work/nginx.pid; error_log $work/nginx.err; events { worker_connections 20000; }
 http { access_log off;
   upstream be { server 127.0.0.1:$backend_port; keepalive 64; }
   server { listen 127.0.0.1:$nginx_port ssl; ssl_certificate $work/cert.pem;
     ssl_certificate_key $work/key.pem; ssl_protocols TLSv1.2 TLSv1.3; keepalive_requests 1000000;
-    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_buffers 16 64k; proxy_max_temp_file_size 0; } } }
 CONF
 cat > "$work/haproxy.cfg" <<CONF
 global
   nbthread 1
   cpu-map 1/1 0
+  maxconn $maxconn
 defaults
   mode http
+  maxconn $maxconn
   timeout connect 5s
   timeout client 60s
   timeout server 60s
@@ -46,10 +63,20 @@ frontend fe
 backend be
   server s1 127.0.0.1:$backend_port
 CONF
+# The backend: 1 KiB at /, 1 MiB at /1m.bin, one worker on CPU 1.
+cat > "$work/backend.conf" <<CONF
+worker_processes 1; worker_cpu_affinity 10; daemon off; pid $work/backend.pid;
+error_log $work/backend.err; events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000; sendfile on;
+  server { listen 127.0.0.1:$backend_port; root $work;
+    location = / { return 200 "$(head -c 1024 /dev/zero | tr '\0' 'x')"; }
+    location = /1m.bin { } } }
+CONF
+nginx -c "$work/backend.conf" & bench_pids+=($!)
 
-bench_start_backend
 taskset -c 0 ./build/ringgate --listen 127.0.0.1:$ringgate_port --backend 127.0.0.1:$backend_port \
-  --cert "$work/cert.pem" --key "$work/key.pem" --threads 1 --cpus 0 --log-level warn --admin-listen off & bench_pids+=($!)
+  --cert "$work/cert.pem" --key "$work/key.pem" --threads 1 --cpus 0 --log-level warn \
+  --admin-listen off & bench_pids+=($!)
 ringgate_pid=$!
 nginx -c "$work/nginx.conf" & bench_pids+=($!)
 nginx_master=$!
@@ -57,50 +84,154 @@ haproxy -f "$work/haproxy.cfg" -db & bench_pids+=($!)
 haproxy_pid=$!
 sleep 1
 
-proxy_cpu_ticks() {  # ticks of exactly the proxy's processes
+proxy_pids() {
   case $1 in
-    ringgate) cpu_ticks_of $ringgate_pid ;;
-    nginx) cpu_ticks_of $nginx_master $(pgrep -P $nginx_master) ;;
-    haproxy) cpu_ticks_of $haproxy_pid ;;
+    ringgate) echo $ringgate_pid ;;
+    nginx) echo $nginx_master $(pgrep -P $nginx_master) ;;
+    haproxy) echo $haproxy_pid ;;
   esac
 }
+proxy_cpu_ticks() { cpu_ticks_of $(proxy_pids "$1"); }
+proxy_rss_kib() {
+  local total=0 p
+  for p in $(proxy_pids "$1"); do total=$((total + $(awk '/^VmRSS/ {print $2}' /proc/$p/status))); done
+  echo $total
+}
 port_of() { case $1 in ringgate) echo $ringgate_port ;; nginx) echo $nginx_port ;; haproxy) echo $haproxy_port ;; esac; }
+hz=$(getconf CLK_TCK)
+utilization() {  # ticks seconds -> percent of one core
+  awk -v t="$1" -v s="$2" -v hz="$hz" 'BEGIN {printf "%.0f", t / hz / s * 100}'
+}
+to_ms() {  # wrk latency (850.00us, 1.20ms, 2.01s) -> ms
+  awk -v v="$1" 'BEGIN {n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /[0-9]s$/) n *= 1000; printf "%.3f", n}'
+}
 
 declare -A results
+record() { results[$1,$2,$3]=$4; }  # proxy metric run value
+
+run_wrk() {  # proxy run name connections path
+  local proxy=$1 run=$2 name=$3 conns=$4 path=$5 port before after out reqs secs
+  port=$(port_of "$proxy")
+  before=$(proxy_cpu_ticks "$proxy")
+  out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${seconds}s" --latency "https://127.0.0.1:$port$path" 2>&1)
+  after=$(proxy_cpu_ticks "$proxy")
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  secs=$(awk '/requests in/ {gsub("s,", "", $4); print $4}' <<<"$out")
+  record "$proxy" "${name}_rps" "$run" "$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+  record "$proxy" "${name}_p50" "$run" "$(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")"
+  record "$proxy" "${name}_p99" "$run" "$(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")"
+  record "$proxy" "${name}_us" "$run" "$(us_per $((after - before)) "$reqs")"
+  record "$proxy" "${name}_cpu" "$run" "$(utilization $((after - before)) "$secs")"
+  if [ "$path" = /1m.bin ]; then  # per MiB: each response is exactly 1 MiB of body
+    record "$proxy" "${name}_mibps" "$run" "$(awk -v r="$reqs" -v s="$secs" 'BEGIN {printf "%.0f", r / s}')"
+  fi
+  grep -q "Non-2xx\|Socket errors" <<<"$out" && echo "  ($proxy $name: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr '\n' ' '))" >&2
+  return 0
+}
+
+run_full_handshakes() {  # proxy run name tls-flag
+  local proxy=$1 run=$2 name=$3 flag=$4 port before after total=0 f
+  port=$(port_of "$proxy")
+  before=$(proxy_cpu_ticks "$proxy")
+  local clients=()
+  for i in 1 2; do
+    taskset -c 1 openssl s_time -connect "127.0.0.1:$port" -new "$flag" -time "$seconds" \
+      > "$work/s_time.$i" 2>&1 &
+    clients+=($!)
+  done
+  wait "${clients[@]}" || true
+  after=$(proxy_cpu_ticks "$proxy")
+  for f in "$work"/s_time.[12]; do
+    total=$((total + $(awk '/connections in/ {print $1; exit}' "$f")))
+  done
+  record "$proxy" "${name}_hps" "$run" "$(awk -v n="$total" -v s="$seconds" 'BEGIN {printf "%.0f", n / s}')"
+  record "$proxy" "${name}_us" "$run" "$(us_per $((after - before)) "$total")"
+  record "$proxy" "${name}_cpu" "$run" "$(utilization $((after - before)) "$seconds")"
+}
+
+run_resumed() {  # proxy run
+  local proxy=$1 run=$2 port before after out done_reqs secs
+  port=$(port_of "$proxy")
+  before=$(proxy_cpu_ticks "$proxy")
+  out=$(taskset -c 1 h2load --h1 -n 20000 -c 16 -H 'Connection: close' "https://127.0.0.1:$port/" 2>&1)
+  after=$(proxy_cpu_ticks "$proxy")
+  done_reqs=$(awk '/^requests:/ {print $8}' <<<"$out")
+  secs=$(awk '/^finished in/ {gsub("s,", "", $3); print $3}' <<<"$out")
+  record "$proxy" resumed_cps "$run" "$(awk '/^finished in/ {gsub(",", "", $4); print $4}' <<<"$out")"
+  record "$proxy" resumed_us "$run" "$(us_per $((after - before)) "$done_reqs")"
+  record "$proxy" resumed_cpu "$run" "$(utilization $((after - before)) "$secs")"
+}
+
+run_idle() {  # proxy run
+  local proxy=$1 run=$2 port before after
+  port=$(port_of "$proxy")
+  before=$(proxy_rss_kib "$proxy")
+  coproc IDLE { taskset -c 1 python3 bench/idle_clients.py --port "$port" --count "$idle_count"; }
+  read -r line <&"${IDLE[0]}"
+  sleep 1
+  after=$(proxy_rss_kib "$proxy")
+  exec {IDLE[1]}>&-
+  wait "$IDLE_PID" || true
+  record "$proxy" idle_kib "$run" "$(awk -v a="$after" -v b="$before" -v n="$idle_count" 'BEGIN {printf "%.1f", (a - b) / n}')"
+  record "$proxy" idle_rss_mib "$run" "$(awk -v a="$after" 'BEGIN {printf "%.0f", a / 1024}')"
+  sleep 2  # the proxies notice the closes
+}
+
 for run in $(seq "$runs"); do
   for proxy in ringgate nginx haproxy; do
-    port=$(port_of $proxy)
-    before=$(proxy_cpu_ticks $proxy)
-    out=$(taskset -c 1 wrk -t1 -c64 -d"${seconds}s" --latency "https://127.0.0.1:$port/" 2>&1)
-    after=$(proxy_cpu_ticks $proxy)
-    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-    p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-    us_per_req=$(us_per $((after - before)) "$reqs")
-    results[$proxy,ka_rps,$run]=$rps
-    results[$proxy,ka_us,$run]=$us_per_req
-    results[$proxy,ka_p99,$run]=$p99
-
-    before=$(proxy_cpu_ticks $proxy)
-    out=$(taskset -c 1 h2load --h1 -n 20000 -c 16 -H 'Connection: close' "https://127.0.0.1:$port/" 2>&1)
-    after=$(proxy_cpu_ticks $proxy)
-    done_reqs=$(awk '/^requests:/ {print $8}' <<<"$out")
-    hs_rps=$(awk '/^finished in/ {gsub(",", "", $4); print $4}' <<<"$out")
-    us_per_conn=$(us_per $((after - before)) "$done_reqs")
-    results[$proxy,hs_rps,$run]=$hs_rps
-    results[$proxy,hs_us,$run]=$us_per_conn
-    echo "run $run $proxy: keep-alive ${rps} req/s ${us_per_req} us/req p99 ${p99}; conn-per-request ${hs_rps} req/s ${us_per_conn} us/conn (${done_reqs} done)" >&2
+    run_wrk "$proxy" "$run" ka64 64 /
+    run_wrk "$proxy" "$run" ka256 256 /
+    run_wrk "$proxy" "$run" bulk 8 /1m.bin
+    run_full_handshakes "$proxy" "$run" full13 -tls1_3
+    run_full_handshakes "$proxy" "$run" full12 -tls1_2
+    run_resumed "$proxy" "$run"
+    run_idle "$proxy" "$run"
+    echo "run $run $proxy: ka64 ${results[$proxy,ka64_rps,$run]} req/s ${results[$proxy,ka64_us,$run]} us/req;" \
+      "full13 ${results[$proxy,full13_us,$run]} us/hs; bulk ${results[$proxy,bulk_us,$run]} us/MiB;" \
+      "idle ${results[$proxy,idle_kib,$run]} KiB/conn" >&2
   done
 done
 
-stat() {  # median [min-max] of the runs
-  local vals=()
-  for run in $(seq "$runs"); do vals+=("$(sed 's/ms$//; s/us$/e-3/' <<<"${results[$1,$2,$run]}")"); done
+median_of() {  # proxy metric
+  local vals=() run
+  for run in $(seq "$runs"); do vals+=("${results[$1,$2,$run]}"); done
+  median "${vals[@]}"
+}
+cell() {  # proxy metric
+  local vals=() run
+  for run in $(seq "$runs"); do vals+=("${results[$1,$2,$run]}"); done
   median_range "${vals[@]}"
 }
+ratio() {  # metric other-proxy
+  awk -v a="$(median_of ringgate "$1")" -v b="$(median_of "$2" "$1")" 'BEGIN {printf "%.2fx", b ? a / b : 0}'
+}
+row() {  # label metric cpu-metric
+  local cpu=""
+  [ -n "${3:-}" ] && cpu="$(median_of ringgate "$3")% / $(median_of nginx "$3")% / $(median_of haproxy "$3")%"
+  echo "| $1 | $(cell ringgate "$2") | $(cell nginx "$2") | $(cell haproxy "$2") | $(ratio "$2" nginx) | $(ratio "$2" haproxy) | $cpu |"
+}
+
 echo
-echo "| proxy | keep-alive req/s | CPU us/req | p99 (ms) | new TLS conn per request: req/s | CPU us/conn |"
-echo "|---|---|---|---|---|---|"
-for proxy in ringgate nginx haproxy; do
-  echo "| $proxy | $(stat $proxy ka_rps) | $(stat $proxy ka_us) | $(stat $proxy ka_p99) | $(stat $proxy hs_rps) | $(stat $proxy hs_us) |"
-done
+echo "Medians of $runs runs of ${seconds} s, [min-max]; ratios are ringgate's median over the other's."
+echo "Proxy CPU is each proxy's use of its one core during the scenario (ringgate / nginx / HAProxy):"
+echo "near 100% means the proxy was the bottleneck, lower means the load generator or backend was."
+echo
+echo "| figure | ringgate | nginx | HAProxy | vs nginx | vs HAProxy | proxy CPU |"
+echo "|---|---|---|---|---|---|---|"
+row "keep-alive 1 KiB, 64 conns: req/s" ka64_rps ka64_cpu
+row "keep-alive 1 KiB, 64 conns: CPU us/request" ka64_us ka64_cpu
+row "keep-alive 1 KiB, 64 conns: p99 ms" ka64_p99 ka64_cpu
+row "keep-alive 1 KiB, 256 conns: req/s" ka256_rps ka256_cpu
+row "keep-alive 1 KiB, 256 conns: CPU us/request" ka256_us ka256_cpu
+row "keep-alive 1 KiB, 256 conns: p50 ms" ka256_p50 ka256_cpu
+row "keep-alive 1 KiB, 256 conns: p99 ms" ka256_p99 ka256_cpu
+row "1 MiB responses, 8 conns: MiB/s" bulk_mibps bulk_cpu
+row "1 MiB responses, 8 conns: CPU us/MiB" bulk_us bulk_cpu
+row "full TLS 1.3 handshakes/s" full13_hps full13_cpu
+row "full TLS 1.3 handshake: CPU us" full13_us full13_cpu
+row "full TLS 1.2 handshakes/s" full12_hps full12_cpu
+row "full TLS 1.2 handshake: CPU us" full12_us full12_cpu
+row "new conn per request, resumed TLS 1.3: conn/s" resumed_cps resumed_cpu
+row "new conn per request, resumed TLS 1.3: CPU us/conn" resumed_us resumed_cpu
+row "$idle_count idle TLS conns: RSS KiB/conn" idle_kib
+row "$idle_count idle TLS conns: total RSS MiB" idle_rss_mib
