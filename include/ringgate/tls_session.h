@@ -55,6 +55,8 @@ class TlsSession {
   TlsStatus QueueCloseNotify();
 
   std::string& pending_ciphertext() { return cipher_out_; }
+  // Gives back the capacity of drained buffers (an idle connection should hold next to nothing).
+  void ReleaseIdleMemory();
   size_t buffered_ciphertext_in() const { return cipher_in_.size() - cipher_in_offset_; }
 
   // The negotiated protocol ("TLSv1.3"), cipher and last wolfSSL error, for logs.

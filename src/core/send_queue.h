@@ -52,6 +52,14 @@ class SendQueue {
     out.swap(waiting_);
     return out;
   }
+  // Gives back the buffers' capacity once everything has been sent (an idle connection should
+  // not keep the largest response it ever sent).
+  void ReleaseIfEmpty() {
+    if (!empty()) return;
+    std::string().swap(in_flight_);
+    std::string().swap(waiting_);
+    in_flight_offset_ = 0;
+  }
   void Clear() {
     in_flight_.clear();
     waiting_.clear();

@@ -718,6 +718,20 @@ void ClientConnection::OnSend(int result) {
   if (out_.backlog() <= kBacklogLow) {
     if (Upstream* u = BoundUpstream()) u->ResumeRecv();
   }
+  if (out_.empty() && !exchange_active_ && timer_ == ClientTimer::kIdle) ReleaseIdleMemory();
+}
+
+// Waiting for the next request, a connection keeps next to nothing: the buffers that grew for the
+// handshake or the last exchange go back (an idle TLS connection is then mostly wolfSSL's own
+// session state).
+void ClientConnection::ReleaseIdleMemory() {
+  if (plaintext_offset_ == plaintext_in_.size()) {
+    std::string().swap(plaintext_in_);
+    plaintext_offset_ = 0;
+  }
+  if (plain_out_.empty()) std::string().swap(plain_out_);
+  out_.ReleaseIfEmpty();
+  tls_->ReleaseIdleMemory();
 }
 
 // ---------------------------------------------------------------------------------------------

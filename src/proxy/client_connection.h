@@ -88,6 +88,7 @@ class ClientConnection {
   void QueuePlaintext(std::string_view plain);
   void FlushToClient();
   void SubmitSend(std::string_view bytes);
+  void ReleaseIdleMemory();
   void OnSend(int result);
   // Closing.
   void RespondWithError(int status_code, CloseInitiator initiator);

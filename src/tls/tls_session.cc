@@ -71,22 +71,31 @@ TlsStatus TlsSession::Handshake() {
 
 TlsStatus TlsSession::ReadPlaintext(std::string& out) {
   if (ssl_ == nullptr) return TlsStatus::kError;
-  constexpr size_t kChunk = 16384;
+  // wolfSSL decrypts into a per-thread scratch record, and only the bytes it produced are appended:
+  // reading straight into `out` would give every connection's input buffer a 16 KiB capacity
+  // for good, idle or not (measured: most of an idle connection's memory).
+  constexpr size_t kRecord = 16384;
+  thread_local char scratch[kRecord];
   bool produced = false;
   for (;;) {
-    size_t old_size = out.size();
-    out.resize(old_size + kChunk);
-    int n = wolfSSL_read(ssl_, out.data() + old_size, static_cast<int>(kChunk));
+    int n = wolfSSL_read(ssl_, scratch, static_cast<int>(kRecord));
     if (n > 0) {
-      out.resize(old_size + static_cast<size_t>(n));
+      out.append(scratch, static_cast<size_t>(n));
       produced = true;
       continue;
     }
-    out.resize(old_size);
     TlsStatus status = ClassifyError(n);
     if (status == TlsStatus::kWantRead && produced) return TlsStatus::kOk;
     return status;
   }
+}
+
+void TlsSession::ReleaseIdleMemory() {
+  if (cipher_in_offset_ == cipher_in_.size()) {
+    std::string().swap(cipher_in_);
+    cipher_in_offset_ = 0;
+  }
+  if (cipher_out_.empty()) std::string().swap(cipher_out_);
 }
 
 TlsStatus TlsSession::WritePlaintext(std::string_view plain) {
