@@ -48,20 +48,12 @@ void BM_ParseAndForwardRequest(benchmark::State& state) {
 }
 BENCHMARK(BM_ParseAndForwardRequest);
 
-std::string WriteTemp(const char* contents) {
-  char path[] = "/tmp/ringgate-bench-XXXXXX";
-  const int fd = mkstemp(path);
-  const std::string_view text(contents);
-  if (fd < 0 || write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) std::abort();
-  close(fd);
-  return path;
-}
 
 // A connected client/server pair over memory, handshake done.
 struct TlsPair {
   TlsPair() {
-    const std::string cert = WriteTemp(testing::kTestCertificatePem);
-    const std::string key = WriteTemp(testing::kTestKeyPem);
+    const std::string cert = testing::WriteTempFile(testing::kTestCertificatePem);
+    const std::string key = testing::WriteTempFile(testing::kTestKeyPem);
     server_ctx = std::make_unique<TlsContext>(*TlsContext::CreateServer(cert, key));
     client_ctx = std::make_unique<TlsContext>(*TlsContext::CreateClient());
     std::remove(cert.c_str());

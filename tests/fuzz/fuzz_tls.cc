@@ -19,20 +19,11 @@
 
 namespace {
 
-std::string WriteTemp(const char* contents) {
-  char path[] = "/tmp/ringgate-fuzz-XXXXXX";
-  const int fd = mkstemp(path);
-  if (fd < 0) std::abort();
-  const std::string_view text(contents);
-  if (write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) std::abort();
-  close(fd);
-  return path;
-}
 
 const ringgate::TlsContext& ServerContext() {
   static const ringgate::TlsContext* ctx = [] {
-    const std::string cert = WriteTemp(ringgate::testing::kTestCertificatePem);
-    const std::string key = WriteTemp(ringgate::testing::kTestKeyPem);
+    const std::string cert = ringgate::testing::WriteTempFile(ringgate::testing::kTestCertificatePem);
+    const std::string key = ringgate::testing::WriteTempFile(ringgate::testing::kTestKeyPem);
     auto created = ringgate::TlsContext::CreateServer(cert, key);
     std::remove(cert.c_str());
     std::remove(key.c_str());

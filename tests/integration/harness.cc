@@ -231,6 +231,13 @@ int ProxyUnderTest::OpenClientSockets() const {
   return count;
 }
 
+std::string ExpectedPatternSha256Of(int bytes) {
+  return RunCommand("python3 -c 'import sys,hashlib; sys.path.insert(0,\"" + SourceDir() +
+                    "/tools\"); import demo_backend; print(hashlib.sha256(demo_backend.pattern_bytes(" +
+                    std::to_string(bytes) + ")).hexdigest())'")
+      .output.substr(0, 64);
+}
+
 int CountOccurrences(const std::string& haystack, const std::string& needle) {
   int count = 0;
   for (size_t pos = haystack.find(needle); pos != std::string::npos;

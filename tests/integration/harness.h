@@ -100,6 +100,8 @@ class ProxyUnderTest {
 };
 
 int CountOccurrences(const std::string& haystack, const std::string& needle);
+// The SHA-256 (hex) of the demo backend's /bytes/N body.
+std::string ExpectedPatternSha256Of(int bytes);
 
 }  // namespace ringgate::testing
 

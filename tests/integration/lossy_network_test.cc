@@ -58,11 +58,7 @@ TEST(LossyLoopbackTest, InsideTheNamespace) {
 
   // 8 MiB each way, byte for byte.
   const int size = 8 << 20;
-  const std::string expected_download =
-      RunCommand("python3 -c 'import sys,hashlib; sys.path.insert(0,\"" + SourceDir() +
-                 "/tools\"); import demo_backend; print(hashlib.sha256(demo_backend.pattern_bytes(" +
-                 std::to_string(size) + ")).hexdigest())'")
-          .output.substr(0, 64);
+  const std::string expected_download = ExpectedPatternSha256Of(size);
   CommandResult download = RunCommand("curl -sk --max-time 60 " + proxy.Url("/bytes/" + std::to_string(size)) +
                                       " | sha256sum");
   EXPECT_EQ(download.output.substr(0, 64), expected_download);

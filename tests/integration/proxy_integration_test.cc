@@ -14,14 +14,6 @@
 namespace ringgate::testing {
 namespace {
 
-// The SHA-256 of the demo backend's /bytes/N body.
-std::string ExpectedPatternSha256Of(int bytes) {
-  return RunCommand("python3 -c 'import sys,hashlib; sys.path.insert(0,\"" + SourceDir() +
-                    "/tools\"); import demo_backend; print(hashlib.sha256(demo_backend.pattern_bytes(" +
-                    std::to_string(bytes) + ")).hexdigest())'")
-      .output.substr(0, 64);
-}
-
 class ProxyTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {

@@ -5,7 +5,28 @@
 #ifndef RINGGATE_TESTS_UNIT_TEST_CERTIFICATES_H_
 #define RINGGATE_TESTS_UNIT_TEST_CERTIFICATES_H_
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
 namespace ringgate::testing {
+
+// Writes `contents` to a new file under /tmp; returns its path, or "" if that failed. The
+// caller removes the file.
+inline std::string WriteTempFile(std::string_view contents) {
+  char path[] = "/tmp/ringgate-test-XXXXXX";
+  const int fd = mkstemp(path);
+  if (fd < 0) return "";
+  const bool written = write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size());
+  close(fd);
+  if (!written) {
+    unlink(path);
+    return "";
+  }
+  return path;
+}
 
 inline constexpr char kTestCertificatePem[] = R"(-----BEGIN CERTIFICATE-----
 MIIBiDCCAS2gAwIBAgIUUUfXfDdWpF9NIyM80pQi+xcJ9+0wCgYIKoZIzj0EAwIw

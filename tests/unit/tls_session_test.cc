@@ -14,21 +14,11 @@
 namespace ringgate {
 namespace {
 
-std::string WriteTemp(const char* contents) {
-  char path[] = "/tmp/ringgate-test-XXXXXX";
-  int fd = mkstemp(path);
-  EXPECT_GE(fd, 0);
-  std::string s(contents);
-  EXPECT_EQ(write(fd, s.data(), s.size()), static_cast<ssize_t>(s.size()));
-  close(fd);
-  return path;
-}
-
 class TlsSessionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    cert_ = WriteTemp(testing::kTestCertificatePem);
-    key_ = WriteTemp(testing::kTestKeyPem);
+    cert_ = testing::WriteTempFile(testing::kTestCertificatePem);
+    key_ = testing::WriteTempFile(testing::kTestKeyPem);
     auto server = TlsContext::CreateServer(cert_, key_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ctx_ = std::make_unique<TlsContext>(*server);
@@ -155,14 +145,14 @@ TEST(TlsContextTest, ExplainsMissingAndMismatchedFiles) {
   EXPECT_NE(std::string(missing.status().message()).find("/nonexistent/cert.pem"),
             std::string::npos);
 
-  std::string cert = WriteTemp(testing::kTestCertificatePem);
-  std::string other_key = WriteTemp(testing::kOtherKeyPem);
+  std::string cert = testing::WriteTempFile(testing::kTestCertificatePem);
+  std::string other_key = testing::WriteTempFile(testing::kOtherKeyPem);
   auto mismatched = TlsContext::CreateServer(cert, other_key);
   ASSERT_FALSE(mismatched.ok());
   EXPECT_NE(std::string(mismatched.status().message()).find("does not match"), std::string::npos)
       << mismatched.status();
 
-  std::string not_pem = WriteTemp("this is not a certificate\n");
+  std::string not_pem = testing::WriteTempFile("this is not a certificate\n");
   auto garbage = TlsContext::CreateServer(not_pem, other_key);
   ASSERT_FALSE(garbage.ok());
   unlink(cert.c_str());
