@@ -13,7 +13,8 @@
 #   handshake, close); a new connection per request with a resumed TLS 1.3 session (h2load --h1,
 #   Connection: close); N idle TLS connections (bench/idle_clients.py), for memory
 # - the proxy's own CPU time (utime+stime of its processes, /proc/<pid>/stat) per request, per
-#   handshake, per MiB; its RSS per idle connection; its CPU use during the scenario, which says
+#   handshake, per MiB; system calls per keep-alive request (perf's raw_syscalls tracepoint,
+#   where perf is allowed); its RSS per idle connection; its CPU use during the scenario, which says
 #   whether the proxy was the bottleneck (at ~100% of its one core) or the load generator/backend
 # Prints Markdown: for every figure the median over the runs with [min-max], and ringgate's
 # ratio to nginx and to HAProxy (ratio of medians).
@@ -99,6 +100,8 @@ proxy_rss_kib() {
 }
 port_of() { case $1 in ringgate) echo $ringgate_port ;; nginx) echo $nginx_port ;; haproxy) echo $haproxy_port ;; esac; }
 hz=$(getconf CLK_TCK)
+perf_ok=
+command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -p $$ -- sleep 0.1 >/dev/null 2>&1 && perf_ok=1
 utilization() {  # ticks seconds -> percent of one core
   awk -v t="$1" -v s="$2" -v hz="$hz" 'BEGIN {printf "%.0f", t / hz / s * 100}'
 }
@@ -110,11 +113,22 @@ declare -A results
 record() { results[$1,$2,$3]=$4; }  # proxy metric run value
 
 run_wrk() {  # proxy run name connections path
-  local proxy=$1 run=$2 name=$3 conns=$4 path=$5 port before after out reqs secs
+  local proxy=$1 run=$2 name=$3 conns=$4 path=$5 port before after out reqs secs perf_pid=
   port=$(port_of "$proxy")
+  # System calls made by the proxy's processes while wrk runs (perf's syscall tracepoint).
+  if [ -n "$perf_ok" ]; then
+    perf stat -x, -e raw_syscalls:sys_enter -p "$(proxy_pids "$proxy" | tr ' ' ',')" \
+      -o "$work/perf.out" -- sleep "$seconds" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   before=$(proxy_cpu_ticks "$proxy")
   out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${seconds}s" --latency "https://127.0.0.1:$port$path" 2>&1)
   after=$(proxy_cpu_ticks "$proxy")
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    record "$proxy" "${name}_sys" "$run" "$(awk -F, -v r="$(awk '/requests in/ {print $1}' <<<"$out")" \
+      '/raw_syscalls/ {printf "%.2f", $1 / r}' "$work/perf.out")"
+  fi
   reqs=$(awk '/requests in/ {print $1}' <<<"$out")
   secs=$(awk '/requests in/ {gsub("s,", "", $4); print $4}' <<<"$out")
   record "$proxy" "${name}_rps" "$run" "$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
@@ -221,10 +235,12 @@ echo "|---|---|---|---|---|---|---|"
 row "keep-alive 1 KiB, 64 conns: req/s" ka64_rps ka64_cpu
 row "keep-alive 1 KiB, 64 conns: CPU us/request" ka64_us ka64_cpu
 row "keep-alive 1 KiB, 64 conns: p99 ms" ka64_p99 ka64_cpu
+[ -n "$perf_ok" ] && row "keep-alive 1 KiB, 64 conns: syscalls/request" ka64_sys ka64_cpu
 row "keep-alive 1 KiB, 256 conns: req/s" ka256_rps ka256_cpu
 row "keep-alive 1 KiB, 256 conns: CPU us/request" ka256_us ka256_cpu
 row "keep-alive 1 KiB, 256 conns: p50 ms" ka256_p50 ka256_cpu
 row "keep-alive 1 KiB, 256 conns: p99 ms" ka256_p99 ka256_cpu
+[ -n "$perf_ok" ] && row "keep-alive 1 KiB, 256 conns: syscalls/request" ka256_sys ka256_cpu
 row "1 MiB responses, 8 conns: MiB/s" bulk_mibps bulk_cpu
 row "1 MiB responses, 8 conns: CPU us/MiB" bulk_us bulk_cpu
 row "full TLS 1.3 handshakes/s" full13_hps full13_cpu

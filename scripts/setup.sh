@@ -2,7 +2,7 @@
 # Installs what ringgate needs to build, run and test on a fresh Debian 12 machine, and fetches
 # wolfSSL's Debian source package into subprojects/wolfssl/upstream. Safe to run again: every
 # step checks before it acts. With --bench it also installs the peers and tools the benchmarks
-# in bench/ compare against and measure with (nginx, HAProxy, valgrind).
+# in bench/ compare against and measure with (nginx, HAProxy, valgrind, perf, testssl.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +15,7 @@ packages=(
   clang libclang-rt-14-dev
 )
 if [ "${1:-}" = "--bench" ]; then
-  packages+=(nginx-light haproxy valgrind util-linux)
+  packages+=(nginx-light haproxy valgrind util-linux linux-perf testssl.sh)
 fi
 missing=()
 for p in "${packages[@]}"; do
