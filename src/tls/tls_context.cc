@@ -119,6 +119,9 @@ int CryptTicket(WOLFSSL*, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
     key = &keys.front();
     std::memcpy(key_name, key->name, WOLFSSL_TICKET_NAME_SZ);
     if (getrandom(iv, kTicketIvBytes, 0) != kTicketIvBytes) return WOLFSSL_TICKET_RET_FATAL;
+    // The unused tails of the IV and MAC fields travel in the ticket too: never uninitialised.
+    std::memset(iv + kTicketIvBytes, 0, WOLFSSL_TICKET_IV_SZ - kTicketIvBytes);
+    std::memset(mac + kTicketTagBytes, 0, WOLFSSL_TICKET_MAC_SZ - kTicketTagBytes);
   } else {
     for (; index < keys.size(); ++index) {
       if (std::memcmp(keys[index].name, key_name, WOLFSSL_TICKET_NAME_SZ) == 0) break;
