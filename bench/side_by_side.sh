@@ -11,7 +11,8 @@
 # - scenarios: keep-alive 1 KiB at 64 and 256 connections (wrk); 1 MiB responses (wrk, 8
 #   connections); full handshakes, TLS 1.3 and 1.2 (two `openssl s_time -new` clients: connect,
 #   handshake, close); a new connection per request with a resumed TLS 1.3 session (h2load --h1,
-#   Connection: close); N idle TLS connections (bench/idle_clients.py), for memory
+#   Connection: close); N idle TLS connections (bench/idle_clients.py), for memory: measured in
+#   the first run only, after the other scenarios have warmed each proxy up
 # - the proxy's own CPU time (utime+stime of its processes, /proc/<pid>/stat) per request, per
 #   handshake, per MiB; system calls per keep-alive request (perf's raw_syscalls tracepoint,
 #   where perf is allowed); its RSS per idle connection; its CPU use during the scenario, which says
@@ -199,21 +200,23 @@ for run in $(seq "$runs"); do
     run_full_handshakes "$proxy" "$run" full13 -tls1_3
     run_full_handshakes "$proxy" "$run" full12 -tls1_2
     run_resumed "$proxy" "$run"
-    run_idle "$proxy" "$run"
+    # Once: the memory of the first run's idle connections stays with each proxy's allocator
+    # after they close, so a later run's before/after difference would read 0.
+    [ "$run" = 1 ] && run_idle "$proxy" "$run"
     echo "run $run $proxy: ka64 ${results[$proxy,ka64_rps,$run]} req/s ${results[$proxy,ka64_us,$run]} us/req;" \
       "full13 ${results[$proxy,full13_us,$run]} us/hs; bulk ${results[$proxy,bulk_us,$run]} us/MiB;" \
-      "idle ${results[$proxy,idle_kib,$run]} KiB/conn" >&2
+      "idle ${results[$proxy,idle_kib,$run]:-} KiB/conn" >&2
   done
 done
 
 median_of() {  # proxy metric
   local vals=() run
-  for run in $(seq "$runs"); do vals+=("${results[$1,$2,$run]}"); done
+  for run in $(seq "$runs"); do [ -n "${results[$1,$2,$run]:-}" ] && vals+=("${results[$1,$2,$run]}"); done
   median "${vals[@]}"
 }
 cell() {  # proxy metric
   local vals=() run
-  for run in $(seq "$runs"); do vals+=("${results[$1,$2,$run]}"); done
+  for run in $(seq "$runs"); do [ -n "${results[$1,$2,$run]:-}" ] && vals+=("${results[$1,$2,$run]}"); done
   median_range "${vals[@]}"
 }
 ratio() {  # metric other-proxy
@@ -249,5 +252,5 @@ row "full TLS 1.2 handshakes/s" full12_hps full12_cpu
 row "full TLS 1.2 handshake: CPU us" full12_us full12_cpu
 row "new conn per request, resumed TLS 1.3: conn/s" resumed_cps resumed_cpu
 row "new conn per request, resumed TLS 1.3: CPU us/conn" resumed_us resumed_cpu
-row "$idle_count idle TLS conns: RSS KiB/conn" idle_kib
-row "$idle_count idle TLS conns: total RSS MiB" idle_rss_mib
+row "$idle_count idle TLS conns (first run only): RSS KiB/conn" idle_kib
+row "$idle_count idle TLS conns (first run only): total RSS MiB" idle_rss_mib
