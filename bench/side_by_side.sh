@@ -3,6 +3,8 @@
 # same backend, in one run, under identical conditions. Not part of CI.
 #
 #   bash bench/side_by_side.sh [runs=3] [seconds=10] [idle_connections=10000]
+#   SCENARIOS="bulk full13" bash bench/side_by_side.sh      # only some of: ka64 ka256 bulk
+#                                                           # full13 full12 resumed idle
 #
 # - one ECDSA P-256 certificate; TLS 1.3 with AES-128-GCM (the clients' first choice), plus a
 #   TLS 1.2 full-handshake scenario
@@ -110,6 +112,9 @@ to_ms() {  # wrk latency (850.00us, 1.20ms, 2.01s) -> ms
   awk -v v="$1" 'BEGIN {n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /[0-9]s$/) n *= 1000; printf "%.3f", n}'
 }
 
+scenarios=" ${SCENARIOS:-ka64 ka256 bulk full13 full12 resumed idle} "
+want() { [[ $scenarios == *" $1 "* ]]; }
+
 declare -A results
 record() { results[$1,$2,$3]=$4; }  # proxy metric run value
 
@@ -194,17 +199,17 @@ run_idle() {  # proxy run
 
 for run in $(seq "$runs"); do
   for proxy in ringgate nginx haproxy; do
-    run_wrk "$proxy" "$run" ka64 64 /
-    run_wrk "$proxy" "$run" ka256 256 /
-    run_wrk "$proxy" "$run" bulk 8 /1m.bin
-    run_full_handshakes "$proxy" "$run" full13 -tls1_3
-    run_full_handshakes "$proxy" "$run" full12 -tls1_2
-    run_resumed "$proxy" "$run"
+    want ka64 && run_wrk "$proxy" "$run" ka64 64 /
+    want ka256 && run_wrk "$proxy" "$run" ka256 256 /
+    want bulk && run_wrk "$proxy" "$run" bulk 8 /1m.bin
+    want full13 && run_full_handshakes "$proxy" "$run" full13 -tls1_3
+    want full12 && run_full_handshakes "$proxy" "$run" full12 -tls1_2
+    want resumed && run_resumed "$proxy" "$run"
     # Once: the memory of the first run's idle connections stays with each proxy's allocator
     # after they close, so a later run's before/after difference would read 0.
-    [ "$run" = 1 ] && run_idle "$proxy" "$run"
-    echo "run $run $proxy: ka64 ${results[$proxy,ka64_rps,$run]} req/s ${results[$proxy,ka64_us,$run]} us/req;" \
-      "full13 ${results[$proxy,full13_us,$run]} us/hs; bulk ${results[$proxy,bulk_us,$run]} us/MiB;" \
+    want idle && [ "$run" = 1 ] && run_idle "$proxy" "$run"
+    echo "run $run $proxy: ka64 ${results[$proxy,ka64_rps,$run]:-} req/s ${results[$proxy,ka64_us,$run]:-} us/req;" \
+      "full13 ${results[$proxy,full13_us,$run]:-} us/hs; bulk ${results[$proxy,bulk_us,$run]:-} us/MiB;" \
       "idle ${results[$proxy,idle_kib,$run]:-} KiB/conn" >&2
   done
 done
@@ -223,6 +228,7 @@ ratio() {  # metric other-proxy
   awk -v a="$(median_of ringgate "$1")" -v b="$(median_of "$2" "$1")" 'BEGIN {printf "%.2fx", b ? a / b : 0}'
 }
 row() {  # label metric cpu-metric
+  [ -n "${results[ringgate,$2,1]:-}" ] || return 0  # scenario not run
   local cpu=""
   [ -n "${3:-}" ] && cpu="$(median_of ringgate "$3")% / $(median_of nginx "$3")% / $(median_of haproxy "$3")%"
   echo "| $1 | $(cell ringgate "$2") | $(cell nginx "$2") | $(cell haproxy "$2") | $(ratio "$2" nginx) | $(ratio "$2" haproxy) | $cpu |"

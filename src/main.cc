@@ -4,6 +4,7 @@
 //
 // main turns flags into a Config, checks everything a user can get wrong before serving (flags,
 // certificate and key, the listen address), starts the workers and waits for a signal.
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -187,6 +188,16 @@ absl::StatusOr<Config> ConfigFromFlags() {
   return config;
 }
 
+// Send and receive buffers of a large response grow to hundreds of KiB and are freed when the
+// connection goes idle. By default glibc serves such sizes with mmap and hands freed memory
+// back to the kernel, so every response page-faults its buffers in again (perf: about a sixth of
+// the CPU of 1 MiB responses). Keeping them in the heap trades a process that does not shrink
+// after a peak for a bulk path without page faults.
+void KeepLargeBuffersInTheHeap() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+}
+
 void RaiseFdLimit() {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
@@ -244,6 +255,7 @@ int Main(int argc, char** argv) {
             "run scripts/fetch-wolfssl.sh and rebuild");
   }
   RaiseFdLimit();
+  KeepLargeBuffersInTheHeap();
   signal(SIGPIPE, SIG_IGN);
 
   // Signals go to main's sigwait, never to a worker in the middle of its loop.
