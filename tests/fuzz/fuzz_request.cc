@@ -13,46 +13,18 @@
 #include <string_view>
 #include <vector>
 
+#include "reparse.h"
 #include "ringgate/http_codec.h"
 
 namespace {
+
+using ringgate::fuzz::Require;
 
 struct ForwardedRequest {
   std::string method;
   std::string target;
   std::string body;
 };
-
-void Require(bool condition) {
-  if (!condition) std::abort();
-}
-
-// Parses the forwarded stream the way the backend would.
-std::vector<ForwardedRequest> Reparse(std::string_view forwarded) {
-  ringgate::HttpParser parser(ringgate::HttpParser::Kind::kRequest, ringgate::HttpLimits{});
-  std::vector<ForwardedRequest> seen;
-  ForwardedRequest current;
-  while (!forwarded.empty()) {
-    std::string body;
-    const size_t used = parser.Execute(forwarded, body);
-    Require(parser.error() == ringgate::HttpError::kNone);
-    forwarded.remove_prefix(used);
-    if (parser.TakeHead()) {
-      current.method = parser.head().method;
-      current.target = parser.head().target;
-    }
-    current.body += body;
-    if (parser.message_complete()) {
-      seen.push_back(std::move(current));
-      current = {};
-      parser.StartNextMessage();
-    } else if (used == 0) {
-      break;
-    }
-  }
-  Require(!parser.in_message());  // nothing forwarded is left half-framed
-  return seen;
-}
 
 }  // namespace
 
@@ -115,11 +87,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::fprintf(stderr, "accepted %zu requests; forwarded:\n%s\n", accepted.size(),
                  forwarded.substr(0, forwarded_complete).c_str());
   }
-  std::vector<ForwardedRequest> reparsed = Reparse(std::string_view(forwarded).substr(0, forwarded_complete));
+  const std::vector<ringgate::fuzz::ParsedMessage> reparsed = ringgate::fuzz::ReparseOrAbort(
+      ringgate::HttpParser::Kind::kRequest, std::string_view(forwarded).substr(0, forwarded_complete));
   Require(reparsed.size() == accepted.size());
   for (size_t i = 0; i < accepted.size(); ++i) {
-    Require(reparsed[i].method == accepted[i].method);
-    Require(reparsed[i].target == accepted[i].target);
+    Require(reparsed[i].head.method == accepted[i].method);
+    Require(reparsed[i].head.target == accepted[i].target);
     Require(reparsed[i].body == accepted[i].body);
   }
   return 0;

@@ -12,47 +12,17 @@
 #include <string_view>
 #include <vector>
 
+#include "reparse.h"
 #include "ringgate/http_codec.h"
 
 namespace {
+
+using ringgate::fuzz::Require;
 
 struct Response {
   int status = 0;
   std::string body;
 };
-
-void Require(bool condition) {
-  if (!condition) std::abort();
-}
-
-std::vector<Response> Reparse(std::string_view relayed, bool ends_at_eof) {
-  ringgate::HttpParser parser(ringgate::HttpParser::Kind::kResponse, ringgate::HttpLimits{});
-  std::vector<Response> seen;
-  Response current;
-  while (!relayed.empty()) {
-    std::string body;
-    const size_t used = parser.Execute(relayed, body);
-    Require(parser.error() == ringgate::HttpError::kNone);
-    relayed.remove_prefix(used);
-    if (parser.TakeHead()) current.status = parser.head().status_code;
-    current.body += body;
-    if (parser.message_complete()) {
-      seen.push_back(std::move(current));
-      current = {};
-      parser.StartNextMessage();
-    } else if (used == 0) {
-      break;
-    }
-  }
-  if (ends_at_eof && parser.in_message()) {
-    std::string body;
-    Require(parser.Finish(body));
-    current.body += body;
-    seen.push_back(std::move(current));
-  }
-  Require(!parser.in_message() || ends_at_eof);
-  return seen;
-}
 
 }  // namespace
 
@@ -67,7 +37,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Response current;
   size_t complete_size = 0;
   bool failed = false;
-  bool final_response_started = false;
   size_t offset = 0;
   std::string pending;
   while (!failed && offset < input.size()) {
@@ -90,7 +59,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           break;
         }
         current.status = status;
-        final_response_started = status >= 200;
         relayed += ringgate::BuildClientResponseHead(parser.head(), parser.needs_eof());
       }
       relayed += body;
@@ -99,12 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         relayed_responses.push_back(std::move(current));
         current = {};
         complete_size = relayed.size();
-        parser.StartNextMessage();
-        if (final_response_started) {
-          // The relay ends the exchange here; further bytes belong to the next request's
-          // response, which the harness treats the same way.
-          final_response_started = false;
-        }
+        parser.StartNextMessage();  // an interim or the next exchange's response follows
       } else if (used == 0) {
         break;
       }
@@ -125,11 +88,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
 
-  std::vector<Response> reparsed =
-      Reparse(std::string_view(relayed).substr(0, complete_size), ends_at_eof);
+  const std::vector<ringgate::fuzz::ParsedMessage> reparsed = ringgate::fuzz::ReparseOrAbort(
+      ringgate::HttpParser::Kind::kResponse, std::string_view(relayed).substr(0, complete_size),
+      ends_at_eof);
   Require(reparsed.size() == relayed_responses.size());
   for (size_t i = 0; i < reparsed.size(); ++i) {
-    Require(reparsed[i].status == relayed_responses[i].status);
+    Require(reparsed[i].head.status_code == relayed_responses[i].status);
     Require(reparsed[i].body == relayed_responses[i].body);
   }
   return 0;
