@@ -102,10 +102,15 @@ void Worker::ArmWake() {
   io_uring_sqe_set_data64(sqe, EncodeTag({Op::kWake, 0, 0}));
 }
 
-void Worker::RequestDrain() {
-  drain_requested_.store(true);
+// Another thread's request: the worker's eventfd read completes, and its loop looks.
+void Worker::Wake() {
   uint64_t one = 1;
   if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
+}
+
+void Worker::RequestDrain() {
+  drain_requested_.store(true);
+  Wake();
 }
 
 void Worker::ReplaceTls(const TlsContext& tls) {
@@ -113,8 +118,7 @@ void Worker::ReplaceTls(const TlsContext& tls) {
     std::lock_guard<std::mutex> lock(snapshot_mu_);
     pending_tls_ = tls;
   }
-  uint64_t one = 1;
-  if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
+  Wake();
 }
 
 void Worker::ApplyControlRequests() {
@@ -169,8 +173,7 @@ void Worker::CutAtDrainDeadline() {
 
 void Worker::RequestStop() {
   stop_requested_.store(true, std::memory_order_relaxed);
-  uint64_t one = 1;
-  if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
+  Wake();
 }
 
 absl::Status Worker::Run() {
@@ -371,8 +374,7 @@ std::string Worker::Snapshot(SnapshotKind kind, std::chrono::milliseconds timeou
   std::unique_lock<std::mutex> lock(snapshot_mu_);
   const uint64_t ticket = ++snapshot_requested_;
   lock.unlock();
-  uint64_t one = 1;
-  if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
+  Wake();
   lock.lock();
   if (!snapshot_cv_.wait_for(lock, timeout, [&] { return snapshot_served_ >= ticket; })) {
     return "[]";

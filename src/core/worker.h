@@ -101,6 +101,7 @@ class Worker {
   absl::Status SetUpRing();
   void ArmAccept();
   void ArmWake();
+  void Wake();
   void OnCompletion(const io_uring_cqe* cqe);
   void OnAccept(int result, uint32_t flags);
   void PauseAccepting(int error);
