@@ -43,7 +43,7 @@ cat > "$work/nginx.conf" <<CONF
 worker_processes 1; worker_cpu_affinity 01; worker_rlimit_nofile 65536; daemon off;
 pid $work/nginx.pid; error_log $work/nginx.err; events { worker_connections 20000; }
 http { access_log off;
-  upstream be { server 127.0.0.1:$backend_port; keepalive 64; }
+  upstream be { server 127.0.0.1:$backend_port; keepalive 1024; }
   server { listen 127.0.0.1:$nginx_port ssl; ssl_certificate $work/cert.pem;
     ssl_certificate_key $work/key.pem; ssl_protocols TLSv1.2 TLSv1.3; keepalive_requests 1000000;
     location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection "";

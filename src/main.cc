@@ -56,7 +56,7 @@ ABSL_FLAG(absl::Duration, send_timeout, absl::Seconds(60),
           "a client that accepts none of our bytes for this long is cut (also bounds the close's flush)");
 ABSL_FLAG(absl::Duration, upstream_idle_timeout, absl::Seconds(30),
           "idle pooled backend connections are closed after this long");
-ABSL_FLAG(uint32_t, upstream_idle_max, 64, "idle pooled backend connections kept per worker");
+ABSL_FLAG(uint32_t, upstream_idle_max, 1024, "idle pooled backend connections kept per worker");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "SIGTERM/SIGINT: how long in-flight requests may take before they are cut");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off");

@@ -51,7 +51,7 @@ struct Config {
   absl::Duration drain_timeout = absl::Seconds(30);  // hard deadline of a graceful stop
   absl::Duration send_timeout = absl::Seconds(60);   // a client that reads nothing for this long
   absl::Duration upstream_idle_timeout = absl::Seconds(30);  // pooled backend connections
-  size_t upstream_idle_max = 64;                     // pooled backend connections per worker
+  size_t upstream_idle_max = 1024;                   // pooled backend connections per worker
 
   uint32_t ring_entries = 4096;
   uint32_t recv_buffers = 1024;       // per worker, a power of two

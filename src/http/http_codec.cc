@@ -355,9 +355,14 @@ std::string BuildClientResponseHead(const HttpHead& response, bool close_connect
   for (const auto& [name, value] : response.headers) size += name.size() + value.size() + 4;
   std::string out;
   out.reserve(size);
-  char status[16];
-  const int status_length = std::snprintf(status, sizeof status, "HTTP/1.1 %d ", response.status_code);
-  out.append(status, static_cast<size_t>(status_length));
+  // llhttp accepts only three-digit status codes, so the digits are written directly (this runs
+  // once per response; snprintf's format parsing showed in keep-alive profiles).
+  const int code = response.status_code;
+  const char status[] = {'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ',
+                         static_cast<char>('0' + code / 100 % 10),
+                         static_cast<char>('0' + code / 10 % 10),
+                         static_cast<char>('0' + code % 10), ' '};
+  out.append(status, sizeof status);
   out.append(response.reason.empty() ? StatusReason(response.status_code)
                                      : std::string_view(response.reason));
   out.append("\r\n");
