@@ -10,6 +10,7 @@
 #endif
 #include <wolfssl/wolfcrypt/settings.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>  // SOCKET_PEER_CLOSED_E; ssl.h brings it only with the OpenSSL layer
 #include <wolfssl/wolfcrypt/aes.h>  // session ticket encryption
 
 #endif  // RINGGATE_WOLFSSL_H_

@@ -23,30 +23,18 @@ constexpr char kCipherList[] =
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
-constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-
-// Picks http/1.1 when the client offers it; otherwise continues without ALPN, as nginx does.
-int SelectAlpn(WOLFSSL*, const unsigned char** out, unsigned char* outlen,
-               const unsigned char* in, unsigned int inlen, void*) {
-  for (unsigned int i = 0; i < inlen;) {
-    unsigned int len = in[i];
-    if (i + 1 + len > inlen) break;
-    if (len == 8 && std::memcmp(in + i + 1, kAlpnHttp11 + 1, 8) == 0) {
-      *out = in + i + 1;
-      *outlen = 8;
-      return SSL_TLSEXT_ERR_OK;
-    }
-    i += 1 + len;
-  }
-  return SSL_TLSEXT_ERR_NOACK;
-}
-
-std::string WolfErrorString() {
+// ": <wolfSSL's reason>" where the library keeps an error queue (builds with its OpenSSL layer,
+// such as Debian's binary); empty otherwise, where the caller's own message has to do.
+std::string WolfErrorDetail() {
+#ifdef WOLFSSL_HAVE_ERROR_QUEUE
   char buf[WOLFSSL_MAX_ERROR_SZ] = {};
   unsigned long err = wolfSSL_ERR_get_error();
-  if (err == 0) return "unknown error";
+  if (err == 0) return "";
   wolfSSL_ERR_error_string_n(err, buf, sizeof buf);
-  return buf;
+  return absl::StrCat(": ", buf);
+#else
+  return "";
+#endif
 }
 
 absl::Status CheckReadable(const std::string& path, const char* what) {
@@ -154,9 +142,11 @@ absl::Status ApplyCommonSettings(WOLFSSL_CTX* ctx) {
     return absl::InternalError("wolfSSL refused TLS 1.2 as the minimum version");
   }
   if (wolfSSL_CTX_set_cipher_list(ctx, kCipherList) != WOLFSSL_SUCCESS) {
-    return absl::InternalError(absl::StrCat("wolfSSL refused the cipher list: ", WolfErrorString()));
+    return absl::InternalError(absl::StrCat("wolfSSL refused the cipher list", WolfErrorDetail()));
   }
+#ifdef SSL_MODE_AUTO_RETRY  // only builds with the OpenSSL layer have the mode at all
   wolfSSL_CTX_clear_mode(ctx, SSL_MODE_AUTO_RETRY);
+#endif
   wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_NONE, nullptr);
   return absl::OkStatus();
 }
@@ -199,19 +189,18 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path
 
   if (wolfSSL_CTX_use_certificate_chain_file(raw, cert_path.c_str()) != WOLFSSL_SUCCESS) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "certificate file '", cert_path, "' is not a PEM certificate chain: ", WolfErrorString()));
+        "certificate file '", cert_path, "' is not a PEM certificate chain", WolfErrorDetail()));
   }
   if (wolfSSL_CTX_use_PrivateKey_file(raw, key_path.c_str(), WOLFSSL_FILETYPE_PEM) !=
       WOLFSSL_SUCCESS) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "private key file '", key_path, "' is not a PEM private key: ", WolfErrorString()));
+        "private key file '", key_path, "' is not a PEM private key", WolfErrorDetail()));
   }
   if (wolfSSL_CTX_check_private_key(raw) != WOLFSSL_SUCCESS) {
     return absl::InvalidArgumentError(absl::StrCat("private key '", key_path,
                                                    "' does not match certificate '", cert_path,
                                                    "'"));
   }
-  wolfSSL_CTX_set_alpn_select_cb(raw, SelectAlpn, nullptr);
   if (!ticket_key_path.empty()) {
     absl::StatusOr<const TicketKeys*> keys = LoadTicketKeys(ticket_key_path);
     if (!keys.ok()) return keys.status();

@@ -12,6 +12,13 @@ TlsSession::TlsSession(const TlsContext& ctx, bool is_server) : is_server_(is_se
   wolfSSL_SSLSetIOSend(ssl_, &TlsSession::OnSend);
   wolfSSL_SetIOReadCtx(ssl_, this);
   wolfSSL_SetIOWriteCtx(ssl_, this);
+  if (is_server) {
+    // http/1.1 when the client offers it; a client that offers only other protocols (h2) still
+    // gets a connection without ALPN, as nginx does. wolfSSL's native API sets this per session:
+    // its CTX-wide select callback needs the OpenSSL layer, which our build leaves out.
+    char http11[] = "http/1.1";
+    wolfSSL_UseALPN(ssl_, http11, sizeof http11 - 1, WOLFSSL_ALPN_CONTINUE_ON_MISMATCH);
+  }
 }
 
 TlsSession::~TlsSession() {
