@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "core/uring_features.h"
 #include "core/worker.h"
 #include "diag/admin_server.h"
 #include "ringgate/config.h"
@@ -75,6 +76,12 @@ ABSL_FLAG(uint32_t, max_request_line, 8 * 1024, "request target bytes before 414
 ABSL_FLAG(uint32_t, ring_entries, 4096, "submission queue entries per worker ring");
 ABSL_FLAG(uint32_t, recv_buffers, 1024, "provided recv buffers per worker (a power of two)");
 ABSL_FLAG(uint32_t, recv_buffer_size, 16384, "bytes per provided recv buffer");
+ABSL_FLAG(bool, sqpoll, false,
+          "a kernel thread per worker polls its submission queue (needs a spare core per worker)");
+ABSL_FLAG(absl::Duration, sqpoll_idle, absl::Milliseconds(1000),
+          "how long an idle --sqpoll thread keeps polling before it sleeps");
+ABSL_FLAG(uint32_t, send_zc_threshold, 0,
+          "client sends of at least this many bytes use zero-copy send (0: never)");
 
 namespace ringgate {
 namespace {
@@ -185,6 +192,13 @@ absl::StatusOr<Config> ConfigFromFlags() {
   if (config.recv_buffer_size < 1024 || config.recv_buffer_size > (1u << 20)) {
     return absl::InvalidArgumentError("--recv-buffer-size must be between 1024 and 1048576");
   }
+  config.sqpoll = absl::GetFlag(FLAGS_sqpoll);
+  const absl::Duration sqpoll_idle = absl::GetFlag(FLAGS_sqpoll_idle);
+  if (sqpoll_idle < absl::Milliseconds(1) || sqpoll_idle > absl::Seconds(60)) {
+    return absl::InvalidArgumentError("--sqpoll-idle must be between 1ms and 60s");
+  }
+  config.sqpoll_idle_ms = static_cast<uint32_t>(absl::ToInt64Milliseconds(sqpoll_idle));
+  config.send_zc_threshold = absl::GetFlag(FLAGS_send_zc_threshold);
   return config;
 }
 
@@ -242,6 +256,12 @@ int Main(int argc, char** argv) {
   if (!config.ok()) {
     std::fprintf(stderr, "ringgate: %s\n", std::string(config.status().message()).c_str());
     return 2;
+  }
+  if (config->send_zc_threshold != 0) {
+    if (absl::Status s = CheckZeroCopySendSupport(); !s.ok()) {
+      std::fprintf(stderr, "ringgate: %s\n", std::string(s.message()).c_str());
+      return 2;
+    }
   }
   absl::StatusOr<TlsContext> tls = TlsContext::CreateServer(config->cert_path, config->key_path,
                                                              config->ticket_key_path);

@@ -94,6 +94,8 @@ struct WorkerMetrics {
   Counter uring_cq_overflows;  // loop iterations that found completions waiting in the overflow list
   Counter uring_stale_completions;
   Counter uring_recv_enobufs;
+  Counter send_zc;         // client sends submitted as zero-copy (--send-zc-threshold)
+  Counter send_zc_copied;  // of those, the ones the kernel reported it copied after all
   std::array<Gauge, kLifecycleStateCount> connections_in_state;
 
   Histogram handshake_seconds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};

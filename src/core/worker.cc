@@ -61,10 +61,18 @@ absl::Status Worker::Listen() {
 
 absl::Status Worker::SetUpRing() {
   io_uring_params params{};
-  params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+  params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_CQSIZE;
+  if (config_.sqpoll) {
+    // The kernel's polling thread submits; DEFER_TASKRUN cannot be combined with it (the
+    // shutdown chain's deadline then relies on the worker's own back-up timer).
+    params.flags |= IORING_SETUP_SQPOLL;
+    params.sq_thread_idle = config_.sqpoll_idle_ms;
+  } else {
+    params.flags |= IORING_SETUP_DEFER_TASKRUN;
+  }
   params.cq_entries = config_.ring_entries * 4;
   int ret = io_uring_queue_init_params(config_.ring_entries, &ring_, &params);
-  if (ret == -EINVAL) {
+  if (ret == -EINVAL && !config_.sqpoll) {
     // Older kernels: no DEFER_TASKRUN / SINGLE_ISSUER. Same semantics, a little slower.
     LogLine(spdlog::level::warn, "io_uring refused SINGLE_ISSUER|DEFER_TASKRUN; using default flags")
         .With("worker", id_);
@@ -74,9 +82,15 @@ absl::Status Worker::SetUpRing() {
     ret = io_uring_queue_init_params(config_.ring_entries, &ring_, &params);
   }
   if (ret != 0) {
-    return absl::UnavailableError(absl::StrCat("io_uring_queue_init: ", std::strerror(-ret)));
+    return absl::UnavailableError(absl::StrCat("io_uring_queue_init", config_.sqpoll ? " (--sqpoll)" : "",
+                                               ": ", std::strerror(-ret)));
   }
   ring_ready_ = true;
+  // Every io_uring_enter then skips looking up the ring's descriptor. Optional: a kernel that
+  // cannot register it costs that lookup and nothing else.
+  if (io_uring_register_ring_fd(&ring_) < 0) {
+    LogLine(spdlog::level::debug, "io_uring ring descriptor not registered").With("worker", id_);
+  }
   return buffers_.Init(&ring_, /*group=*/0, config_.recv_buffers, config_.recv_buffer_size);
 }
 
@@ -85,6 +99,9 @@ io_uring_sqe* Worker::Sqe() {
   while (sqe == nullptr) {
     io_uring_submit(&ring_);
     if (WorkerMetrics* m = metrics()) m->uring_submissions.Add();
+    // With --sqpoll the entries leave the queue when the kernel's thread takes them, not on
+    // submit: wait for that thread to make room.
+    if (config_.sqpoll) io_uring_sqring_wait(&ring_);
     sqe = io_uring_get_sqe(&ring_);
   }
   return sqe;

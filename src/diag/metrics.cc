@@ -176,6 +176,12 @@ std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& shards) {
   SimpleCounter(out, shards, "ringgate_uring_recv_enobufs_total",
                 "Multishot recvs ended because the provided-buffer ring ran dry.",
                 [](const WorkerMetrics& m) { return m.uring_recv_enobufs.Get(); });
+  SimpleCounter(out, shards, "ringgate_send_zc_total",
+                "Client sends submitted as zero-copy sends (--send-zc-threshold).",
+                [](const WorkerMetrics& m) { return m.send_zc.Get(); });
+  SimpleCounter(out, shards, "ringgate_send_zc_copied_total",
+                "Zero-copy sends whose bytes the kernel copied anyway (always so over loopback).",
+                [](const WorkerMetrics& m) { return m.send_zc_copied.Get(); });
 
   Header(out, "ringgate_connections", "gauge", "Open client connections, by worker and lifecycle state.");
   for (size_t w = 0; w < shards.size(); ++w) {

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "absl/time/clock.h"
+#include "core/uring_features.h"
 #include "core/worker.h"
 #include "proxy/upstream.h"
 #include "ringgate/log.h"
@@ -74,6 +75,7 @@ void ClientConnection::Start(int fd, uint64_t id) {
   plaintext_in_.clear();
   plaintext_offset_ = 0;
   ops_in_flight_ = 0;
+  zero_copy_result_ = 0;
   recv_armed_ = recv_paused_ = cancel_in_flight_ = false;
   peer_close_notify_ = peer_fin_ = client_gone_ = client_stalled_ = false;
   plain_out_.clear();
@@ -115,7 +117,19 @@ void ClientConnection::OnCompletion(Op op, int result, uint32_t flags) {
       OnRecv(result, flags);
       break;
     case Op::kClientSend:
+      if (flags & IORING_CQE_F_MORE) {
+        // A zero-copy send finished but the kernel still holds its pages: the send counts as in
+        // flight until the notification, so the buffer stays untouched and the slot alive.
+        zero_copy_result_ = result;
+        break;
+      }
       --ops_in_flight_;
+      if (flags & IORING_CQE_F_NOTIF) {
+        if (WorkerMetrics* m = metrics(); m != nullptr && (result & IORING_NOTIF_USAGE_ZC_COPIED)) {
+          m->send_zc_copied.Add();
+        }
+        result = zero_copy_result_;
+      }
       OnSend(result);
       break;
     case Op::kClientCancelRecv:
@@ -672,7 +686,16 @@ void ClientConnection::FlushToClient() {
 void ClientConnection::SubmitSend(std::string_view bytes) {
   if (bytes.empty()) return;
   io_uring_sqe* sqe = worker_.Sqe();
-  io_uring_prep_send(sqe, fd_, bytes.data(), bytes.size(), MSG_WAITALL | MSG_NOSIGNAL);
+  const uint32_t zero_copy_threshold = worker_.config().send_zc_threshold;
+  if (zero_copy_threshold != 0 && bytes.size() >= zero_copy_threshold) {
+    // The kernel sends from our pages instead of copying them (it still copies where the
+    // route needs it, loopback among them: ringgate_send_zc_copied_total says how often).
+    io_uring_prep_send_zc(sqe, fd_, bytes.data(), bytes.size(), MSG_WAITALL | MSG_NOSIGNAL,
+                          IORING_SEND_ZC_REPORT_USAGE);
+    if (WorkerMetrics* m = metrics()) m->send_zc.Add();
+  } else {
+    io_uring_prep_send(sqe, fd_, bytes.data(), bytes.size(), MSG_WAITALL | MSG_NOSIGNAL);
+  }
   io_uring_sqe_set_data64(sqe, EncodeTag({Op::kClientSend, generation_, slot_}));
   ++ops_in_flight_;
 }

@@ -127,6 +127,9 @@ class ClientConnection {
   uint64_t id_ = 0;
   std::string peer_ip_;
   int ops_in_flight_ = 0;
+  // A zero-copy send's result, held until the kernel's notification says it no longer reads
+  // the buffer: only then may the send queue reuse it or move on (SubmitSend, OnCompletion).
+  int zero_copy_result_ = 0;
   Lifecycle life_;
   CloseInitiator initiator_ = CloseInitiator::kNone;
 

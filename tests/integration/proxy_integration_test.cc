@@ -547,6 +547,7 @@ TEST(StartupTest, BadInputsExitNonZeroWithAMessage) {
   } cases[] = {
       {base + ok_files + " --threads=-1", "--threads"},
       {base + ok_files + " --close-notify-timeout=0s", "--close-notify-timeout must be positive"},
+      {base + ok_files + " --sqpoll-idle=0s", "--sqpoll-idle must be between"},
       {base + ok_files + " --no-such-flag", "Unknown command line flag 'no_such_flag'"},
       {base + ok_files + " --cpus=0,999", "does not exist"},
       {BinaryPath() + " --listen=nonsense" + ok_files, "has no :port"},
