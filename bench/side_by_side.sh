@@ -4,7 +4,7 @@
 #
 #   bash bench/side_by_side.sh [runs=3] [seconds=10] [idle_connections=10000]
 #   SCENARIOS="bulk full13" bash bench/side_by_side.sh      # only some of: ka64 ka256 bulk
-#                                                           # full13 full12 resumed idle
+#                                                           # full13 full12 resumed idle ka256x2
 #
 # - one ECDSA P-256 certificate; TLS 1.3 with AES-128-GCM (the clients' first choice), plus a
 #   TLS 1.2 full-handshake scenario
@@ -15,6 +15,9 @@
 #   handshake, close); a new connection per request with a resumed TLS 1.3 session (h2load --h1,
 #   Connection: close); N idle TLS connections (bench/idle_clients.py), for memory: measured in
 #   the first run only, after the other scenarios have warmed each proxy up
+# - ka256x2: the keep-alive scenario at 256 connections against a second instance of each proxy
+#   with two workers and no pinning (wrk with two threads, unpinned): what the kernel's
+#   SO_REUSEPORT / accept spreading and the scheduler make of two workers on two shared cores
 # - the proxy's own CPU time (utime+stime of its processes, /proc/<pid>/stat) per request, per
 #   handshake, per MiB; system calls per keep-alive request (perf's raw_syscalls tracepoint,
 #   where perf is allowed); its RSS per idle connection; its CPU use during the scenario, which says
@@ -27,11 +30,14 @@ runs=${1:-3}
 seconds=${2:-10}
 idle_count=${3:-10000}
 source bench/lib.sh
+scenarios=" ${SCENARIOS:-ka64 ka256 bulk full13 full12 resumed idle ka256x2} "
+want() { [[ $scenarios == *" $1 "* ]]; }
 bash scripts/setup.sh --bench >/dev/null
 bench_require nginx haproxy wrk h2load taskset openssl
 bash scripts/build.sh build >/dev/null
 bench_setup
 backend_port=19080 ringgate_port=19443 nginx_port=19444 haproxy_port=19445
+ringgate2_port=19446 nginx2_port=19447 haproxy2_port=19448  # the two-worker, unpinned instances
 ulimit -n "$(ulimit -Hn)"  # 10,000 idle connections need as many descriptors
 # HAProxy wants two descriptors per connection under its maxconn: stay within the hard limit.
 maxconn=$(( ($(ulimit -Hn) - 200) / 2 ))
@@ -67,6 +73,12 @@ frontend fe
 backend be
   server s1 127.0.0.1:$backend_port
 CONF
+# The two-worker, unpinned instances: the same configuration with two workers and no affinity.
+sed -e 's/worker_processes 1; worker_cpu_affinity 01;/worker_processes 2;/' \
+    -e "s/$nginx_port/$nginx2_port/; s#$work/nginx.pid#$work/nginx2.pid#; s#$work/nginx.err#$work/nginx2.err#" \
+    "$work/nginx.conf" > "$work/nginx2.conf"
+sed -e 's/nbthread 1/nbthread 2/' -e '/cpu-map/d' -e "s/:$haproxy_port /:$haproxy2_port /" \
+    "$work/haproxy.cfg" > "$work/haproxy2.cfg"
 # The backend: 1 KiB at /, 1 MiB at /1m.bin, one worker on CPU 1.
 cat > "$work/backend.conf" <<CONF
 worker_processes 1; worker_cpu_affinity 10; daemon off; pid $work/backend.pid;
@@ -86,13 +98,29 @@ nginx -c "$work/nginx.conf" & bench_pids+=($!)
 nginx_master=$!
 haproxy -f "$work/haproxy.cfg" -db & bench_pids+=($!)
 haproxy_pid=$!
+ringgate2_pid= nginx2_master= haproxy2_pid=
+if want ka256x2; then
+  ./build/ringgate --listen 127.0.0.1:$ringgate2_port --backend 127.0.0.1:$backend_port \
+    --cert "$work/cert.pem" --key "$work/key.pem" --threads 2 --log-level warn \
+    --admin-listen off & bench_pids+=($!)
+  ringgate2_pid=$!
+  nginx -c "$work/nginx2.conf" & bench_pids+=($!)
+  nginx2_master=$!
+  haproxy -f "$work/haproxy2.cfg" -db & bench_pids+=($!)
+  haproxy2_pid=$!
+fi
 sleep 1
 
+# $variant is empty for the one-worker pinned instances and 2 for the two-worker ones.
+variant=
 proxy_pids() {
-  case $1 in
+  case $1$variant in
     ringgate) echo $ringgate_pid ;;
     nginx) echo $nginx_master $(pgrep -P $nginx_master) ;;
     haproxy) echo $haproxy_pid ;;
+    ringgate2) echo $ringgate2_pid ;;
+    nginx2) echo $nginx2_master $(pgrep -P $nginx2_master) ;;
+    haproxy2) echo $haproxy2_pid ;;
   esac
 }
 proxy_cpu_ticks() { cpu_ticks_of $(proxy_pids "$1"); }
@@ -101,7 +129,12 @@ proxy_rss_kib() {
   for p in $(proxy_pids "$1"); do total=$((total + $(awk '/^VmRSS/ {print $2}' /proc/$p/status))); done
   echo $total
 }
-port_of() { case $1 in ringgate) echo $ringgate_port ;; nginx) echo $nginx_port ;; haproxy) echo $haproxy_port ;; esac; }
+port_of() {
+  case $1$variant in
+    ringgate) echo $ringgate_port ;; nginx) echo $nginx_port ;; haproxy) echo $haproxy_port ;;
+    ringgate2) echo $ringgate2_port ;; nginx2) echo $nginx2_port ;; haproxy2) echo $haproxy2_port ;;
+  esac
+}
 hz=$(getconf CLK_TCK)
 perf_ok=
 command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -p $$ -- sleep 0.1 >/dev/null 2>&1 && perf_ok=1
@@ -112,8 +145,6 @@ to_ms() {  # wrk latency (850.00us, 1.20ms, 2.01s) -> ms
   awk -v v="$1" 'BEGIN {n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /[0-9]s$/) n *= 1000; printf "%.3f", n}'
 }
 
-scenarios=" ${SCENARIOS:-ka64 ka256 bulk full13 full12 resumed idle} "
-want() { [[ $scenarios == *" $1 "* ]]; }
 
 declare -A results
 record() { results[$1,$2,$3]=$4; }  # proxy metric run value
@@ -128,7 +159,9 @@ run_wrk() {  # proxy run name connections path
     perf_pid=$!
   fi
   before=$(proxy_cpu_ticks "$proxy")
-  out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${seconds}s" --latency "https://127.0.0.1:$port$path" 2>&1)
+  local load=(taskset -c 1 wrk -t1)
+  [ -n "$variant" ] && load=(wrk -t2)  # the two-worker variant: nothing pinned
+  out=$("${load[@]}" -c"$conns" -d"${seconds}s" --latency "https://127.0.0.1:$port$path" 2>&1)
   after=$(proxy_cpu_ticks "$proxy")
   if [ -n "$perf_pid" ]; then
     wait "$perf_pid" || true
@@ -205,6 +238,7 @@ for run in $(seq "$runs"); do
     want full13 && run_full_handshakes "$proxy" "$run" full13 -tls1_3
     want full12 && run_full_handshakes "$proxy" "$run" full12 -tls1_2
     want resumed && run_resumed "$proxy" "$run"
+    if want ka256x2; then variant=2; run_wrk "$proxy" "$run" ka256x2 256 /; variant=; fi
     # Once: the memory of the first run's idle connections stays with each proxy's allocator
     # after they close, so a later run's before/after difference would read 0.
     want idle && [ "$run" = 1 ] && run_idle "$proxy" "$run"
@@ -236,7 +270,7 @@ row() {  # label metric cpu-metric
 
 echo
 echo "Medians of $runs runs of ${seconds} s, [min-max]; ratios are ringgate's median over the other's."
-echo "Proxy CPU is each proxy's use of its one core during the scenario (ringgate / nginx / HAProxy):"
+echo "Proxy CPU is each proxy's use of one core during the scenario (ringgate / nginx / HAProxy; the two-worker rows can reach 200%):"
 echo "near 100% means the proxy was the bottleneck, lower means the load generator or backend was."
 echo
 echo "| figure | ringgate | nginx | HAProxy | vs nginx | vs HAProxy | proxy CPU |"
@@ -250,6 +284,9 @@ row "keep-alive 1 KiB, 256 conns: CPU us/request" ka256_us ka256_cpu
 row "keep-alive 1 KiB, 256 conns: p50 ms" ka256_p50 ka256_cpu
 row "keep-alive 1 KiB, 256 conns: p99 ms" ka256_p99 ka256_cpu
 [ -n "$perf_ok" ] && row "keep-alive 1 KiB, 256 conns: syscalls/request" ka256_sys ka256_cpu
+row "two workers, unpinned, keep-alive 256 conns: req/s" ka256x2_rps ka256x2_cpu
+row "two workers, unpinned, keep-alive 256 conns: CPU us/request" ka256x2_us ka256x2_cpu
+row "two workers, unpinned, keep-alive 256 conns: p99 ms" ka256x2_p99 ka256x2_cpu
 row "1 MiB responses, 8 conns: MiB/s" bulk_mibps bulk_cpu
 row "1 MiB responses, 8 conns: CPU us/MiB" bulk_us bulk_cpu
 row "full TLS 1.3 handshakes/s" full13_hps full13_cpu
