@@ -1,6 +1,6 @@
 # Shared pieces of the bench scripts (sourced, not run).
 # After bench_setup: $work holds cert.pem, key.pem, combined.pem; bench_start_backend starts an
-# nginx backend (1 KiB body) pinned to CPU 1 on $backend_port.
+# nginx backend pinned to CPU 1 on $backend_port: 1 KiB at /, 1 MiB at /1m.bin.
 
 bench_require() {
   for tool in "$@"; do
@@ -22,11 +22,15 @@ bench_start_backend() {
   backend_port=${backend_port:-19080}
   local body
   body=$(head -c 1024 /dev/zero | tr '\0' 'x')
+  head -c 1048576 /dev/urandom > "$work/1m.bin"
+  chmod 755 "$work" && chmod 644 "$work/1m.bin"  # nginx's workers run as nobody
   cat > "$work/backend.conf" <<CONF
 worker_processes 1; worker_cpu_affinity 10; daemon off; pid $work/backend.pid;
 error_log $work/backend.err; events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:$backend_port; location / { return 200 "$body"; } } }
+http { access_log off; keepalive_requests 1000000; sendfile on;
+  server { listen 127.0.0.1:$backend_port; root $work;
+    location = /1m.bin { }
+    location / { return 200 "$body"; } } }
 CONF
   nginx -c "$work/backend.conf" & bench_pids+=($!)
   sleep 0.5
