@@ -19,8 +19,8 @@
 
 namespace ringgate {
 
-// Sends one byte over a socket pair as a zero-copy send with usage reporting (what
-// --send-zc-threshold submits) and checks that both completions arrive.
+// Submits a one-byte zero-copy send with usage reporting (what --send-zc-threshold submits) and
+// checks that the kernel takes the opcode and its flags.
 absl::Status CheckZeroCopySendSupport();
 
 }  // namespace ringgate

@@ -82,8 +82,8 @@ absl::Status Worker::SetUpRing() {
     ret = io_uring_queue_init_params(config_.ring_entries, &ring_, &params);
   }
   if (ret != 0) {
-    return absl::UnavailableError(absl::StrCat("io_uring_queue_init", config_.sqpoll ? " (--sqpoll)" : "",
-                                               ": ", std::strerror(-ret)));
+    return absl::UnavailableError(absl::StrCat(
+        "io_uring_queue_init", config_.sqpoll ? " (--sqpoll)" : "", ": ", std::strerror(-ret)));
   }
   ring_ready_ = true;
   // Every io_uring_enter then skips looking up the ring's descriptor. Optional: a kernel that

@@ -35,9 +35,9 @@ TEST(ProxyTuningTest, ZeroCopySendsDeliverLargeResponsesIntact) {
   ProxyUnderTest proxy({"--threads=1", "--send-zc-threshold=16384"}, backend.port());
   ASSERT_TRUE(proxy.Start());
   const int size = 8 << 20;
-  CommandResult r = RunCommand(
-      "for i in 1 2 3 4; do (curl -sk --max-time 60 " + proxy.Url("/bytes/" + std::to_string(size)) +
-      " | sha256sum | cut -c1-64) & done; wait");
+  const std::string url = proxy.Url("/bytes/" + std::to_string(size));
+  CommandResult r = RunCommand("for i in 1 2 3 4; do (curl -sk --max-time 60 " + url +
+                               " | sha256sum | cut -c1-64) & done; wait");
   EXPECT_EQ(CountOccurrences(r.output, ExpectedPatternSha256Of(size)), 4) << r.output;
   const double zero_copy = proxy.Metric("ringgate_send_zc_total");
   EXPECT_GT(zero_copy, 0) << "no send went out as zero-copy: the test did not test it";
