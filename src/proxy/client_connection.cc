@@ -93,6 +93,7 @@ void ClientConnection::Start(int fd, uint64_t id) {
   timer_ = ClientTimer::kNone;
   timer_deadline_ns_ = 0;
   queued_wakeup_ns_ = 0;
+  release_idle_memory_at_ns_ = 0;
   closing_ = chain_started_ = fd_closed_ = false;
   graceful_ = true;
   timed_out_ = reset_seen_ = error_seen_ = false;
@@ -170,12 +171,22 @@ void ClientConnection::SetTimer(ClientTimer kind, absl::Duration after) {
 void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
   if (queued_deadline_ns != queued_wakeup_ns_) return;  // superseded by an earlier wake-up
   queued_wakeup_ns_ = 0;
+  const int64_t now = Worker::NowNs();
+  if (release_idle_memory_at_ns_ != 0 && now >= release_idle_memory_at_ns_) {
+    release_idle_memory_at_ns_ = 0;
+    if (timer_ == ClientTimer::kIdle && !closing_ && out_.empty() && !exchange_active_) {
+      ReleaseIdleMemory();
+    }
+  }
   if (timer_ == ClientTimer::kNone) return;
   if (closing_ && timer_ != ClientTimer::kShutdownBackstop) return;
-  if (Worker::NowNs() < timer_deadline_ns_) {
-    // The deadline moved later since this wake-up was queued: sleep again until then.
-    queued_wakeup_ns_ = timer_deadline_ns_;
-    worker_.ArmTimer(timer_deadline_ns_, slot_, generation_);
+  if (now < timer_deadline_ns_) {
+    // The deadline moved later since this wake-up was queued (or this was the memory release's
+    // wake-up): sleep again until the earlier of the two.
+    queued_wakeup_ns_ = release_idle_memory_at_ns_ != 0
+                            ? std::min(timer_deadline_ns_, release_idle_memory_at_ns_)
+                            : timer_deadline_ns_;
+    worker_.ArmTimer(queued_wakeup_ns_, slot_, generation_);
     return;
   }
   const ClientTimer fired = timer_;
@@ -741,12 +752,26 @@ void ClientConnection::OnSend(int result) {
   if (out_.backlog() <= kBacklogLow) {
     if (Upstream* u = BoundUpstream()) u->ResumeRecv();
   }
-  if (out_.empty() && !exchange_active_ && timer_ == ClientTimer::kIdle) ReleaseIdleMemory();
+  if (out_.empty() && !exchange_active_ && timer_ == ClientTimer::kIdle) {
+    ScheduleIdleMemoryRelease();
+  }
 }
 
-// Waiting for the next request, a connection keeps next to nothing: the buffers that grew for the
-// handshake or the last exchange go back (an idle TLS connection is then mostly wolfSSL's own
-// session state).
+// A busy keep-alive client's next request follows within a millisecond or so: releasing the
+// buffers at once would only allocate them all again for it (about eight allocations and frees
+// per request). So they go when the connection is still idle a little later.
+void ClientConnection::ScheduleIdleMemoryRelease() {
+  constexpr int64_t kGraceNs = 200'000'000;
+  release_idle_memory_at_ns_ = Worker::NowNs() + kGraceNs;
+  if (queued_wakeup_ns_ == 0 || queued_wakeup_ns_ > release_idle_memory_at_ns_) {
+    queued_wakeup_ns_ = release_idle_memory_at_ns_;
+    worker_.ArmTimer(queued_wakeup_ns_, slot_, generation_);
+  }
+}
+
+// Waiting for the next request (past ScheduleIdleMemoryRelease's grace), a connection keeps next
+// to nothing: the buffers that grew for the handshake or the last exchange go back (an idle TLS
+// connection is then mostly wolfSSL's own session state).
 void ClientConnection::ReleaseIdleMemory() {
   if (plaintext_offset_ == plaintext_in_.size()) {
     std::string().swap(plaintext_in_);

@@ -88,6 +88,7 @@ class ClientConnection {
   void QueuePlaintext(std::string_view plain);
   void FlushToClient();
   void SubmitSend(std::string_view bytes);
+  void ScheduleIdleMemoryRelease();
   void ReleaseIdleMemory();
   void OnSend(int result);
   // Closing.
@@ -176,6 +177,7 @@ class ClientConnection {
   ClientTimer timer_ = ClientTimer::kNone;
   int64_t timer_deadline_ns_ = 0;  // when timer_ fires
   int64_t queued_wakeup_ns_ = 0;   // our one entry in the worker's timer heap; 0 = none
+  int64_t release_idle_memory_at_ns_ = 0;  // ScheduleIdleMemoryRelease; 0 = none pending
 
   // Shutdown.
   bool closing_ = false;          // no new requests; the chain starts once I/O is quiet
