@@ -176,6 +176,15 @@ void ProxyUnderTest::WaitForStartupProbeToClose() const {
   }
 }
 
+std::string ProxyUnderTest::LiveConnectionsWithin(int timeout_ms) const {
+  std::string live = Admin("/connections");
+  for (int waited = 0; live != "[]\n" && waited < timeout_ms; waited += 100) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    live = Admin("/connections");
+  }
+  return live;
+}
+
 std::string ProxyUnderTest::Url(const std::string& path) const {
   return "https://127.0.0.1:" + std::to_string(port_) + path;
 }

@@ -85,6 +85,9 @@ class ProxyUnderTest {
   // Start() knows the proxy listens by connecting once; that probe is accepted and closed by the
   // proxy a little later. Tests that count connections wait for it to be over (at most 5 s).
   void WaitForStartupProbeToClose() const;
+  // /connections once it lists none, or its last answer after `timeout_ms`: tests expect "[]\n"
+  // when every connection should have been finished and released.
+  std::string LiveConnectionsWithin(int timeout_ms) const;
   void Signal(int signal) { process_.Signal(signal); }
   // The exit code once the proxy exits within `timeout_ms`, else -1.
   int WaitExit(int timeout_ms) { return process_.Wait(timeout_ms); }

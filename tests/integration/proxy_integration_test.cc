@@ -133,13 +133,7 @@ TEST_F(ProxyTest, TenPipelinedRequestsThenImmediateCloseAllReachTheBackend) {
   EXPECT_EQ(seen, std::to_string(reps * 10));
   // And every one of those connections was finished and released: none is left behind in some
   // state (a reset socket is invisible in /proc/net/tcp, so ask the proxy itself).
-  std::string live;
-  for (int i = 0; i < 100; ++i) {
-    live = proxy_->Admin("/connections");
-    if (live == "[]\n") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  EXPECT_EQ(live, "[]\n");
+  EXPECT_EQ(proxy_->LiveConnectionsWithin(10000), "[]\n");
 }
 
 TEST_F(ProxyTest, UnwrapAfterAResponseGetsOurCloseNotify) {
@@ -289,12 +283,8 @@ TEST(ProxyResourceTest, CompletionQueueOverflowLosesNoCompletion) {
       "for s in socks: s.close()\n"
       "print(\"stormed\")'");
   ASSERT_EQ(storm.output, "stormed\n");
-  std::string live;
-  for (int i = 0; i < 50 && live != "[]\n"; ++i) {
-    live = proxy.Admin("/connections");
-    if (live != "[]\n") std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  EXPECT_EQ(live, "[]\n") << "connections still open 5 s after their clients closed";
+  EXPECT_EQ(proxy.LiveConnectionsWithin(5000), "[]\n")
+      << "connections still open 5 s after their clients closed";
   EXPECT_EQ(proxy.Metric("ringgate_connections_accepted_total") - accepted_before, 1500);
   EXPECT_GT(proxy.Metric("ringgate_uring_cq_overflows_total"), 0)
       << "the completion queue never overflowed: the test did not test overflow";

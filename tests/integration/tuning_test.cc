@@ -17,15 +17,6 @@ std::string TlsClient(int port, const std::string& mode, const std::string& args
          std::to_string(port) + " " + args;
 }
 
-std::string WaitForNoLiveConnections(const ProxyUnderTest& proxy) {
-  std::string live;
-  for (int i = 0; i < 50 && live != "[]\n"; ++i) {
-    live = proxy.Admin("/connections");
-    if (live != "[]\n") std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return live;
-}
-
 // Zero-copy sends keep their buffer untouched until the kernel's notification: four parallel
 // 8 MiB downloads must arrive intact, and every connection must be released (a send counted
 // in flight until its notification must still come back to zero).
@@ -44,7 +35,7 @@ TEST(ProxyTuningTest, ZeroCopySendsDeliverLargeResponsesIntact) {
   // Over loopback the kernel copies every zero-copy send (the receiver would otherwise see the
   // sender's pages), and the notification says so: docs/tuning.md rests on this.
   EXPECT_EQ(proxy.Metric("ringgate_send_zc_copied_total"), zero_copy);
-  EXPECT_EQ(WaitForNoLiveConnections(proxy), "[]\n");
+  EXPECT_EQ(proxy.LiveConnectionsWithin(5000), "[]\n");
 }
 
 // A kernel thread polls the submission queue, and the ring has no DEFER_TASKRUN (the two do
@@ -79,7 +70,7 @@ TEST(ProxyTuningTest, SqpollRingServesAndKeepsTheCloseNotifyDeadline) {
   EXPECT_EQ(proxy.OpenClientSockets(), 0) << "descriptors left behind after the deadline";
   EXPECT_EQ(CountOccurrences(proxy.Log(), "cause=timeout") - timeouts_before, 5);
   pclose(client);
-  EXPECT_EQ(WaitForNoLiveConnections(proxy), "[]\n");
+  EXPECT_EQ(proxy.LiveConnectionsWithin(5000), "[]\n");
 }
 
 }  // namespace
