@@ -15,16 +15,7 @@
 #include "reparse.h"
 #include "ringgate/http_codec.h"
 
-namespace {
-
 using ringgate::fuzz::Require;
-
-struct Response {
-  int status = 0;
-  std::string body;
-};
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
@@ -32,69 +23,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
 
   ringgate::HttpParser parser(ringgate::HttpParser::Kind::kResponse, 4096);
-  std::string relayed;
-  std::vector<Response> relayed_responses;
-  Response current;
-  size_t complete_size = 0;
-  bool failed = false;
-  size_t offset = 0;
-  std::string pending;
-  while (!failed && offset < input.size()) {
-    const size_t n = std::min(slice, input.size() - offset);
-    pending.append(input.substr(offset, n));
-    offset += n;
-    size_t consumed = 0;
-    while (consumed < pending.size()) {
-      std::string body;
-      const size_t used = parser.Execute(std::string_view(pending).substr(consumed), body);
-      consumed += used;
-      if (parser.error() != ringgate::HttpError::kNone) {
-        failed = true;  // 502 (or an abort, once a response has started)
-        break;
-      }
-      if (parser.TakeHead()) {
-        const int status = parser.head().status_code;
-        if (status == 101) {  // refused: no tunnels
-          failed = true;
-          break;
-        }
-        current.status = status;
-        relayed += ringgate::BuildClientResponseHead(parser.head(), parser.needs_eof());
-      }
-      relayed += body;
-      current.body += body;
-      if (parser.message_complete()) {
-        relayed_responses.push_back(std::move(current));
-        current = {};
-        complete_size = relayed.size();
-        parser.StartNextMessage();  // an interim or the next exchange's response follows
-      } else if (used == 0) {
-        break;
-      }
-    }
-    pending.erase(0, consumed);
-  }
+  ringgate::fuzz::Relayed relayed = ringgate::fuzz::RelayInSlices(
+      parser, input, slice, [](const ringgate::HttpParser& p, std::string& out) {
+        if (p.head().status_code == 101) return false;  // refused (502): no tunnels
+        // Interim responses pass through as their own messages; the next one follows.
+        out += ringgate::BuildClientResponseHead(p.head(), p.needs_eof());
+        return true;
+      });
 
   // A body that runs to EOF ends with the backend's close; the relay closes the client too.
   bool ends_at_eof = false;
-  if (!failed && parser.in_message() && parser.needs_eof()) {
+  if (!relayed.failed && parser.in_message() && parser.needs_eof()) {
     std::string body;
     if (parser.Finish(body)) {
-      relayed += body;
-      current.body += body;
-      relayed_responses.push_back(std::move(current));
-      complete_size = relayed.size();
+      relayed.bytes += body;
+      relayed.current.body += body;
+      relayed.messages.push_back(std::move(relayed.current));
+      relayed.complete_size = relayed.bytes.size();
       ends_at_eof = true;
     }
   }
 
   const std::vector<ringgate::fuzz::ParsedMessage> reparsed = ringgate::fuzz::ReparseOrAbort(
-      ringgate::HttpParser::Kind::kResponse, std::string_view(relayed).substr(0, complete_size),
-      ends_at_eof);
-  Require(reparsed.size() == relayed_responses.size());
+      ringgate::HttpParser::Kind::kResponse,
+      std::string_view(relayed.bytes).substr(0, relayed.complete_size), ends_at_eof);
+  Require(reparsed.size() == relayed.messages.size());
   for (size_t i = 0; i < reparsed.size(); ++i) {
-    Require(reparsed[i].head.status_code == relayed_responses[i].status);
-    Require(reparsed[i].body == relayed_responses[i].body);
+    Require(reparsed[i].head.status_code == relayed.messages[i].head.status_code);
+    Require(reparsed[i].body == relayed.messages[i].body);
   }
   return 0;
 }
