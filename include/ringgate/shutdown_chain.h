@@ -40,9 +40,10 @@ struct ShutdownChainSpec {
   __kernel_timespec* deadline = nullptr;  // relative; read by the kernel at submission
 };
 
-// Reserves every SQE of the chain (submitting what is queued first if the SQ lacks room, since
-// links do not span submissions), then prepares them. Returns how many SQEs were prepared, i.e.
-// how many completions will arrive.
+// Reserves every SQE of the chain through MakeSqRoom (src/core/sq_room.h), the helper behind
+// Worker::Sqe: it submits what is queued first if the SQ lacks room, since links do not span
+// submissions, and under SQPOLL waits until the kernel's thread has taken enough entries. Then
+// it prepares them. Returns how many SQEs were prepared, i.e. how many completions will arrive.
 int PrepareShutdownChain(io_uring* ring, const ShutdownChainSpec& spec);
 
 }  // namespace ringgate

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/sq_room.h"
 #include "proxy/client_connection.h"
 #include "proxy/upstream.h"
 #include "ringgate/log.h"
@@ -95,14 +96,10 @@ absl::Status Worker::SetUpRing() {
 }
 
 io_uring_sqe* Worker::Sqe() {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  while (sqe == nullptr) {
-    io_uring_submit(&ring_);
-    if (WorkerMetrics* m = metrics()) m->uring_submissions.Add();
-    // With --sqpoll the entries leave the queue when the kernel's thread takes them, not on
-    // submit: wait for that thread to make room.
-    if (config_.sqpoll) io_uring_sqring_wait(&ring_);
-    sqe = io_uring_get_sqe(&ring_);
+  int submits = 0;
+  io_uring_sqe* sqe = TakeSqe(&ring_, &submits);  // under --sqpoll, waits for the kernel's thread
+  if (submits > 0) {
+    if (WorkerMetrics* m = metrics()) m->uring_submissions.Add(static_cast<uint64_t>(submits));
   }
   return sqe;
 }

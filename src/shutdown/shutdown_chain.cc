@@ -4,6 +4,7 @@
 
 #include <array>
 
+#include "core/sq_room.h"
 #include "ringgate/user_data.h"
 
 namespace ringgate {
@@ -16,7 +17,8 @@ int PrepareShutdownChain(io_uring* ring, const ShutdownChainSpec& spec) {
   const int count = (has_flush ? 1 : 0) + (has_close_notify ? 1 : 0) + (spec.half_close ? 1 : 0) +
                     (wait_for_peer ? 2 : 0) + 1;
 
-  if (io_uring_sq_space_left(ring) < static_cast<unsigned>(count)) io_uring_submit(ring);
+  // Room for the whole chain first: a submission between two of its entries would cut the link.
+  MakeSqRoom(ring, static_cast<unsigned>(count));
   std::array<io_uring_sqe*, 6> sqes{};
   for (int i = 0; i < count; ++i) sqes[i] = io_uring_get_sqe(ring);
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <string>
 
@@ -42,6 +43,16 @@ TcpPair Connect() {
 }
 
 bool IsOpen(int fd) { return fcntl(fd, F_GETFD) != -1; }
+
+std::string ReadAllFrom(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
 
 // The workers' ring: SINGLE_ISSUER|DEFER_TASKRUN (see Worker::SetUpRing).
 class ShutdownChainTest : public ::testing::Test {
@@ -187,6 +198,82 @@ TEST_F(ShutdownChainTest, AbortSendsNoAlert) {
   EXPECT_EQ(r[Op::kShutdownClose], 0);
   EXPECT_EQ(ReadAll(p.theirs), flush_) << "a cut response must not look cleanly ended";
   close(p.theirs);
+}
+
+// --sqpoll: entries leave the submission queue when the kernel's thread takes them, not on
+// submit, so a chain that finds the queue nearly full must wait for room rather than take NULL
+// SQEs, and must still go out as one submission with its links intact.
+TEST(ShutdownChainSqpollTest, NearlyFullQueueStillGetsEveryEntryWithItsLinks) {
+  io_uring ring{};
+  io_uring_params params{};
+  params.flags = IORING_SETUP_SQPOLL;
+  params.sq_thread_idle = 2000;
+  if (int ret = io_uring_queue_init_params(64, &ring, &params); ret != 0) {
+    GTEST_SKIP() << "no SQPOLL ring here: " << strerror(-ret);
+  }
+  const unsigned entries = ring.sq.ring_entries;
+  const std::string flush = "the rest of the response";
+  const std::string alert = "<close_notify>";
+  char drain[4096];
+  __kernel_timespec deadline{5, 0};
+  for (int round = 0; round < 20; ++round) {
+    TcpPair p = Connect();
+    shutdown(p.theirs, SHUT_WR);  // the drain recv ends at once
+    // Leave two free entries: fewer than the chain's six.
+    const unsigned filler = entries - 2;
+    for (unsigned i = 0; i < filler; ++i) {
+      io_uring_sqe* nop = io_uring_get_sqe(&ring);
+      ASSERT_NE(nop, nullptr);
+      io_uring_prep_nop(nop);
+      io_uring_sqe_set_data64(nop, EncodeTag({Op::kNone, 0, 0}));
+    }
+    ShutdownChainSpec spec;
+    spec.fd = p.ours;
+    spec.generation = 7;
+    spec.slot = 3;
+    spec.flush = flush;
+    spec.close_notify = alert;
+    spec.drain_buffer = drain;
+    spec.drain_buffer_size = sizeof drain;
+    spec.deadline = &deadline;
+    const int count = PrepareShutdownChain(&ring, spec);
+    ASSERT_EQ(count, 6);
+    io_uring_submit(&ring);
+    std::map<Op, int> results;
+    int nops = 0;
+    while (static_cast<int>(results.size()) < count) {
+      io_uring_cqe* cqe = nullptr;
+      __kernel_timespec wait{5, 0};
+      if (io_uring_wait_cqe_timeout(&ring, &cqe, &wait) != 0) break;
+      const Op op = DecodeTag(cqe->user_data).op;
+      if (op == Op::kNone) {
+        ++nops;
+      } else {
+        results[op] = cqe->res;
+      }
+      io_uring_cqe_seen(&ring, cqe);
+    }
+    ASSERT_EQ(results.size(), 6u) << "round " << round;
+    EXPECT_EQ(results[Op::kShutdownFlush], static_cast<int>(flush.size()));
+    EXPECT_EQ(results[Op::kShutdownCloseNotify], static_cast<int>(alert.size()));
+    EXPECT_EQ(results[Op::kShutdownHalfClose], 0);
+    EXPECT_EQ(results[Op::kShutdownDrainRecv], 0) << "the peer's FIN";
+    EXPECT_EQ(results[Op::kShutdownDeadline], -ECANCELED) << "the linked timeout was armed";
+    EXPECT_EQ(results[Op::kShutdownClose], 0);
+    EXPECT_FALSE(IsOpen(p.ours));
+    EXPECT_EQ(ReadAllFrom(p.theirs), flush + alert) << "in order, then the FIN";
+    close(p.theirs);
+    // The filler's completions may trail the chain's.
+    while (nops < static_cast<int>(filler)) {
+      io_uring_cqe* cqe = nullptr;
+      __kernel_timespec wait{5, 0};
+      if (io_uring_wait_cqe_timeout(&ring, &cqe, &wait) != 0) break;
+      ++nops;
+      io_uring_cqe_seen(&ring, cqe);
+    }
+    ASSERT_EQ(nops, static_cast<int>(filler));
+  }
+  io_uring_queue_exit(&ring);
 }
 
 // Without DEFER_TASKRUN (the workers' fallback), the linked timeout after shutdown(2) was seen
