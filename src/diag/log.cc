@@ -15,6 +15,10 @@ namespace {
 LogFormat g_format = LogFormat::kText;
 std::shared_ptr<spdlog::logger> g_access;
 
+// Control characters and every byte from 0x7f up become \u00XX (the byte's value): fields such
+// as the request target hold whatever bytes a client sent, which need not be UTF-8, and a line
+// must stay valid UTF-8 (here: plain ASCII) for every JSON reader. The original bytes come back
+// by reading each escaped code point as one byte.
 void AppendJsonEscaped(fmt::memory_buffer& out, std::string_view s) {
   for (char c : s) {
     switch (c) {
@@ -24,8 +28,8 @@ void AppendJsonEscaped(fmt::memory_buffer& out, std::string_view s) {
       case '\r': out.append(std::string_view("\\r")); break;
       case '\t': out.append(std::string_view("\\t")); break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
+        if (const auto byte = static_cast<unsigned char>(c); byte < 0x20 || byte >= 0x7f) {
+          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(byte));
         } else {
           out.push_back(c);
         }

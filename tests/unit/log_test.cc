@@ -1,8 +1,11 @@
 #include "ringgate/log.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <sstream>
 
@@ -77,6 +80,51 @@ TEST_F(LogLineTest, BatchedLinesCarryTheirOwnTimestampsOnePerLine) {
   std::string j = fmt::to_string(json);
   EXPECT_EQ(j.rfind("{\"ts\":\"", 0), 0u);
   EXPECT_EQ(j.substr(j.find("Z\",") + 3), "\"conn\":\"3-42\",\"event\":\"request\",\"target\":\"/a\\\"b\"}");
+}
+
+// A request target is whatever bytes the client sent. Bytes from 0x7f up are written as
+// \u00XX (the byte's value), so every JSON line is ASCII, hence valid UTF-8, and parses; the
+// original bytes come back by reading each code point as one byte.
+TEST_F(LogLineTest, JsonEscapesNonAsciiBytesSoTheLineIsValidUtf8) {
+  SetLogFormat(LogFormat::kJson);
+  const std::string target = std::string("/a\xff") + "\xc3\x28" + "\x01\x1f\x7f" + "\xc3\xa9";
+  LogLine(spdlog::level::info, "bad request", kConn, logger_.get()).With("target", target);
+  std::string line = out_.str();
+  ASSERT_FALSE(line.empty());
+  line.pop_back();  // the sink's newline
+  EXPECT_EQ(line,
+            "\"conn\":\"3-42\",\"event\":\"bad request\","
+            "\"target\":\"/a\\u00ff\\u00c3(\\u0001\\u001f\\u007f\\u00c3\\u00a9\"");
+  for (unsigned char c : line) ASSERT_LT(c, 0x7f) << "every byte is printable ASCII";
+
+  // An independent parser: python3's json, reading the file as strict UTF-8.
+  char path[] = "/tmp/ringgate-log-test-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::string object = "{" + line + "}\n";
+  ASSERT_EQ(write(fd, object.data(), object.size()), static_cast<ssize_t>(object.size()));
+  close(fd);
+  const std::string command =
+      std::string("python3 -c 'import json,sys; "
+                  "d=json.loads(open(sys.argv[1],\"rb\").read().decode(\"utf-8\",\"strict\")); "
+                  "print(d[\"target\"].encode(\"latin-1\").hex())' ") + path;
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char hex[256] = {};
+  const size_t n = fread(hex, 1, sizeof hex - 1, pipe);
+  const int status = pclose(pipe);
+  unlink(path);
+  EXPECT_EQ(status, 0) << "python3 could not parse: " << object;
+  std::string expected_hex;
+  for (unsigned char c : target) expected_hex += fmt::format("{:02x}", c);
+  EXPECT_EQ(std::string(hex, n), expected_hex + "\n") << "the client's bytes, recoverable";
+
+  // The access log's batched lines go through the same escaping.
+  fmt::memory_buffer batch;
+  LogLine("request", kConn, &batch).With("target", target);
+  const std::string batched = fmt::to_string(batch);
+  for (unsigned char c : batched) ASSERT_LT(c, 0x7f) << batched;
+  EXPECT_NE(batched.find("\\u00ff\\u00c3("), std::string::npos) << batched;
 }
 
 TEST(ConnectionIdTest, WorkerAndSequence) {
