@@ -45,6 +45,9 @@ ABSL_FLAG(std::string, cpus, "", "CPUs to pin workers to, e.g. 0,1 or 0-3 (empty
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10), "TLS handshake deadline");
 ABSL_FLAG(absl::Duration, request_header_timeout, absl::Seconds(30),
           "deadline for a begun request head to complete");
+ABSL_FLAG(absl::Duration, request_body_timeout, absl::Seconds(30),
+          "longest wait for the next byte of a request body (then 408, or a cut once the response "
+          "has begun)");
 ABSL_FLAG(absl::Duration, idle_timeout, absl::Seconds(60),
           "keep-alive: how long a connection may wait for its next request");
 ABSL_FLAG(absl::Duration, upstream_connect_timeout, absl::Seconds(5),
@@ -73,6 +76,10 @@ ABSL_FLAG(uint32_t, max_conns, 0,
 ABSL_FLAG(uint32_t, max_request_head, 64 * 1024, "request head bytes before 431");
 ABSL_FLAG(uint32_t, max_request_headers, 100, "request header fields before 431");
 ABSL_FLAG(uint32_t, max_request_line, 8 * 1024, "request target bytes before 414");
+ABSL_FLAG(uint64_t, max_request_body, 0, "request body bytes before 413 (0: no limit)");
+ABSL_FLAG(std::string, trusted_proxies, "",
+          "CIDR blocks (comma-separated) whose X-Forwarded-For is appended to and whose other "
+          "forwarding headers are kept; from any other peer they are replaced (empty: none)");
 ABSL_FLAG(uint32_t, ring_entries, 4096, "submission queue entries per worker ring");
 ABSL_FLAG(uint32_t, recv_buffers, 1024, "provided recv buffers per worker (a power of two)");
 ABSL_FLAG(uint32_t, recv_buffer_size, 16384, "bytes per provided recv buffer");
@@ -142,6 +149,8 @@ absl::StatusOr<Config> ConfigFromFlags() {
       {"--handshake-timeout", absl::GetFlag(FLAGS_handshake_timeout), &config.handshake_timeout},
       {"--request-header-timeout", absl::GetFlag(FLAGS_request_header_timeout),
        &config.request_header_timeout},
+      {"--request-body-timeout", absl::GetFlag(FLAGS_request_body_timeout),
+       &config.request_body_timeout},
       {"--idle-timeout", absl::GetFlag(FLAGS_idle_timeout), &config.idle_timeout},
       {"--upstream-connect-timeout", absl::GetFlag(FLAGS_upstream_connect_timeout),
        &config.upstream_connect_timeout},
@@ -181,6 +190,10 @@ absl::StatusOr<Config> ConfigFromFlags() {
   config.max_request_head_bytes = absl::GetFlag(FLAGS_max_request_head);
   config.max_request_headers = absl::GetFlag(FLAGS_max_request_headers);
   config.max_request_target_bytes = absl::GetFlag(FLAGS_max_request_line);
+  config.max_request_body_bytes = absl::GetFlag(FLAGS_max_request_body);
+  auto trusted = ParseCidrList(absl::GetFlag(FLAGS_trusted_proxies));
+  if (!trusted.ok()) return trusted.status();
+  config.trusted_proxies = *std::move(trusted);
   if (config.max_request_head_bytes < 1024 || config.max_request_headers < 1 ||
       config.max_request_target_bytes < 16) {
     return absl::InvalidArgumentError(
@@ -221,6 +234,17 @@ void RaiseFdLimit() {
 }
 
 int Main(int argc, char** argv) {
+  // First of all, before any thread exists (InitLogging starts spdlog's): every thread inherits
+  // this mask, so the stop and reload signals wait, pending, for main's sigtimedwait below and
+  // never take their default action (death) on a thread that does not block them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
   absl::SetProgramUsageMessage(
       "TLS-terminating HTTP/1.1 reverse proxy.\n"
       "  ringgate --listen 127.0.0.1:8443 --backend 127.0.0.1:8080 --cert cert.pem --key key.pem");
@@ -276,15 +300,6 @@ int Main(int argc, char** argv) {
   }
   RaiseFdLimit();
   KeepLargeBuffersInTheHeap();
-  signal(SIGPIPE, SIG_IGN);
-
-  // Signals go to main's sigwait, never to a worker in the middle of its loop.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < config->threads; ++i) {

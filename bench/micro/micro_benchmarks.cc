@@ -40,7 +40,8 @@ void BM_ParseAndForwardRequest(benchmark::State& state) {
   for (auto _ : state) {
     parser.Execute(kTypicalRequest, body);
     if (!parser.TakeHead()) state.SkipWithError("no head");
-    std::string upstream = BuildUpstreamRequestHead(parser.head(), "192.0.2.1");
+    std::string upstream =
+        BuildUpstreamRequestHead(parser.head(), ForwardingContext{"192.0.2.1", false, "backend"});
     benchmark::DoNotOptimize(upstream);
     parser.StartNextMessage();
   }

@@ -33,6 +33,16 @@ absl::StatusOr<SocketAddress> ParseSocketAddress(std::string_view text);
 // "0,1,4-7" -> {0,1,4,5,6,7}.
 absl::StatusOr<std::vector<int>> ParseCpuList(std::string_view text);
 
+// An address block: 16 bytes (IPv4 as IPv4-mapped IPv6) and how many leading bits must match.
+struct Cidr {
+  uint8_t address[16] = {};
+  int prefix_bits = 0;
+};
+// "10.0.0.0/8,192.0.2.1,2001:db8::/32" (a bare address is a /32 or /128). Empty: none.
+absl::StatusOr<std::vector<Cidr>> ParseCidrList(std::string_view text);
+// Whether the peer `address` (AF_INET or AF_INET6, v4-mapped included) is inside one of `blocks`.
+bool AddressInCidrs(const sockaddr_storage& address, const std::vector<Cidr>& blocks);
+
 struct Config {
   SocketAddress listen;
   SocketAddress backend;
@@ -44,6 +54,7 @@ struct Config {
 
   absl::Duration handshake_timeout = absl::Seconds(10);
   absl::Duration request_header_timeout = absl::Seconds(30);
+  absl::Duration request_body_timeout = absl::Seconds(30);  // between bytes of a request body
   absl::Duration idle_timeout = absl::Seconds(60);
   absl::Duration upstream_connect_timeout = absl::Seconds(5);
   absl::Duration upstream_response_timeout = absl::Seconds(60);
@@ -62,6 +73,8 @@ struct Config {
   size_t max_request_head_bytes = 64 * 1024;  // over it: 431
   size_t max_request_headers = 100;           // over it: 431
   size_t max_request_target_bytes = 8 * 1024; // over it: 414
+  uint64_t max_request_body_bytes = 0;        // over it: 413 (0: no limit)
+  std::vector<Cidr> trusted_proxies;          // peers whose forwarding headers are believed
   size_t max_conns_per_worker = 0;            // 0: no limit; over it new connections are closed
 
   // Diagnostics.

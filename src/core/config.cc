@@ -83,4 +83,72 @@ absl::StatusOr<std::vector<int>> ParseCpuList(std::string_view text) {
   return cpus;
 }
 
+namespace {
+
+// The peer's address as 16 bytes, IPv4 mapped into IPv6 (::ffff:a.b.c.d) so one comparison
+// serves both families.
+bool AddressBytes(const sockaddr_storage& address, uint8_t out[16]) {
+  if (address.ss_family == AF_INET) {
+    std::memset(out, 0, 10);
+    out[10] = out[11] = 0xff;
+    std::memcpy(out + 12, &reinterpret_cast<const sockaddr_in*>(&address)->sin_addr, 4);
+    return true;
+  }
+  if (address.ss_family == AF_INET6) {
+    std::memcpy(out, &reinterpret_cast<const sockaddr_in6*>(&address)->sin6_addr, 16);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Cidr>> ParseCidrList(std::string_view text) {
+  std::vector<Cidr> blocks;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    const std::string_view part = text.substr(0, comma);
+    const size_t slash = part.find('/');
+    const std::string host(part.substr(0, slash));
+    Cidr block;
+    int max_bits = 0;
+    in_addr v4{};
+    if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+      block.address[10] = block.address[11] = 0xff;
+      std::memcpy(block.address + 12, &v4, 4);
+      max_bits = 32;
+    } else if (inet_pton(AF_INET6, host.c_str(), block.address) == 1) {
+      max_bits = 128;
+    } else {
+      return Invalid(fmt::format("--trusted-proxies: '{}' is not an IP address or CIDR block", part));
+    }
+    int bits = max_bits;
+    if (slash != std::string_view::npos &&
+        (!ParseInt(part.substr(slash + 1), bits) || bits < 0 || bits > max_bits)) {
+      return Invalid(fmt::format("--trusted-proxies: '{}' has an invalid prefix length", part));
+    }
+    block.prefix_bits = bits + (max_bits == 32 ? 96 : 0);
+    blocks.push_back(block);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return blocks;
+}
+
+bool AddressInCidrs(const sockaddr_storage& address, const std::vector<Cidr>& blocks) {
+  uint8_t bytes[16];
+  if (blocks.empty() || !AddressBytes(address, bytes)) return false;
+  for (const Cidr& block : blocks) {
+    const int whole = block.prefix_bits / 8;
+    const int rest = block.prefix_bits % 8;
+    if (std::memcmp(bytes, block.address, static_cast<size_t>(whole)) != 0) continue;
+    if (rest != 0) {
+      const uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
+      if ((bytes[whole] & mask) != (block.address[whole] & mask)) continue;
+    }
+    return true;
+  }
+  return false;
+}
+
 }  // namespace ringgate

@@ -1,6 +1,8 @@
 #include "ringgate/http_codec.h"
 
+#include <cctype>
 #include <cstdio>
+#include <initializer_list>
 #include <cstring>
 #include <iterator>
 
@@ -24,6 +26,85 @@ std::string_view StripWhitespace(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
+}
+
+// Calls `visit` with each non-empty element of a comma-separated field value, trimmed, until it
+// returns false.
+template <class Visit>
+void ForEachListToken(std::string_view list, Visit visit) {
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    const std::string_view token = StripWhitespace(list.substr(0, comma));
+    if (!token.empty() && !visit(token)) return;
+    if (comma == std::string_view::npos) return;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+bool IsOneOf(std::string_view name, std::initializer_list<std::string_view> names) {
+  for (std::string_view n : names) {
+    if (EqualsIgnoreCase(name, n)) return true;
+  }
+  return false;
+}
+
+// Headers a client may set only as far as ringgate's forwarding policy allows (docs/http.md).
+bool IsForwardingHeader(std::string_view name) {
+  return IsOneOf(name, {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+                        "x-forwarded-port", "x-real-ip", "forwarded"});
+}
+
+// End-to-end headers that frame or route a message, or say where it came from: a Connection
+// header may not name them (that would make this hop drop them).
+bool IsEndToEndControlHeader(std::string_view name) {
+  return IsOneOf(name, {"host", "content-length", "transfer-encoding"}) || IsForwardingHeader(name);
+}
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsAlnum(char c) { return IsDigit(c) || (AsciiLower(c) >= 'a' && AsciiLower(c) <= 'z'); }
+
+// RFC 3986 host [ ":" port ] as Host and absolute-form authorities carry it: a reg-name
+// (unreserved, sub-delims, pct-encoded), an IPv4 address (a reg-name's characters), or an IP
+// literal in brackets. No userinfo, no whitespace, nothing empty.
+bool IsValidHost(std::string_view authority) {
+  std::string_view host = authority;
+  std::string_view port;
+  if (!host.empty() && host.front() == '[') {
+    const size_t close = host.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    for (char c : host.substr(1, close - 1)) {
+      if (!(IsAlnum(c) || c == ':' || c == '.')) return false;
+    }
+    std::string_view after = host.substr(close + 1);
+    if (!after.empty() && after.front() != ':') return false;
+    port = after.empty() ? after : after.substr(1);
+    if (after.empty()) return true;
+  } else {
+    const size_t colon = host.rfind(':');
+    if (colon != std::string_view::npos) {
+      port = host.substr(colon + 1);
+      host = host.substr(0, colon);
+      if (port.empty()) return false;
+    }
+    if (host.empty()) return false;
+    for (size_t i = 0; i < host.size(); ++i) {
+      const char c = host[i];
+      if (IsAlnum(c) || std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos) {
+        continue;
+      }
+      if (c == '%' && i + 2 < host.size() && std::isxdigit(static_cast<unsigned char>(host[i + 1])) &&
+          std::isxdigit(static_cast<unsigned char>(host[i + 2]))) {
+        i += 2;
+        continue;
+      }
+      return false;
+    }
+  }
+  if (port.size() > 5) return false;
+  for (char c : port) {
+    if (!IsDigit(c)) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -73,9 +154,12 @@ int HttpParser::OnMessageBegin(llhttp_t* p) {
   h.reason.clear();
   h.version_major = h.version_minor = 1;
   h.headers.clear();
+  h.host.clear();
+  h.content_length = 0;
   h.keep_alive = true;
   h.chunked = h.has_content_length = h.expect_continue = h.upgrade = false;
   self->head_bytes_ = 0;
+  self->no_body_ = false;
   self->in_message_ = true;
   self->last_was_value_ = false;
   return 0;
@@ -126,18 +210,15 @@ int HttpParser::OnHeaderValue(llhttp_t* p, const char* at, size_t len) {
   return 0;
 }
 
+bool HttpParser::Refuse(HttpError error, const char* reason) {
+  error_ = error;
+  error_reason_ = reason;
+  return false;
+}
+
 int HttpParser::OnHeadersComplete(llhttp_t* p) {
   HttpParser* self = Self(p);
   HttpHead& h = self->head_;
-  for (const auto& [name, value] : h.headers) {
-    // RFC 9112 5.1: whitespace between a field name and its colon must be answered with 400
-    // (an intermediary might otherwise read "Content-Length " differently from the backend).
-    if (name.find_first_of(" \t") != std::string::npos) {
-      self->error_ = HttpError::kMalformed;
-      self->error_reason_ = "whitespace in a header name";
-      return -1;
-    }
-  }
   h.version_major = p->http_major;
   h.version_minor = p->http_minor;
   if (self->kind_ == Kind::kRequest) {
@@ -148,36 +229,126 @@ int HttpParser::OnHeadersComplete(llhttp_t* p) {
   h.keep_alive = llhttp_should_keep_alive(p) != 0;
   h.chunked = (p->flags & F_CHUNKED) != 0;
   h.has_content_length = (p->flags & F_CONTENT_LENGTH) != 0;
+  h.content_length = h.has_content_length ? p->content_length : 0;
   h.upgrade = p->upgrade != 0;
-  h.expect_continue = EqualsIgnoreCase(StripWhitespace(h.Find("expect")),
-                                             "100-continue");
-  // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked has no reliable
-  // length: 400. llhttp checks this, except on the Upgrade path, which would forward such a
-  // request as body-less while the backend frames it some other way.
-  if (self->kind_ == Kind::kRequest && !h.chunked) {
-    for (const auto& [name, value] : h.headers) {
-      if (EqualsIgnoreCase(name, "transfer-encoding")) {
-        self->error_ = HttpError::kMalformed;
-        self->error_reason_ = "Transfer-Encoding without chunked as the final coding";
-        return -1;
-      }
+  h.expect_continue = EqualsIgnoreCase(StripWhitespace(h.Find("expect")), "100-continue");
+  if (!self->CheckFraming()) return -1;
+  if (self->kind_ == Kind::kRequest && !self->CheckRequestTarget()) return -1;
+  self->head_ready_ = true;
+  self->body_bytes_ = 0;
+  if (self->kind_ == Kind::kResponse) {
+    // No body, whatever Content-Length or Transfer-Encoding say (RFC 9110 6.4.1): a response to
+    // HEAD, an interim response, 204 and 304. Reading one would wait for bytes that never come.
+    const int code = h.status_code;
+    if ((self->skip_body_ && code >= 200) || (code >= 100 && code < 200 && code != 101) ||
+        code == 204 || code == 304) {
+      self->no_body_ = true;
+      return 1;
     }
   }
-  self->head_ready_ = true;
-  // A response to HEAD has no body whatever its Content-Length says.
-  if (self->kind_ == Kind::kResponse && self->skip_body_ && h.status_code >= 200) return 1;
   return 0;
 }
 
+// Everything about a head that could make the next hop frame the message differently from us.
+bool HttpParser::CheckFraming() {
+  const HttpHead& h = head_;
+  bool transfer_encoding = false;
+  for (const auto& [name, value] : h.headers) {
+    // RFC 9112 5.1: whitespace between a field name and its colon must be answered with 400
+    // (an intermediary might otherwise read "Content-Length " differently from the backend).
+    if (name.find_first_of(" \t") != std::string::npos) {
+      return Refuse(HttpError::kMalformed, "whitespace in a header name");
+    }
+    if (EqualsIgnoreCase(name, "transfer-encoding")) transfer_encoding = true;
+    if (EqualsIgnoreCase(name, "connection")) {
+      // Connection names headers this hop removes. Removing one that frames or routes the
+      // message is how a body becomes a second request at the backend.
+      bool names_control_header = false;
+      ForEachListToken(value, [&](std::string_view token) {
+        names_control_header |= IsEndToEndControlHeader(token);
+        return !names_control_header;
+      });
+      if (names_control_header) {
+        return Refuse(HttpError::kMalformed,
+                      "Connection names a framing, routing or forwarding header");
+      }
+    }
+  }
+  // RFC 9112 6.3: a Transfer-Encoding that does not end in chunked leaves a request without a
+  // reliable length (400), and a response only with close-delimited framing that we would have
+  // to pass on undecoded (refused too). llhttp checks requests, except on the Upgrade path,
+  // which would forward such a request as body-less while the backend frames it some other way.
+  if (transfer_encoding && !h.chunked) {
+    return Refuse(HttpError::kMalformed, "Transfer-Encoding without chunked as the final coding");
+  }
+  if (transfer_encoding && h.has_content_length) {
+    return Refuse(HttpError::kMalformed, "both Content-Length and Transfer-Encoding");
+  }
+  if (kind_ == Kind::kRequest && limits_.max_body_bytes != 0 && h.has_content_length &&
+      h.content_length > limits_.max_body_bytes) {
+    return Refuse(HttpError::kBodyTooLarge, "Content-Length above the body limit");
+  }
+  return true;
+}
+
+// RFC 9112 3.2: Host and the request target. Leaves head_.host (what to forward as Host) and
+// head_.target in origin-form (or "*").
+bool HttpParser::CheckRequestTarget() {
+  HttpHead& h = head_;
+  if (h.version_major != 1) return Refuse(HttpError::kMalformed, "HTTP version other than 1.x");
+  if (h.method == "CONNECT" || h.method == "TRACE") {
+    return Refuse(HttpError::kMethodNotAllowed, "CONNECT and TRACE are not served");
+  }
+  int hosts = 0;
+  for (const auto& [name, value] : h.headers) {
+    if (!EqualsIgnoreCase(name, "host")) continue;
+    if (++hosts > 1) return Refuse(HttpError::kMalformed, "more than one Host");
+    h.host = std::string(StripWhitespace(value));
+  }
+  if (hosts == 0 && !h.http10()) return Refuse(HttpError::kMalformed, "HTTP/1.1 request without Host");
+  if (hosts == 1 && !IsValidHost(h.host)) return Refuse(HttpError::kMalformed, "malformed Host");
+
+  std::string_view target = h.target;
+  if (target == "*") {
+    if (h.method != "OPTIONS") return Refuse(HttpError::kMalformed, "* target for a method other than OPTIONS");
+    return true;
+  }
+  if (!target.empty() && target.front() == '/') return true;
+  // Absolute-form: the authority replaces Host (RFC 9112 3.2.2), the backend gets origin-form.
+  const size_t scheme_end = target.find("://");
+  if (scheme_end == std::string_view::npos ||
+      !(EqualsIgnoreCase(target.substr(0, scheme_end), "http") ||
+        EqualsIgnoreCase(target.substr(0, scheme_end), "https"))) {
+    return Refuse(HttpError::kMalformed, "request target neither origin-form nor an http(s) URI");
+  }
+  std::string_view rest = target.substr(scheme_end + 3);
+  const size_t path_start = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, path_start);
+  if (!IsValidHost(authority)) return Refuse(HttpError::kMalformed, "malformed authority in the request target");
+  std::string_view path = path_start == std::string_view::npos ? std::string_view() : rest.substr(path_start);
+  if (!path.empty() && path.front() == '#') path = {};
+  std::string origin_form = path.empty() || path.front() != '/' ? "/" : "";
+  origin_form.append(path);
+  h.host = std::string(authority);
+  h.target = std::move(origin_form);
+  return true;
+}
+
 int HttpParser::OnBody(llhttp_t* p, const char* at, size_t len) {
-  Self(p)->body_out_->append(at, len);
+  HttpParser* self = Self(p);
+  self->body_bytes_ += len;
+  if (self->limits_.max_body_bytes != 0 && self->body_bytes_ > self->limits_.max_body_bytes) {
+    self->Refuse(HttpError::kBodyTooLarge, "request body above the limit");
+    return -1;
+  }
+  self->body_out_->append(at, len);
   return 0;
 }
 
 int HttpParser::OnChunkHeader(llhttp_t* p) {
   HttpParser* self = Self(p);
   self->chunk_size_ = p->content_length;
-  if (self->chunk_size_ > 0) {
+  if (self->chunk_size_ > 0 && !self->dechunk_) {
     fmt::format_to(std::back_inserter(*self->body_out_), "{:x}\r\n", self->chunk_size_);
   }
   return 0;
@@ -185,13 +356,15 @@ int HttpParser::OnChunkHeader(llhttp_t* p) {
 
 int HttpParser::OnChunkComplete(llhttp_t* p) {
   HttpParser* self = Self(p);
-  if (self->chunk_size_ > 0) self->body_out_->append("\r\n");
+  if (self->chunk_size_ > 0 && !self->dechunk_) self->body_out_->append("\r\n");
   return 0;
 }
 
 int HttpParser::OnMessageComplete(llhttp_t* p) {
   HttpParser* self = Self(p);
-  if (self->head_.chunked) self->body_out_->append("0\r\n\r\n");
+  if (self->head_.chunked && !self->dechunk_ && !self->no_body_) {
+    self->body_out_->append("0\r\n\r\n");
+  }
   self->message_complete_ = true;
   self->in_message_ = false;
   return HPE_PAUSED;  // let the caller finish this exchange before the next message
@@ -287,30 +460,30 @@ void HttpParser::StartNextMessage() {
 namespace {
 
 bool IsHopByHop(std::string_view name) {
-  static constexpr std::string_view kHopByHop[] = {
-      "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
-      "proxy-authenticate", "proxy-authorization"};
-  for (std::string_view h : kHopByHop) {
-    if (EqualsIgnoreCase(name, h)) return true;
+  return IsOneOf(name, {"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
+                        "proxy-authenticate", "proxy-authorization"});
+}
+
+// True when one of the message's Connection fields names `name`.
+bool NamedByConnection(const HttpHead& head, std::string_view name) {
+  bool named = false;
+  for (const auto& [field, value] : head.headers) {
+    if (!EqualsIgnoreCase(field, "connection")) continue;
+    ForEachListToken(value, [&](std::string_view token) {
+      named = EqualsIgnoreCase(token, name);
+      return !named;
+    });
+    if (named) return true;
   }
   return false;
 }
 
-// True for a header that this hop must not forward: fixed hop-by-hop ones, and any that the
-// message's own Connection header (`connection`, its value) names.
-bool DropHeader(std::string_view connection, std::string_view name) {
-  if (IsHopByHop(name)) return true;
-  while (!connection.empty()) {
-    size_t comma = connection.find(',');
-    std::string_view token = StripWhitespace(connection.substr(0, comma));
-    if (EqualsIgnoreCase(token, name)) return true;
-    if (comma == std::string_view::npos) break;
-    connection.remove_prefix(comma + 1);
-  }
-  return false;
+// True for a header this hop never passes on as it came: hop-by-hop ones, those the message's
+// Connection names, and the framing ones, which the proxy writes itself.
+bool DropHeader(const HttpHead& head, std::string_view name) {
+  return IsHopByHop(name) || IsOneOf(name, {"content-length", "transfer-encoding"}) ||
+         NamedByConnection(head, name);
 }
-
-}  // namespace
 
 // Plain appends, not fmt: this runs once per request and fmt's format-string parsing showed up
 // in its profile (bench/micro).
@@ -318,40 +491,83 @@ void AppendField(std::string& out, std::string_view name, std::string_view value
   out.append(name).append(": ").append(value).append("\r\n");
 }
 
-std::string BuildUpstreamRequestHead(const HttpHead& request, std::string_view client_ip) {
-  size_t size = 96 + request.method.size() + request.target.size() + client_ip.size();
+void AppendContentLength(std::string& out, uint64_t length) {
+  char digits[20];
+  size_t n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + length % 10);
+    length /= 10;
+  } while (length != 0);
+  out.append("Content-Length: ");
+  while (n > 0) out.push_back(digits[--n]);
+  out.append("\r\n");
+}
+
+}  // namespace
+
+int RequestErrorStatus(HttpError error) {
+  switch (error) {
+    case HttpError::kHeadTooLarge: return 431;
+    case HttpError::kTargetTooLong: return 414;
+    case HttpError::kMethodNotAllowed: return 405;
+    case HttpError::kBodyTooLarge: return 413;
+    default: return 400;
+  }
+}
+
+std::string BuildUpstreamRequestHead(const HttpHead& request, const ForwardingContext& forwarding) {
+  size_t size = 128 + request.method.size() + request.target.size() + request.host.size() +
+                forwarding.client_ip.size() + forwarding.default_host.size();
   for (const auto& [name, value] : request.headers) size += name.size() + value.size() + 4;
   std::string out;
   out.reserve(size);
   out.append(request.method).append(" ").append(request.target).append(" HTTP/1.1\r\n");
-  const std::string_view connection = request.Find("connection");
+  AppendField(out, "Host", request.host.empty() ? forwarding.default_host : request.host);
   std::string_view first_forwarded_for;
   std::string more_forwarded_for;  // only when a client sent several X-Forwarded-For fields
   for (const auto& [name, value] : request.headers) {
-    if (DropHeader(connection, name) || EqualsIgnoreCase(name, "expect") ||
-        EqualsIgnoreCase(name, "x-forwarded-proto")) {
+    if (DropHeader(request, name) || IsOneOf(name, {"host", "expect", "x-forwarded-proto"})) {
       continue;
     }
-    if (EqualsIgnoreCase(name, "x-forwarded-for")) {
-      if (first_forwarded_for.empty()) {
-        first_forwarded_for = value;
-      } else {
-        more_forwarded_for.append(", ").append(value);
+    if (IsForwardingHeader(name)) {
+      // From an untrusted peer, none of them: it could claim any address.
+      if (!forwarding.client_trusted) continue;
+      if (EqualsIgnoreCase(name, "x-forwarded-for")) {
+        if (first_forwarded_for.empty()) {
+          first_forwarded_for = value;
+        } else {
+          more_forwarded_for.append(", ").append(value);
+        }
+        continue;
       }
-      continue;
     }
     AppendField(out, name, value);
+  }
+  if (request.chunked) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  } else if (request.has_content_length) {
+    AppendContentLength(out, request.content_length);
   }
   out.append("X-Forwarded-For: ");
   if (!first_forwarded_for.empty()) {
     out.append(first_forwarded_for).append(more_forwarded_for).append(", ");
   }
-  out.append(client_ip).append("\r\nX-Forwarded-Proto: https\r\n\r\n");
+  out.append(forwarding.client_ip).append("\r\nX-Forwarded-Proto: https\r\n\r\n");
   return out;
 }
 
-std::string BuildClientResponseHead(const HttpHead& response, bool close_connection) {
-  size_t size = 64 + response.reason.size();
+BodyFraming ChooseResponseFraming(const HttpHead& response, bool request_was_head,
+                                  bool client_http10) {
+  const int code = response.status_code;
+  if (request_was_head || code < 200 || code == 204 || code == 304) return BodyFraming::kNone;
+  if (response.chunked) return client_http10 ? BodyFraming::kUntilClose : BodyFraming::kChunked;
+  if (response.has_content_length) return BodyFraming::kContentLength;
+  return BodyFraming::kUntilClose;
+}
+
+std::string BuildClientResponseHead(const HttpHead& response, BodyFraming framing,
+                                    bool close_connection, bool client_http10) {
+  size_t size = 96 + response.reason.size();
   for (const auto& [name, value] : response.headers) size += name.size() + value.size() + 4;
   std::string out;
   out.reserve(size);
@@ -366,12 +582,32 @@ std::string BuildClientResponseHead(const HttpHead& response, bool close_connect
   out.append(response.reason.empty() ? StatusReason(response.status_code)
                                      : std::string_view(response.reason));
   out.append("\r\n");
-  const std::string_view connection = response.Find("connection");
   for (const auto& [name, value] : response.headers) {
-    if (DropHeader(connection, name)) continue;
+    if (DropHeader(response, name)) continue;
     AppendField(out, name, value);
   }
-  if (close_connection) out += "Connection: close\r\n";
+  switch (framing) {
+    case BodyFraming::kContentLength:
+      AppendContentLength(out, response.content_length);
+      break;
+    case BodyFraming::kChunked:
+      out.append("Transfer-Encoding: chunked\r\n");
+      break;
+    case BodyFraming::kNone:
+      // A 304 or a response to HEAD describes the representation's length: it is kept. A 204 or
+      // 1xx has none (RFC 9110 8.6).
+      if (response.has_content_length && code != 204 && code >= 200) {
+        AppendContentLength(out, response.content_length);
+      }
+      break;
+    case BodyFraming::kUntilClose:
+      break;
+  }
+  if (close_connection) {
+    out += "Connection: close\r\n";
+  } else if (client_http10) {
+    out += "Connection: keep-alive\r\n";
+  }
   out += "\r\n";
   return out;
 }
@@ -380,6 +616,10 @@ std::string_view StatusReason(int status_code) {
   switch (status_code) {
     case 100: return "Continue";
     case 200: return "OK";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 405: return "Method Not Allowed";
+    case 413: return "Content Too Large";
     case 400: return "Bad Request";
     case 408: return "Request Timeout";
     case 414: return "URI Too Long";
@@ -394,10 +634,13 @@ std::string_view StatusReason(int status_code) {
 
 std::string BuildErrorResponse(int status_code) {
   std::string body = fmt::format("{} {}\n", status_code, StatusReason(status_code));
+  // 405 must say what is allowed (RFC 9110 15.5.6).
+  const std::string_view allow =
+      status_code == 405 ? "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n" : "";
   return fmt::format(
-      "HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n"
+      "HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}"
       "Connection: close\r\n\r\n{}",
-      status_code, StatusReason(status_code), body.size(), body);
+      status_code, StatusReason(status_code), body.size(), allow, body);
 }
 
 }  // namespace ringgate

@@ -37,20 +37,24 @@ constexpr size_t kDrainBufferBytes = 32 << 10;
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
-std::string PeerIp(int fd) {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "unknown";
+std::string PeerIp(const sockaddr_storage& addr) {
   char buf[INET6_ADDRSTRLEN] = {};
   if (addr.ss_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&addr)->sin_addr, buf, sizeof buf);
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr, buf, sizeof buf);
   } else if (addr.ss_family == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&addr)->sin6_addr, buf, sizeof buf);
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr, buf, sizeof buf);
   }
   return buf;
 }
 
 bool IsResetError(int error) { return error == -ECONNRESET || error == -EPIPE; }
+
+// Methods a retry cannot turn into a second action at the backend (RFC 9110 9.2.1). PUT and
+// DELETE are idempotent too, but a replay may still repeat their side effects in a backend that
+// does not honour that.
+bool IsSafeMethod(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS";
+}
 
 }  // namespace
 
@@ -61,7 +65,15 @@ void ClientConnection::Start(int fd, uint64_t id) {
   in_use_ = true;
   fd_ = fd;
   id_ = id;
-  peer_ip_ = PeerIp(fd);
+  sockaddr_storage peer{};
+  socklen_t peer_length = sizeof peer;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) == 0) {
+    peer_ip_ = PeerIp(peer);
+    peer_trusted_ = AddressInCidrs(peer, worker_.config().trusted_proxies);
+  } else {
+    peer_ip_ = "unknown";
+    peer_trusted_ = false;
+  }
   const int64_t now = Worker::NowNs();
   life_ = Lifecycle(now);
   initiator_ = CloseInitiator::kNone;
@@ -70,7 +82,7 @@ void ClientConnection::Start(int fd, uint64_t id) {
   request_parser_ = std::make_unique<HttpParser>(
       HttpParser::Kind::kRequest,
       HttpLimits{config.max_request_head_bytes, config.max_request_headers,
-                 config.max_request_target_bytes});
+                 config.max_request_target_bytes, config.max_request_body_bytes});
   out_.Clear();
   plaintext_in_.clear();
   plaintext_offset_ = 0;
@@ -80,7 +92,7 @@ void ClientConnection::Start(int fd, uint64_t id) {
   peer_close_notify_ = peer_fin_ = client_gone_ = client_stalled_ = false;
   plain_out_.clear();
   exchange_active_ = request_complete_ = response_started_ = false;
-  head_request_ = request_has_body_ = retried_ = close_after_response_ = false;
+  head_request_ = request_has_body_ = retried_ = close_after_response_ = client_http10_ = false;
   has_upstream_ = false;
   requests_ = 0;
   exchange_started_ns_ = 0;
@@ -203,6 +215,23 @@ void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
     case ClientTimer::kRequestHead:
       LogLine(spdlog::level::info, "request head timed out", id_);
       RespondWithError(408, CloseInitiator::kServerTimeout);
+      break;
+    case ClientTimer::kRequestBody:
+      if (recv_paused_ && !InputEnded()) {
+        // We stopped reading because the backend does not take the body we already have: the
+        // backend is the one stalling.
+        LogLine(spdlog::level::warn, "backend stopped reading the request body", id_)
+            .With("backend", worker_.config().backend.text);
+        RespondWithError(504, CloseInitiator::kServerError);
+        break;
+      }
+      LogLine(spdlog::level::info, "request body timed out", id_)
+          .With("timeout", absl::FormatDuration(worker_.config().request_body_timeout));
+      if (response_started_) {
+        Abort(TerminationCause::kTimeout, CloseInitiator::kServerTimeout);
+      } else {
+        RespondWithError(408, CloseInitiator::kServerTimeout);
+      }
       break;
     case ClientTimer::kUpstreamConnect:
     case ClientTimer::kUpstreamResponse:
@@ -412,11 +441,7 @@ void ClientConnection::ProcessRequests() {
     if (request_parser_->error() != HttpError::kNone) {
       LogLine(spdlog::level::info, "bad request", id_)
           .With("reason", request_parser_->error_reason());
-      const HttpError error = request_parser_->error();
-      RespondWithError(error == HttpError::kHeadTooLarge     ? 431
-                       : error == HttpError::kTargetTooLong ? 414
-                                                            : 400,
-                       CloseInitiator::kServerError);
+      RespondWithError(RequestErrorStatus(request_parser_->error()), CloseInitiator::kServerError);
       return;
     }
     if (request_parser_->in_message() && !exchange_active_ && timer_ == ClientTimer::kIdle) {
@@ -430,10 +455,14 @@ void ClientConnection::ProcessRequests() {
       if (Upstream* u = BoundUpstream()) {
         u->SendOwned(body);
       }
+      // A byte of the body owed came: the client gets the whole deadline again.
+      if (timer_ == ClientTimer::kRequestBody) {
+        SetTimer(ClientTimer::kRequestBody, worker_.config().request_body_timeout);
+      }
     }
     if (request_parser_->message_complete() && exchange_active_) {
       request_complete_ = true;
-      if (timer_ == ClientTimer::kNone) {
+      if (timer_ == ClientTimer::kNone || timer_ == ClientTimer::kRequestBody) {
         SetTimer(ClientTimer::kUpstreamResponse, worker_.config().upstream_response_timeout);
       }
     }
@@ -458,9 +487,11 @@ void ClientConnection::StartExchange() {
   response_started_ = false;
   retried_ = false;
   head_request_ = head.method == "HEAD";
-  request_has_body_ = head.chunked || !head.Find("content-length").empty();
+  request_has_body_ = head.chunked || head.content_length > 0;
+  client_http10_ = head.http10();
   close_after_response_ = !head.keep_alive || head.upgrade;
-  upstream_request_head_ = BuildUpstreamRequestHead(head, peer_ip_);
+  upstream_request_head_ = BuildUpstreamRequestHead(
+      head, ForwardingContext{peer_ip_, peer_trusted_, worker_.config().backend.text});
   exchange_started_ns_ = Worker::NowNs();
   response_status_ = 0;
   response_bytes_ = 0;
@@ -477,27 +508,36 @@ void ClientConnection::StartExchange() {
     RespondWithError(503, CloseInitiator::kServerError);
     return;
   }
-  upstream->Bind(slot_, generation_, head_request_);
+  upstream->Bind(slot_, generation_, head_request_, client_http10_);
   upstream_slot_ = upstream->slot();
   upstream_generation_ = upstream->generation();
   has_upstream_ = true;
   if (upstream->state() == Upstream::State::kConnecting) {
     SetTimer(ClientTimer::kUpstreamConnect, worker_.config().upstream_connect_timeout);
   } else {
-    SetTimer(ClientTimer::kNone, absl::ZeroDuration());
+    // Until the request is complete its body is owed (ProcessRequests moves on to the response
+    // timer once it is).
+    SetTimer(ClientTimer::kRequestBody, worker_.config().request_body_timeout);
   }
   upstream->Send(upstream_request_head_);
-  if (head.expect_continue && request_has_body_) QueuePlaintext(kContinue);
+  // An HTTP/1.0 client gets no interim response (RFC 9110 15.2): it sends its body anyway.
+  if (head.expect_continue && request_has_body_ && !client_http10_) QueuePlaintext(kContinue);
 }
 
 // The pooled backend connection was closed by the backend before it answered: try once more on
-// a fresh one, if nothing of the request but its head had to be sent.
-bool ClientConnection::RetryOnFreshUpstream() {
+// a fresh one, if nothing of the request but its head had to be sent, and if sending it twice
+// cannot make the backend act twice: nothing of it reached the backend, or its method is safe.
+bool ClientConnection::RetryOnFreshUpstream(bool request_reached_backend) {
   if (retried_ || response_started_ || request_has_body_ || !request_complete_) return false;
+  if (request_reached_backend && !IsSafeMethod(request_method_)) {
+    LogLine(spdlog::level::info, "not replaying a request the backend may have acted on", id_)
+        .With("method", request_method_);
+    return false;
+  }
   retried_ = true;
   Upstream* upstream = worker_.AcquireUpstream();
   if (upstream == nullptr) return false;
-  upstream->Bind(slot_, generation_, head_request_);
+  upstream->Bind(slot_, generation_, head_request_, client_http10_);
   upstream_slot_ = upstream->slot();
   upstream_generation_ = upstream->generation();
   has_upstream_ = true;
@@ -518,7 +558,7 @@ void ClientConnection::OnUpstreamConnected() {
     if (request_complete_) {
       SetTimer(ClientTimer::kUpstreamResponse, worker_.config().upstream_response_timeout);
     } else {
-      SetTimer(ClientTimer::kNone, absl::ZeroDuration());
+      SetTimer(ClientTimer::kRequestBody, worker_.config().request_body_timeout);
     }
   }
 }
@@ -555,16 +595,18 @@ void ClientConnection::OnUpstreamData(std::string_view bytes) {
           RespondWithError(502, CloseInitiator::kServerError);
           return;
         }
-        std::string interim = BuildClientResponseHead(head, false);
-        QueuePlaintext(interim);
+        if (!client_http10_) {  // HTTP/1.0 has no interim responses
+          QueuePlaintext(BuildClientResponseHead(head, BodyFraming::kNone, false));
+        }
       } else {
         response_started_ = true;
         response_status_ = head.status_code;
-        if (parser.needs_eof() || !request_complete_ || worker_.draining()) {
+        const BodyFraming framing = ChooseResponseFraming(head, head_request_, client_http10_);
+        if (framing == BodyFraming::kUntilClose || !request_complete_ || worker_.draining()) {
           close_after_response_ = true;
         }
-        std::string response_head = BuildClientResponseHead(head, close_after_response_);
-        QueuePlaintext(response_head);
+        QueuePlaintext(
+            BuildClientResponseHead(head, framing, close_after_response_, client_http10_));
       }
     }
     if (!plain.empty()) {
@@ -605,7 +647,10 @@ void ClientConnection::OnUpstreamEof() {
     }
   }
   if (!response_started_) {
-    if (upstream != nullptr && upstream->reused() && RetryOnFreshUpstream()) return;
+    if (upstream != nullptr && upstream->reused() &&
+        RetryOnFreshUpstream(upstream->request_bytes_sent() > 0)) {
+      return;
+    }
     LogLine(spdlog::level::warn, "backend closed before responding", id_);
     RespondWithError(502, CloseInitiator::kServerError);
     return;
@@ -618,10 +663,11 @@ void ClientConnection::OnUpstreamEof() {
 void ClientConnection::OnUpstreamFailed(int error) {
   Upstream* upstream = BoundUpstream();
   const bool was_reused = upstream != nullptr && upstream->reused();
+  const bool request_reached_backend = upstream != nullptr && upstream->request_bytes_sent() > 0;
   has_upstream_ = false;
   if (closing_ || !exchange_active_) return;
   if (!response_started_) {
-    if (was_reused && RetryOnFreshUpstream()) return;
+    if (was_reused && RetryOnFreshUpstream(request_reached_backend)) return;
     LogLine(spdlog::level::warn, "backend failed", id_)
         .With("backend", worker_.config().backend.text)
         .With("error", std::strerror(-error));

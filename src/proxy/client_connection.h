@@ -36,6 +36,7 @@ enum class ClientTimer : uint8_t {
   kHandshake,         // TLS handshake must finish
   kIdle,              // keep-alive: the next request must begin
   kRequestHead,       // a begun request head must complete
+  kRequestBody,       // the next byte of a request body owed must arrive
   kUpstreamConnect,   // the backend must accept the connection
   kUpstreamResponse,  // the backend must send (more of) its response
   kClientSend,        // the client must accept some of the bytes we owe it
@@ -83,7 +84,7 @@ class ClientConnection {
   void ProcessRequests();
   void StartExchange();
   void FinishExchange(bool upstream_reusable);
-  bool RetryOnFreshUpstream();
+  bool RetryOnFreshUpstream(bool request_reached_backend);
   // Writing.
   void QueuePlaintext(std::string_view plain);
   void FlushToClient();
@@ -127,6 +128,7 @@ class ClientConnection {
   int fd_ = -1;
   uint64_t id_ = 0;
   std::string peer_ip_;
+  bool peer_trusted_ = false;  // in --trusted-proxies: its forwarding headers are believed
   int ops_in_flight_ = 0;
   // A zero-copy send's result, held until the kernel's notification says it no longer reads
   // the buffer: only then may the send queue reuse it or move on (SubmitSend, OnCompletion).
@@ -161,6 +163,7 @@ class ClientConnection {
   bool request_has_body_ = false;
   bool retried_ = false;
   bool close_after_response_ = false;
+  bool client_http10_ = false;  // no chunked coding, no interim responses
   std::string upstream_request_head_;  // kept for one retry on a stale pooled connection
   uint32_t upstream_slot_ = 0;
   uint32_t upstream_generation_ = 0;

@@ -45,12 +45,15 @@ bool Upstream::Connect() {
   return true;
 }
 
-void Upstream::Bind(uint32_t client_slot, uint32_t client_generation, bool head_request) {
+void Upstream::Bind(uint32_t client_slot, uint32_t client_generation, bool head_request,
+                    bool client_http10) {
   has_client_ = true;
   client_slot_ = client_slot;
   client_generation_ = client_generation;
+  request_bytes_sent_ = 0;
   response_parser_.StartNextMessage();
   response_parser_.set_skip_body(head_request);
+  response_parser_.set_dechunk(client_http10);
 }
 
 ClientConnection* Upstream::BoundClient() {
@@ -177,6 +180,7 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
         if (client != nullptr) client->OnUpstreamFailed(result);
         break;
       }
+      request_bytes_sent_ += static_cast<uint64_t>(result);
       std::string_view rest = out_.OnSent(static_cast<size_t>(result));
       if (!rest.empty()) {  // short send: the rest goes before anything newer
         SubmitBytes(rest);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 
 namespace ringgate {
@@ -31,7 +32,7 @@ TEST(HttpParserTest, StopsAfterEachPipelinedRequest) {
 TEST(HttpParserTest, ContentLengthBodyPassesThroughVerbatimAcrossCalls) {
   HttpParser parser(HttpParser::Kind::kRequest, 65536);
   std::string body;
-  parser.Execute("POST /u HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123", body);
+  parser.Execute("POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123", body);
   EXPECT_TRUE(parser.TakeHead());
   EXPECT_EQ(body, "0123");
   EXPECT_FALSE(parser.message_complete());
@@ -44,7 +45,7 @@ TEST(HttpParserTest, ChunkedBodyIsRechunkedAndTrailersDropped) {
   HttpParser parser(HttpParser::Kind::kRequest, 65536);
   std::string body;
   const std::string input =
-      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
       "5;ext=1\r\nhello\r\n0A\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n";
   // Byte by byte: framing must not depend on how the input is split.
   for (char c : input) parser.Execute(std::string_view(&c, 1), body);
@@ -57,7 +58,7 @@ TEST(HttpParserTest, RejectsBothContentLengthAndTransferEncoding) {
   HttpParser parser(HttpParser::Kind::kRequest, 65536);
   std::string body;
   parser.Execute(
-      "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", body);
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", body);
   EXPECT_EQ(parser.error(), HttpError::kMalformed);
 }
 
@@ -95,7 +96,7 @@ TEST(HttpParserTest, HeadLargerThanTheLimitIsReported) {
 TEST(HttpParserTest, TooManyHeaderFieldsIsReported) {
   HttpParser parser(HttpParser::Kind::kRequest, HttpLimits{65536, 3, 8192});
   std::string body;
-  parser.Execute("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", body);
+  parser.Execute("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nHost: 3\r\n\r\n", body);
   EXPECT_EQ(parser.error(), HttpError::kNone) << "three is the limit, not over it";
   HttpParser over(HttpParser::Kind::kRequest, HttpLimits{65536, 3, 8192});
   over.Execute("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", body);
@@ -122,7 +123,7 @@ TEST(HttpParserTest, ObsFoldIsRefusedHoweverTheInputIsSplit) {
 
 TEST(HttpParserTest, SpacesInsideValuesAndBodiesAreNotObsFold) {
   const std::string ok =
-      "POST / HTTP/1.1\r\nX-A: one two\r\nContent-Length: 9\r\n\r\nline\n two";
+      "POST / HTTP/1.1\r\nHost: a\r\nX-A: one two\r\nContent-Length: 9\r\n\r\nline\n two";
   HttpParser parser(HttpParser::Kind::kRequest, 65536);
   std::string body;
   for (char c : ok) parser.Execute(std::string_view(&c, 1), body);
@@ -134,7 +135,7 @@ TEST(HttpParserTest, SpacesInsideValuesAndBodiesAreNotObsFold) {
 TEST(HttpParserTest, WhitespaceBeforeTheColonIsRefused) {
   HttpParser parser(HttpParser::Kind::kRequest, 65536);
   std::string body;
-  parser.Execute("GET / HTTP/1.1\r\nContent-Length : 0\r\n\r\n", body);
+  parser.Execute("GET / HTTP/1.1\r\nHost: a\r\nContent-Length : 0\r\n\r\n", body);
   EXPECT_EQ(parser.error(), HttpError::kMalformed);
 }
 
@@ -176,10 +177,118 @@ TEST(HttpParserTest, NoContentAndNotModifiedResponsesHaveNoBody) {
   }
 }
 
-TEST(HeaderRewriteTest, UpstreamRequestDropsHopByHopAndAddsForwardedHeaders) {
+// Parses one request; the parser's error (kNone if it was accepted).
+HttpError ParseRequest(std::string_view input, HttpLimits limits = HttpLimits{}) {
+  HttpParser parser(HttpParser::Kind::kRequest, limits);
+  std::string body;
+  parser.Execute(input, body);
+  return parser.error();
+}
+
+TEST(HttpParserTest, ConnectionMayNotNameFramingRoutingOrForwardingHeaders) {
+  for (const char* named : {"content-length", "Transfer-Encoding", "host", "keep-alive, Host",
+                            "X-Forwarded-For", "forwarded", "x-real-ip"}) {
+    const std::string request = std::string("POST / HTTP/1.1\r\nHost: a\r\nConnection: ") + named +
+                                "\r\nContent-Length: 2\r\n\r\nhi";
+    EXPECT_EQ(ParseRequest(request), HttpError::kMalformed) << named;
+  }
+  // Named in a second Connection field, too.
+  EXPECT_EQ(ParseRequest("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n"
+                         "Connection: content-length\r\n\r\n"),
+            HttpError::kMalformed);
+  EXPECT_EQ(ParseRequest("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, x-private\r\n\r\n"),
+            HttpError::kNone);
+  HttpParser response(HttpParser::Kind::kResponse, 65536);
+  std::string body;
+  response.Execute("HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: 2\r\n\r\nhi",
+                   body);
+  EXPECT_EQ(response.error(), HttpError::kMalformed);
+}
+
+TEST(HttpParserTest, HostIsRequiredOnceAndWellFormedInHttp11) {
+  EXPECT_EQ(ParseRequest("GET / HTTP/1.1\r\n\r\n"), HttpError::kMalformed);
+  EXPECT_EQ(ParseRequest("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"), HttpError::kMalformed);
+  for (const char* bad : {"a b", "a@b", "", "a:", "a:8x", "[::1", "a/b", "a:123456"}) {
+    EXPECT_EQ(ParseRequest(std::string("GET / HTTP/1.1\r\nHost: ") + bad + "\r\n\r\n"),
+              HttpError::kMalformed)
+        << bad;
+  }
+  for (const char* good : {"a", "example.com:8443", "192.0.2.1", "[2001:db8::1]:443", "a%41b"}) {
+    EXPECT_EQ(ParseRequest(std::string("GET / HTTP/1.1\r\nHost: ") + good + "\r\n\r\n"),
+              HttpError::kNone)
+        << good;
+  }
+  EXPECT_EQ(ParseRequest("GET / HTTP/1.0\r\n\r\n"), HttpError::kNone) << "optional in HTTP/1.0";
+}
+
+TEST(HttpParserTest, AbsoluteFormBecomesOriginFormWithItsAuthorityAsHost) {
+  HttpParser parser(HttpParser::Kind::kRequest, 65536);
+  std::string body;
+  parser.Execute("GET http://Example.com:8080/x?y=1 HTTP/1.1\r\nHost: other\r\n\r\n", body);
+  ASSERT_EQ(parser.error(), HttpError::kNone) << parser.error_reason();
+  EXPECT_EQ(parser.head().target, "/x?y=1");
+  EXPECT_EQ(parser.head().host, "Example.com:8080");
+  HttpParser bare(HttpParser::Kind::kRequest, 65536);
+  bare.Execute("GET https://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n", body);
+  EXPECT_EQ(bare.head().target, "/");
+  EXPECT_EQ(ParseRequest("GET ftp://example.com/ HTTP/1.1\r\nHost: a\r\n\r\n"), HttpError::kMalformed);
+  EXPECT_EQ(ParseRequest("GET http://user@example.com/ HTTP/1.1\r\nHost: a\r\n\r\n"),
+            HttpError::kMalformed);
+  EXPECT_EQ(ParseRequest("GET * HTTP/1.1\r\nHost: a\r\n\r\n"), HttpError::kMalformed);
+  EXPECT_EQ(ParseRequest("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), HttpError::kNone);
+}
+
+TEST(HttpParserTest, ConnectAndTraceAreNotAllowed) {
+  EXPECT_EQ(ParseRequest("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
+            HttpError::kMethodNotAllowed);
+  EXPECT_EQ(ParseRequest("TRACE / HTTP/1.1\r\nHost: a\r\n\r\n"), HttpError::kMethodNotAllowed);
+  EXPECT_EQ(RequestErrorStatus(HttpError::kMethodNotAllowed), 405);
+}
+
+TEST(HttpParserTest, BodyLimitRefusesALargerContentLengthAtOnceAndAGrowingChunkedBody) {
+  HttpLimits limits;
+  limits.max_body_bytes = 10;
+  EXPECT_EQ(ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n", limits),
+            HttpError::kBodyTooLarge);
+  EXPECT_EQ(ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789", limits),
+            HttpError::kNone);
+  EXPECT_EQ(ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "6\r\n012345\r\n6\r\n012345\r\n0\r\n\r\n",
+                         limits),
+            HttpError::kBodyTooLarge);
+  EXPECT_EQ(RequestErrorStatus(HttpError::kBodyTooLarge), 413);
+}
+
+TEST(HttpParserTest, InterimNoContentAndNotModifiedEndAtTheirHeadWhateverTheirFraming) {
+  for (const char* head : {"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+                           "HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\n",
+                           "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
+                           "HTTP/1.1 103 Early Hints\r\nContent-Length: 5\r\n\r\n"}) {
+    HttpParser parser(HttpParser::Kind::kResponse, 65536);
+    std::string body;
+    const std::string input = std::string(head) + "HTTP/1.1 200 OK\r\n";
+    EXPECT_EQ(parser.Execute(input, body), std::strlen(head)) << head;
+    EXPECT_TRUE(parser.message_complete()) << head;
+    EXPECT_TRUE(body.empty()) << head;
+  }
+}
+
+TEST(HttpParserTest, ChunkedResponseIsDecodedForAnHttp10Client) {
+  HttpParser parser(HttpParser::Kind::kResponse, 65536);
+  parser.set_dechunk(true);
+  std::string body;
+  parser.Execute("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", body);
+  EXPECT_TRUE(parser.message_complete());
+  EXPECT_EQ(body, "hello");
+}
+
+TEST(HeaderRewriteTest, UpstreamRequestDropsHopByHopAndUntrustedForwardingHeaders) {
   HttpHead head;
   head.method = "POST";
   head.target = "/p?q=1";
+  head.host = "example.com";
+  head.has_content_length = true;
+  head.content_length = 3;
   head.headers = {{"Host", "example.com"},
                   {"Connection", "keep-alive, X-Private"},
                   {"Keep-Alive", "timeout=5"},
@@ -189,24 +298,92 @@ TEST(HeaderRewriteTest, UpstreamRequestDropsHopByHopAndAddsForwardedHeaders) {
                   {"Expect", "100-continue"},
                   {"X-Forwarded-For", "10.0.0.1"},
                   {"X-Forwarded-Proto", "http"},
-                  {"Content-Length", "3"}};
-  std::string out = BuildUpstreamRequestHead(head, "192.0.2.7");
-  EXPECT_EQ(out,
+                  {"X-Forwarded-Host", "evil"},
+                  {"X-Forwarded-Port", "1"},
+                  {"X-Real-IP", "6.6.6.6"},
+                  {"Forwarded", "for=6.6.6.6"},
+                  {"Accept", "*/*"},
+                  {"Content-Length", "0003"}};
+  EXPECT_EQ(BuildUpstreamRequestHead(head, ForwardingContext{"192.0.2.7", false, "backend"}),
             "POST /p?q=1 HTTP/1.1\r\n"
             "Host: example.com\r\n"
+            "Accept: */*\r\n"
+            "Content-Length: 3\r\n"
+            "X-Forwarded-For: 192.0.2.7\r\n"
+            "X-Forwarded-Proto: https\r\n\r\n");
+  EXPECT_EQ(BuildUpstreamRequestHead(head, ForwardingContext{"192.0.2.7", true, "backend"}),
+            "POST /p?q=1 HTTP/1.1\r\n"
+            "Host: example.com\r\n"
+            "X-Forwarded-Host: evil\r\n"
+            "X-Forwarded-Port: 1\r\n"
+            "X-Real-IP: 6.6.6.6\r\n"
+            "Forwarded: for=6.6.6.6\r\n"
+            "Accept: */*\r\n"
             "Content-Length: 3\r\n"
             "X-Forwarded-For: 10.0.0.1, 192.0.2.7\r\n"
-            "X-Forwarded-Proto: https\r\n\r\n");
+            "X-Forwarded-Proto: https\r\n\r\n")
+      << "a trusted peer's forwarding headers stay, its X-Forwarded-For is appended to";
+}
+
+TEST(HeaderRewriteTest, UpstreamFramingIsTheParsersNotTheClientsFields) {
+  HttpHead head;
+  head.method = "POST";
+  head.target = "/";
+  head.host = "a";
+  head.chunked = true;
+  head.headers = {{"Host", "a"}, {"Transfer-Encoding", "chunked"}};
+  EXPECT_EQ(BuildUpstreamRequestHead(head, ForwardingContext{"192.0.2.7", false, "backend"}),
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+            "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\r\n");
+  HttpHead http10;
+  http10.method = "GET";
+  http10.target = "/";
+  http10.version_minor = 0;
+  EXPECT_EQ(BuildUpstreamRequestHead(http10, ForwardingContext{"192.0.2.7", false, "127.0.0.1:8080"}),
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+            "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\r\n")
+      << "an HTTP/1.0 request without Host gets the backend's address";
 }
 
 TEST(HeaderRewriteTest, ClientResponseGetsConnectionCloseOnlyWhenClosing) {
   HttpHead head;
   head.status_code = 200;
   head.reason = "OK";
+  head.has_content_length = true;
+  head.content_length = 2;
   head.headers = {{"Content-Length", "2"}, {"Connection", "keep-alive"}, {"Keep-Alive", "x"}};
-  EXPECT_EQ(BuildClientResponseHead(head, false), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
-  EXPECT_EQ(BuildClientResponseHead(head, true),
+  EXPECT_EQ(BuildClientResponseHead(head, BodyFraming::kContentLength, false),
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
+  EXPECT_EQ(BuildClientResponseHead(head, BodyFraming::kContentLength, true),
             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(BuildClientResponseHead(head, BodyFraming::kContentLength, false, true),
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n")
+      << "an HTTP/1.0 client keeps the connection only when told";
+}
+
+TEST(HeaderRewriteTest, ResponseFramingFollowsStatusMethodAndClientVersion) {
+  HttpHead chunked;
+  chunked.status_code = 200;
+  chunked.chunked = true;
+  chunked.headers = {{"Transfer-Encoding", "chunked"}};
+  EXPECT_EQ(ChooseResponseFraming(chunked, false, false), BodyFraming::kChunked);
+  EXPECT_EQ(ChooseResponseFraming(chunked, false, true), BodyFraming::kUntilClose);
+  EXPECT_EQ(ChooseResponseFraming(chunked, true, false), BodyFraming::kNone);
+  EXPECT_EQ(BuildClientResponseHead(chunked, BodyFraming::kUntilClose, true, true),
+            "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+      << "no chunked coding for HTTP/1.0";
+  HttpHead no_content;
+  no_content.status_code = 204;
+  no_content.has_content_length = true;
+  no_content.content_length = 5;
+  no_content.headers = {{"Content-Length", "5"}};
+  EXPECT_EQ(ChooseResponseFraming(no_content, false, false), BodyFraming::kNone);
+  EXPECT_EQ(BuildClientResponseHead(no_content, BodyFraming::kNone, false),
+            "HTTP/1.1 204 No Content\r\n\r\n");
+  HttpHead not_modified = no_content;
+  not_modified.status_code = 304;
+  EXPECT_EQ(BuildClientResponseHead(not_modified, BodyFraming::kNone, false),
+            "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n");
 }
 
 TEST(HeaderRewriteTest, ErrorResponsesAreCompleteAndClose) {
