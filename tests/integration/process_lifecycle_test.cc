@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 
@@ -99,6 +101,73 @@ TEST_F(ProcessLifecycleTest, SecondSignalStopsAtOnce) {
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
   EXPECT_NE(proxy.Log().find("second signal: stopping now"), std::string::npos);
   Finish(slow);
+}
+
+// A field ("SigBlk", "SigIgn") of /proc/<pid>/status or /proc/<pid>/task/<tid>/status, as a mask
+// whose bit (n - 1) is signal n; 0 when the file or the field is missing.
+uint64_t SignalMask(const std::string& status_path, const std::string& field) {
+  std::ifstream in(status_path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::strtoull(line.c_str() + field.size() + 1, nullptr, 16);
+  }
+  return 0;
+}
+
+constexpr uint64_t Bit(int signal) { return 1ull << (signal - 1); }
+constexpr uint64_t kStopSignals = Bit(SIGTERM) | Bit(SIGINT) | Bit(SIGHUP);
+
+// A thread that does not block SIGTERM takes the signal's default action (the process dies) at
+// any instant main is not inside sigtimedwait: every other thread, spdlog's included, must block
+// the stop and reload signals.
+TEST_F(ProcessLifecycleTest, EveryThreadBlocksTheStopSignalsAndSigpipeIsIgnored) {
+  ProxyUnderTest proxy({}, backend_.port());
+  ASSERT_TRUE(proxy.Start());
+  const std::string proc = "/proc/" + std::to_string(proxy.pid());
+  EXPECT_EQ(SignalMask(proc + "/status", "SigIgn") & Bit(SIGPIPE), Bit(SIGPIPE));
+  int threads = 0;
+  for (const auto& task : std::filesystem::directory_iterator(proc + "/task")) {
+    ++threads;
+    // Main waits in sigtimedwait, which unblocks what it waits for while it waits.
+    if (task.path().filename() == std::to_string(proxy.pid())) continue;
+    const std::string status = task.path().string() + "/status";
+    std::ifstream name_file(task.path().string() + "/comm");
+    std::string name;
+    std::getline(name_file, name);
+    EXPECT_EQ(SignalMask(status, "SigBlk") & kStopSignals, kStopSignals)
+        << "thread " << task.path().filename() << " (" << name << ") can take SIGTERM's default action";
+  }
+  EXPECT_GE(threads, 4) << "main, two workers, the admin thread and spdlog's";
+  proxy.Signal(SIGTERM);
+  EXPECT_EQ(proxy.WaitExit(5000), 0);
+}
+
+// SIGTERM as soon as the process blocks it (the first thing main does): it waits, pending, for
+// the signal loop, which drains at once; the process exits 0 instead of dying by the signal.
+TEST_F(ProcessLifecycleTest, SigtermDuringStartUpDrainsAndExitsZero) {
+  for (int round = 0; round < 5; ++round) {
+    const int port = FreePort();
+    const std::string log = CertificateDir() + "/early-sigterm-" + std::to_string(port) + ".log";
+    ChildProcess child;
+    ASSERT_TRUE(child.Start({BinaryPath(), "--listen=127.0.0.1:" + std::to_string(port),
+                             "--backend=127.0.0.1:" + std::to_string(backend_.port()),
+                             "--cert=" + CertificateDir() + "/cert.pem",
+                             "--key=" + CertificateDir() + "/key.pem", "--threads=4",
+                             "--admin-listen=127.0.0.1:" + std::to_string(FreePort())},
+                            log));
+    const std::string status = "/proc/" + std::to_string(child.pid()) + "/status";
+    const auto give_up = Clock::now() + std::chrono::seconds(5);
+    // Until main has blocked the signals (exec and the dynamic loader come first).
+    while ((SignalMask(status, "SigBlk") & Bit(SIGTERM)) == 0 && Clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    child.Signal(SIGTERM);
+    const int code = child.Wait(10000);
+    std::ifstream in(log);
+    const std::string logged((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_EQ(code, 0) << "round " << round << " (128 + 15: killed by SIGTERM)\n" << logged;
+    EXPECT_NE(logged.find(" stopped"), std::string::npos) << logged;
+  }
 }
 
 // The restart scenario needs net.ipv4.tcp_migrate_req=1 (see docs/operations.md): without it the
