@@ -105,9 +105,11 @@ bool AddressBytes(const sockaddr_storage& address, uint8_t out[16]) {
 
 absl::StatusOr<std::vector<Cidr>> ParseCidrList(std::string_view text) {
   std::vector<Cidr> blocks;
-  while (!text.empty()) {
+  if (text.empty()) return blocks;
+  while (true) {
     const size_t comma = text.find(',');
     const std::string_view part = text.substr(0, comma);
+    if (part.empty()) return Invalid("--trusted-proxies: an empty entry in the list");
     const size_t slash = part.find('/');
     const std::string host(part.substr(0, slash));
     Cidr block;
