@@ -281,6 +281,11 @@ bool HttpParser::CheckFraming() {
   if (transfer_encoding && !h.chunked) {
     return Refuse(HttpError::kMalformed, "Transfer-Encoding without chunked as the final coding");
   }
+  // RFC 9112 6.1: HTTP/1.0 has no Transfer-Encoding; a message that carries one has faulty
+  // framing (a 1.0 peer downstream would read the chunks as the body itself).
+  if (transfer_encoding && h.http10()) {
+    return Refuse(HttpError::kMalformed, "Transfer-Encoding in an HTTP/1.0 message");
+  }
   if (transfer_encoding && h.has_content_length) {
     return Refuse(HttpError::kMalformed, "both Content-Length and Transfer-Encoding");
   }

@@ -238,6 +238,17 @@ TEST(HttpParserTest, AbsoluteFormBecomesOriginFormWithItsAuthorityAsHost) {
   EXPECT_EQ(ParseRequest("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), HttpError::kNone);
 }
 
+// Found by the differential fuzz oracle: llhttp reads chunked coding in an HTTP/1.0 message,
+// which RFC 9112 6.1 says to treat as faulty framing.
+TEST(HttpParserTest, TransferEncodingInHttp10IsFaultyFraming) {
+  EXPECT_EQ(ParseRequest("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+            HttpError::kMalformed);
+  HttpParser response(HttpParser::Kind::kResponse, 65536);
+  std::string body;
+  response.Execute("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", body);
+  EXPECT_EQ(response.error(), HttpError::kMalformed);
+}
+
 TEST(HttpParserTest, ConnectAndTraceAreNotAllowed) {
   EXPECT_EQ(ParseRequest("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
             HttpError::kMethodNotAllowed);
