@@ -1,11 +1,16 @@
 #include "diag/admin_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 #include "core/worker.h"
 #include "fmt/format.h"
@@ -15,16 +20,72 @@
 namespace ringgate {
 namespace {
 
+constexpr size_t kMaxRequestHead = 16384;
+
 std::string HttpResponse(int status, std::string_view reason, std::string_view content_type,
-                         std::string_view body) {
+                         std::string_view body, std::string_view extra_headers = {}) {
   return fmt::format(
-      "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-      status, reason, content_type, body.size(), body);
+      "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n{}",
+      status, reason, content_type, body.size(), extra_headers, body);
+}
+
+// Compares in time that depends on the lengths only, not on where the bytes first differ.
+bool SameSecret(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  auto lower = [](char c) { return std::tolower(static_cast<unsigned char>(c)); };
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
+}
+
+std::string_view TrimSpaces(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
 }
 
 }  // namespace
 
+bool IsLoopbackAddress(const SocketAddress& address) {
+  if (address.family() == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&address.storage);
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (address.family() == AF_INET6) {
+    const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(&address.storage)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(&a) || (IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127);
+  }
+  return false;
+}
+
+absl::Status CheckAdminAccess(const SocketAddress& address, std::string_view token) {
+  if (!token.empty()) {
+    const bool visible = std::all_of(token.begin(), token.end(),
+                                     [](char c) { return c > 0x20 && c < 0x7f; });
+    if (!visible || token.size() < 16 || token.size() > 512) {
+      return absl::InvalidArgumentError(
+          "--admin-token must be 16 to 512 visible ASCII characters without spaces "
+          "(e.g. openssl rand -hex 32)");
+    }
+    return absl::OkStatus();
+  }
+  if (!IsLoopbackAddress(address)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "--admin-listen {} is not a loopback address: anyone who reaches it could read every "
+        "connection's peer and state; set --admin-token (every request must then carry "
+        "'Authorization: Bearer <token>') or listen on 127.0.0.1",
+        address.text));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status AdminServer::Listen(const SocketAddress& address) {
+  if (absl::Status s = CheckAdminAccess(address, token_); !s.ok()) return s;
   listen_fd_ = socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) return absl::InternalError(fmt::format("admin socket: {}", std::strerror(errno)));
   int one = 1;
@@ -53,42 +114,132 @@ void AdminServer::Stop() {
 void AdminServer::Serve() {
   while (!stopping_.load()) {
     pollfd p{listen_fd_, POLLIN, 0};
-    if (poll(&p, 1, 200) <= 0) continue;  // wakes to notice Stop()
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    const int ready = poll(&p, 1, 200);  // wakes to notice Stop()
+    sessions_.remove_if([](const std::unique_ptr<Session>& s) {
+      if (!s->done.load()) return false;
+      s->thread.join();
+      return true;
+    });
+    if (ready <= 0) continue;
+    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) continue;
-    HandleConnection(fd);
-    close(fd);
+    if (sessions_.size() >= static_cast<size_t>(kMaxConnections)) {
+      const std::string busy = HttpResponse(503, "Service Unavailable", "text/plain",
+                                            "busy: too many admin connections\n");
+      (void)!send(fd, busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      close(fd);
+      continue;
+    }
+    auto session = std::make_unique<Session>();
+    Session* raw = session.get();
+    try {
+      raw->thread = std::thread([this, raw, fd] {
+        HandleConnection(fd);
+        close(fd);
+        raw->done.store(true);
+      });
+    } catch (const std::system_error&) {
+      close(fd);  // no thread to be had: the client retries
+      continue;
+    }
+    sessions_.push_back(std::move(session));
   }
+  for (auto& s : sessions_) s->thread.join();
+  sessions_.clear();
+}
+
+bool AdminServer::WaitFor(int fd, short events, Clock::time_point deadline) const {
+  while (!stopping_.load()) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, events, 0};
+    const int ready = poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 200)));
+    if (ready > 0) return true;  // also on POLLHUP/POLLERR: the next recv/send says which
+    if (ready < 0 && errno != EINTR) return false;
+  }
+  return false;
+}
+
+bool AdminServer::Authorized(std::string_view head) const {
+  if (token_.empty()) return true;
+  int found = 0;
+  bool matches = false;
+  for (size_t at = 0; at < head.size();) {
+    size_t end = head.find("\r\n", at);
+    if (end == std::string_view::npos) end = head.size();
+    const std::string_view line = head.substr(at, end - at);
+    at = end + 2;
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos || !EqualsIgnoreCase(line.substr(0, colon), "authorization")) {
+      continue;
+    }
+    ++found;
+    const std::string_view value = TrimSpaces(line.substr(colon + 1));
+    constexpr std::string_view kScheme = "bearer ";
+    if (value.size() <= kScheme.size() || !EqualsIgnoreCase(value.substr(0, kScheme.size()), kScheme)) {
+      continue;
+    }
+    matches = SameSecret(TrimSpaces(value.substr(kScheme.size())), token_);
+  }
+  return found == 1 && matches;
 }
 
 void AdminServer::HandleConnection(int fd) {
-  timeval timeout{2, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  const Clock::time_point deadline = Clock::now() + kRequestDeadline;
   std::string request;
   char buf[4096];
-  while (request.find("\r\n\r\n") == std::string::npos && request.size() < 16384) {
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) return;
+  size_t head_end = std::string::npos;
+  while ((head_end = request.find("\r\n\r\n")) == std::string::npos) {
+    if (request.size() > kMaxRequestHead) {
+      const std::string r = HttpResponse(431, "Request Header Fields Too Large", "text/plain",
+                                         "request head too large\n");
+      (void)!send(fd, r.data(), r.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      return;
+    }
+    if (!WaitFor(fd, POLLIN, deadline)) {
+      // Whole request not in by the deadline (or stopping): dropped.
+      const std::string r = HttpResponse(408, "Request Timeout", "text/plain", "request timeout\n");
+      (void)!send(fd, r.data(), r.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      return;
+    }
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n == 0) return;
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+      return;
+    }
     request.append(buf, static_cast<size_t>(n));
   }
-  const size_t line_end = request.find("\r\n");
-  const std::string line = request.substr(0, line_end);
+  const std::string_view head(request.data(), head_end);
+  const std::string_view line = head.substr(0, head.find("\r\n"));
   const size_t sp1 = line.find(' ');
-  const size_t sp2 = line.find(' ', sp1 + 1);
+  const size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   std::string response;
-  if (sp1 == std::string::npos || sp2 == std::string::npos) {
+  if (sp1 == std::string_view::npos || sp2 == std::string_view::npos) {
     response = HttpResponse(400, "Bad Request", "text/plain", "bad request\n");
+  } else if (!Authorized(head)) {
+    response = HttpResponse(401, "Unauthorized", "text/plain", "missing or wrong admin token\n",
+                            "WWW-Authenticate: Bearer realm=\"ringgate admin\"\r\n");
   } else {
-    std::string path = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    std::string path(line.substr(sp1 + 1, sp2 - sp1 - 1));
     if (size_t q = path.find('?'); q != std::string::npos) path.resize(q);
-    response = Respond(line.substr(0, sp1), path);
+    response = Respond(std::string(line.substr(0, sp1)), path);
   }
+  // Building the answer may wait on the workers (up to a second each): the client's deadline
+  // does not shrink below a second for taking it.
+  const Clock::time_point send_deadline = std::max(deadline, Clock::now() + std::chrono::seconds(1));
   size_t sent = 0;
   while (sent < response.size()) {
-    ssize_t n = send(fd, response.data() + sent, response.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) return;
-    sent += static_cast<size_t>(n);
+    const ssize_t n = send(fd, response.data() + sent, response.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) &&
+        WaitFor(fd, POLLOUT, send_deadline)) {
+      continue;
+    }
+    return;
   }
   shutdown(fd, SHUT_WR);
 }

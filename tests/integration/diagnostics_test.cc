@@ -1,12 +1,23 @@
 // Scripted closes against a dedicated proxy: each must move exactly the metrics, /closures
 // entries and log lines that describe it, and nothing else.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "harness.h"
 
@@ -217,6 +228,157 @@ TEST(DiagnosticsJsonTest, JsonLogLinesAreObjectsWithTheConnectionId) {
   }
   EXPECT_NE(access_log.find("\"method\":\"GET\",\"target\":\"/hello\",\"status\":200"),
             std::string::npos) << access_log;
+}
+
+// Admin endpoint robustness and access. Each test runs its own proxy; no backend is needed.
+
+// A loopback TCP client of the admin port, for requests curl cannot send (halves, trickles).
+int AdminSocket(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::string AdminStatus(int port, const std::string& path, const std::string& header = "") {
+  return RunCommand("curl -s --max-time 5 -o /dev/null -w '%{http_code}' " +
+                    (header.empty() ? std::string() : "-H '" + header + "' ") +
+                    "http://127.0.0.1:" + std::to_string(port) + path)
+      .output;
+}
+
+TEST(AdminEndpointTest, StalledClientsDoNotDelayOthers) {
+  ProxyUnderTest proxy({}, FreePort());
+  ASSERT_TRUE(proxy.Start());
+  std::vector<int> stalled;
+  for (int i = 0; i < 4; ++i) {
+    const int fd = AdminSocket(proxy.admin_port());
+    ASSERT_GE(fd, 0);
+    const std::string half = "GET /metrics HTTP/1.1\r\nHo";
+    ASSERT_EQ(send(fd, half.data(), half.size(), MSG_NOSIGNAL), static_cast<ssize_t>(half.size()));
+    stalled.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // all four accepted, waiting
+  const auto start = std::chrono::steady_clock::now();
+  const std::string metrics = proxy.Admin("/metrics");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1))
+      << "a scrape waited behind stalled clients";
+  EXPECT_NE(metrics.find("ringgate_connections_accepted_total"), std::string::npos) << metrics;
+  for (int fd : stalled) close(fd);
+}
+
+TEST(AdminEndpointTest, AClientThatTricklesItsRequestIsDroppedAtTheDeadline) {
+  ProxyUnderTest proxy({}, FreePort());
+  ASSERT_TRUE(proxy.Start());
+  const int fd = AdminSocket(proxy.admin_port());
+  ASSERT_GE(fd, 0);
+  const auto start = std::chrono::steady_clock::now();
+  const std::string trickle = "GET /metrics HTTP/1.1\r\nX-Pad: " + std::string(40, 'a');
+  bool dropped = false;
+  std::string answer;
+  // A byte every 250 ms, never the end of the head: a per-read timeout never fires on that.
+  for (size_t i = 0; i < trickle.size() && !dropped; ++i) {
+    if (send(fd, &trickle[i], 1, MSG_NOSIGNAL) != 1) {
+      dropped = true;
+      break;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 250) > 0) {
+      char buf[512];
+      ssize_t n;
+      while ((n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0) answer.append(buf, static_cast<size_t>(n));
+      dropped = n == 0 || (n < 0 && errno != EAGAIN);
+    }
+  }
+  const auto took = std::chrono::steady_clock::now() - start;
+  close(fd);
+  ASSERT_TRUE(dropped) << "still connected after " << trickle.size() * 250 << " ms";
+  EXPECT_GE(took, std::chrono::milliseconds(4500));
+  EXPECT_LT(took, std::chrono::milliseconds(7000));
+  EXPECT_TRUE(answer.empty() || answer.rfind("HTTP/1.1 408", 0) == 0) << answer;
+  EXPECT_EQ(AdminStatus(proxy.admin_port(), "/healthz"), "200");
+}
+
+TEST(AdminEndpointTest, ConnectionsBeyondTheCapGet503AtOnce) {
+  ProxyUnderTest proxy({}, FreePort());
+  ASSERT_TRUE(proxy.Start());
+  std::vector<int> stalled;
+  for (int i = 0; i < 16; ++i) {
+    const int fd = AdminSocket(proxy.admin_port());
+    ASSERT_GE(fd, 0);
+    stalled.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(AdminStatus(proxy.admin_port(), "/healthz"), "503") << "the 17th connection";
+  for (int fd : stalled) close(fd);
+  std::string status;
+  for (int i = 0; i < 20 && status != "200"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    status = AdminStatus(proxy.admin_port(), "/healthz");
+  }
+  EXPECT_EQ(status, "200") << "the slots come back when the clients leave";
+}
+
+// Runs ringgate with `flags` until it exits (it should refuse to start); its exit code and log.
+std::pair<int, std::string> RunToRefusal(const std::vector<std::string>& flags) {
+  const std::string log = CertificateDir() + "/admin-refusal-" + std::to_string(FreePort()) + ".log";
+  std::vector<std::string> argv = {BinaryPath(), "--listen=127.0.0.1:" + std::to_string(FreePort()),
+                                   "--cert=" + CertificateDir() + "/cert.pem",
+                                   "--key=" + CertificateDir() + "/key.pem", "--threads=1"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  ChildProcess child;
+  if (!child.Start(argv, log)) return {-1, ""};
+  const int code = child.Wait(10000);
+  std::ifstream in(log);
+  return {code, std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>())};
+}
+
+// 192.0.2.1 (TEST-NET-1) is on no interface here: the refusal must come before any bind, and a
+// token moves the failure to the bind itself.
+TEST(AdminEndpointTest, NonLoopbackAddressNeedsAToken) {
+  const std::string admin = "--admin-listen=192.0.2.1:" + std::to_string(FreePort());
+  auto [code, log] = RunToRefusal({admin});
+  EXPECT_NE(code, 0);
+  EXPECT_NE(code, -1) << "still running";
+  EXPECT_NE(log.find("is not a loopback address"), std::string::npos) << log;
+  EXPECT_NE(log.find("--admin-token"), std::string::npos) << log;
+
+  std::tie(code, log) = RunToRefusal({admin, "--admin-token=0123456789abcdef0123"});
+  EXPECT_NE(code, 0);
+  EXPECT_EQ(log.find("is not a loopback address"), std::string::npos) << log;
+  EXPECT_NE(log.find("cannot listen on --admin-listen"), std::string::npos) << log;
+
+  std::tie(code, log) = RunToRefusal({"--admin-listen=127.0.0.1:" + std::to_string(FreePort()),
+                                      "--admin-token=short"});
+  EXPECT_NE(code, 0);
+  EXPECT_NE(log.find("--admin-token must be 16 to 512"), std::string::npos) << log;
+}
+
+TEST(AdminEndpointTest, WithATokenEveryRequestMustCarryIt) {
+  const std::string token = "s3cret-admin-token-0123456789";
+  ProxyUnderTest proxy({"--admin-token=" + token}, FreePort());
+  ASSERT_TRUE(proxy.Start());
+  const int port = proxy.admin_port();
+  EXPECT_EQ(AdminStatus(port, "/healthz"), "401");
+  EXPECT_EQ(AdminStatus(port, "/metrics"), "401");
+  EXPECT_EQ(AdminStatus(port, "/metrics", "Authorization: Bearer wrong-" + token), "401");
+  EXPECT_EQ(AdminStatus(port, "/metrics", "Authorization: Bearer " + token + "x"), "401");
+  EXPECT_EQ(AdminStatus(port, "/metrics", "Authorization: Basic " + token), "401");
+  EXPECT_EQ(AdminStatus(port, "/metrics", "Authorization: Bearer " + token), "200");
+  EXPECT_EQ(AdminStatus(port, "/healthz", "authorization: bearer " + token), "200");
+  CommandResult challenge = RunCommand("curl -s --max-time 5 -D - -o /dev/null http://127.0.0.1:" +
+                                       std::to_string(port) + "/connections");
+  EXPECT_NE(challenge.output.find("WWW-Authenticate: Bearer"), std::string::npos) << challenge.output;
+  CommandResult body = RunCommand("curl -s --max-time 5 -H 'Authorization: Bearer " + token +
+                                  "' http://127.0.0.1:" + std::to_string(port) + "/healthz");
+  EXPECT_EQ(body.output, "ok\n");
+  EXPECT_EQ(proxy.Log().find(token), std::string::npos) << "the token is never logged";
 }
 
 }  // namespace
