@@ -11,9 +11,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <thread>
@@ -21,6 +23,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -68,6 +71,9 @@ ABSL_FLAG(std::string, log_format, "text", "text (key=value) or json (one object
 ABSL_FLAG(std::string, access_log, "off", "file for one line per request, or off");
 ABSL_FLAG(std::string, admin_listen, "127.0.0.1:9901",
           "plain-HTTP admin address (/metrics /connections /closures /healthz /readyz), or off");
+ABSL_FLAG(std::string, admin_token, "",
+          "every admin request must carry 'Authorization: Bearer <token>' (16 to 512 visible "
+          "characters); required for a non-loopback --admin-listen");
 ABSL_FLAG(uint32_t, closures_per_worker, 256, "closed connections each worker remembers for /closures");
 ABSL_FLAG(bool, diagnostics, true,
           "metrics, flight recorder and the kernel's view at close (false: only logs)");
@@ -108,6 +114,75 @@ std::vector<std::string> NormalizeFlagSpelling(int argc, char** argv) {
     }
   }
   return args;
+}
+
+// --help: every ringgate flag, grouped as the README's table is, with its default; none of
+// abseil's own. (absl's --help lists only flags from a file named after the program.)
+void PrintHelp() {
+  static constexpr struct {
+    const char* title;
+    std::initializer_list<const char*> flags;
+  } kGroups[] = {
+      {"Listen and backends", {"listen", "backend", "trusted_proxies"}},
+      {"TLS", {"cert", "key", "ticket_key_file"}},
+      {"Timeouts",
+       {"handshake_timeout", "request_header_timeout", "request_body_timeout", "idle_timeout",
+        "upstream_connect_timeout", "upstream_response_timeout", "close_notify_timeout",
+        "send_timeout", "drain_timeout"}},
+      {"Limits",
+       {"max_conns", "upstream_idle_max", "upstream_idle_timeout", "max_request_head",
+        "max_request_headers", "max_request_line", "max_request_body"}},
+      {"Logs and diagnostics",
+       {"log_level", "log_format", "access_log", "admin_listen", "admin_token",
+        "closures_per_worker", "diagnostics"}},
+      {"Tuning",
+       {"threads", "cpus", "ring_entries", "recv_buffers", "recv_buffer_size", "sqpoll",
+        "sqpoll_idle", "send_zc_threshold"}},
+  };
+  auto print_flag = [](const absl::CommandLineFlag& flag) {
+    const absl::string_view flag_name = flag.Name();
+    std::string name(flag_name.data(), flag_name.size());
+    std::replace(name.begin(), name.end(), '_', '-');
+    std::string line = absl::StrCat("  --", name, "=", flag.DefaultValue());
+    if (line.size() < 40) line.resize(40, ' ');
+    std::printf("%s %s\n", line.c_str(), flag.Help().c_str());
+  };
+  std::printf("ringgate: TLS-terminating HTTP/1.1 reverse proxy.\n\n"
+              "  ringgate --listen 127.0.0.1:8443 --backend 127.0.0.1:8080 --cert cert.pem "
+              "--key key.pem\n\n"
+              "Flags may be spelled with dashes or underscores. Signals: SIGTERM/SIGINT drain, "
+              "SIGHUP reloads the certificate.\n");
+  std::vector<std::string> listed;
+  for (const auto& group : kGroups) {
+    std::printf("\n%s:\n", group.title);
+    for (const char* name : group.flags) {
+      if (const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name)) {
+        print_flag(*flag);
+        listed.emplace_back(name);
+      }
+    }
+  }
+  // A flag defined here but missing from the groups above still shows (and the test that
+  // compares --help with the README catches it).
+  std::vector<const absl::CommandLineFlag*> others;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (flag->Filename().find("src/main.cc") == std::string::npos) continue;
+    if (std::find(listed.begin(), listed.end(), std::string(name.data(), name.size())) ==
+        listed.end()) {
+      others.push_back(flag);
+    }
+  }
+  if (!others.empty()) {
+    std::sort(others.begin(), others.end(),
+              [](const auto* a, const auto* b) { return a->Name() < b->Name(); });
+    std::printf("\nOther:\n");
+    for (const absl::CommandLineFlag* flag : others) print_flag(*flag);
+  }
+  std::printf("\nMore: README.md, docs/operations.md, docs/http.md, docs/diagnostics.md.\n");
+}
+
+void PrintVersion() {
+  std::printf("ringgate %s (%s build)\n", RINGGATE_VERSION, RINGGATE_BUILD_TYPE);
 }
 
 absl::StatusOr<Config> ConfigFromFlags() {
@@ -184,6 +259,10 @@ absl::StatusOr<Config> ConfigFromFlags() {
       return absl::InvalidArgumentError(absl::StrCat("--admin-listen: ", admin_addr.status().message()));
     }
     config.admin_listen = *admin_addr;
+    config.admin_token = absl::GetFlag(FLAGS_admin_token);
+    if (absl::Status s = CheckAdminAccess(config.admin_listen, config.admin_token); !s.ok()) {
+      return s;
+    }
   }
   config.max_conns_per_worker = absl::GetFlag(FLAGS_max_conns);
   config.upstream_idle_max = absl::GetFlag(FLAGS_upstream_idle_max);
@@ -249,6 +328,16 @@ int Main(int argc, char** argv) {
       "TLS-terminating HTTP/1.1 reverse proxy.\n"
       "  ringgate --listen 127.0.0.1:8443 --backend 127.0.0.1:8080 --cert cert.pem --key key.pem");
   std::vector<std::string> normalized = NormalizeFlagSpelling(argc, argv);
+  for (size_t i = 1; i < normalized.size() && normalized[i] != "--"; ++i) {
+    if (normalized[i] == "--help" || normalized[i] == "-h" || normalized[i] == "-help") {
+      PrintHelp();
+      return 0;
+    }
+    if (normalized[i] == "--version" || normalized[i] == "-version") {
+      PrintVersion();
+      return 0;
+    }
+  }
   std::vector<char*> normalized_argv;
   for (std::string& a : normalized) normalized_argv.push_back(a.data());
   std::vector<char*> positional =
@@ -312,7 +401,7 @@ int Main(int argc, char** argv) {
   std::atomic<bool> draining{false};
   std::vector<Worker*> worker_ptrs;
   for (auto& w : workers) worker_ptrs.push_back(w.get());
-  AdminServer admin(worker_ptrs, draining);
+  AdminServer admin(worker_ptrs, draining, config->admin_token);
   if (config->admin_enabled) {
     if (absl::Status s = admin.Listen(config->admin_listen); !s.ok()) {
       std::fprintf(stderr, "ringgate: %s\n", std::string(s.message()).c_str());

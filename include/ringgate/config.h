@@ -81,6 +81,7 @@ struct Config {
   bool diagnostics = true;              // metrics, flight recorder, kernel view at close
   bool admin_enabled = true;
   SocketAddress admin_listen;           // plain HTTP: /metrics /connections /closures /healthz /readyz
+  std::string admin_token;              // empty: none, and admin_listen must be loopback
   size_t closures_per_worker = 256;     // flight recorder depth
 };
 

@@ -6,6 +6,9 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -553,6 +556,49 @@ TEST(StartupTest, BadInputsExitNonZeroWithAMessage) {
     EXPECT_NE(r.exit_code, 0) << c.args;
     EXPECT_NE(r.output.find(c.message), std::string::npos) << c.args << "\n" << r.output;
   }
+}
+
+// Every `--flag` named in a line of `text` that starts with `line_start`.
+std::set<std::string> FlagsNamedIn(const std::string& text, const std::string& line_start) {
+  std::set<std::string> flags;
+  std::istringstream lines(text);
+  std::string line;
+  const std::regex flag(R"(--[a-z0-9][a-z0-9-]*)");
+  while (std::getline(lines, line)) {
+    if (line.rfind(line_start, 0) != 0) continue;
+    // In the README's table only the first cell names flags; --help names one per line.
+    const std::string cell =
+        line_start[0] == '|' ? line.substr(0, line.find('|', 1)) : line.substr(0, 42);
+    for (auto it = std::sregex_iterator(cell.begin(), cell.end(), flag);
+         it != std::sregex_iterator(); ++it) {
+      flags.insert(it->str());
+    }
+  }
+  return flags;
+}
+
+// --help is where a new user looks: it must list every flag (the README's table, and no flag the
+// table lacks), each with its default and meaning.
+TEST(StartupTest, HelpListsExactlyTheFlagsInTheReadmesTable) {
+  CommandResult help = RunCommand(BinaryPath() + " --help");
+  EXPECT_EQ(help.exit_code, 0);
+  const std::set<std::string> in_help = FlagsNamedIn(help.output, "  --");
+  CommandResult readme = RunCommand("cat " + SourceDir() + "/README.md");
+  const std::set<std::string> in_readme = FlagsNamedIn(readme.output, "| `--");
+  EXPECT_GE(in_readme.size(), 30u) << "the README's flag table was not found";
+  EXPECT_EQ(in_help, in_readme) << help.output;
+  EXPECT_NE(help.output.find("  --close-notify-timeout=5s"), std::string::npos) << "defaults shown";
+  EXPECT_NE(help.output.find("Timeouts:"), std::string::npos) << "grouped";
+  EXPECT_EQ(help.output.find("--flagfile"), std::string::npos) << "none of abseil's own flags";
+  EXPECT_EQ(help.output.find("No flags matched"), std::string::npos);
+}
+
+TEST(StartupTest, VersionNamesTheReleaseAndTheBuildType) {
+  CommandResult r = RunCommand(BinaryPath() + " --version");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(std::regex_match(r.output, std::regex(R"(ringgate \d+\.\d+\.\d+ \((release|debugoptimized|debug|plain|minsize) build\)\n)")))
+      << r.output;
+  EXPECT_EQ(r.output.find("NDEBUG"), std::string::npos) << r.output;
 }
 
 TEST(StartupTest, AddressInUseExitsNonZeroWithAMessage) {
