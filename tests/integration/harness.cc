@@ -61,7 +61,12 @@ bool WaitForPort(int port, int timeout_ms) {
 }
 
 std::string SourceDir() { return RINGGATE_SOURCE_DIR; }
-std::string BinaryPath() { return RINGGATE_BINARY; }
+std::string BinaryPath() {
+  // RINGGATE_BINARY in the environment runs the tests against another build (before and after a
+  // fix, for example).
+  const char* other = std::getenv("RINGGATE_BINARY");
+  return other != nullptr && *other != '\0' ? other : RINGGATE_BINARY;
+}
 
 std::string CertificateDir() {
   static const std::string dir = [] {
@@ -129,6 +134,114 @@ bool DemoBackend::Start() {
     return false;
   }
   return WaitForPort(port_, 10000);
+}
+
+bool RecordingBackend::Start() {
+  port_ = FreePort();
+  control_port_ = FreePort();
+  for (int i = 0; i < 10 && control_port_ == port_; ++i) control_port_ = FreePort();
+  std::string log = CertificateDir() + "/recording-backend-" + std::to_string(port_) + ".log";
+  if (!process_.Start({"python3", SourceDir() + "/tests/integration/recording_backend.py",
+                       "--port", std::to_string(port_), "--control-port",
+                       std::to_string(control_port_)},
+                      log)) {
+    return false;
+  }
+  return WaitForPort(port_, 10000) && WaitForPort(control_port_, 10000);
+}
+
+std::string RecordingBackend::Control(const std::string& method, const std::string& path) const {
+  return RunCommand("curl -s --max-time 5 -X " + method + " http://127.0.0.1:" +
+                    std::to_string(control_port_) + path)
+      .output;
+}
+
+void RecordingBackend::Reset() const { Control("POST", "/reset"); }
+
+std::vector<RecordedConnection> RecordingBackend::Connections() const {
+  std::vector<RecordedConnection> connections;
+  std::istringstream lines(Control("GET", "/log.txt"));
+  std::string line;
+  auto field = [](const std::string& hex) { return hex == "-" ? std::string() : FromHex(hex); };
+  while (std::getline(lines, line)) {
+    std::istringstream words(line);
+    std::string kind, a, b, c;
+    int id = 0;
+    words >> kind >> id >> a >> b >> c;
+    if (kind == "connection") {
+      connections.push_back({id, a == "closed", field(b), {}, ""});
+    } else if (kind == "request" && !connections.empty()) {
+      connections.back().requests.push_back({field(a), field(b), c});
+    } else if (kind == "error" && !connections.empty()) {
+      connections.back().error = field(a);
+    }
+  }
+  return connections;
+}
+
+std::vector<RecordedConnection> RecordingBackend::SettledConnections(int settle_ms,
+                                                                     int timeout_ms) const {
+  std::string last = Control("GET", "/log.txt");
+  for (int waited = 0; waited < timeout_ms; waited += settle_ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms));
+    std::string now = Control("GET", "/log.txt");
+    if (now == last) break;
+    last = now;
+  }
+  return Connections();
+}
+
+std::string TlsExchange::All() const {
+  std::string all;
+  for (const std::string& r : received) all += r;
+  return all;
+}
+
+TlsExchange RunTlsExchange(int port, const std::vector<ExchangeStep>& steps, double quiet_s,
+                           double max_s) {
+  std::string command = "python3 " + SourceDir() + "/tests/integration/tls_client.py exchange" +
+                        " --port " + std::to_string(port) + " --quiet " + std::to_string(quiet_s) +
+                        " --max " + std::to_string(max_s);
+  for (const ExchangeStep& step : steps) {
+    command += " --step " + (step.bytes.empty() ? std::string("-") : ToHex(step.bytes)) + "@" +
+               std::to_string(step.responses);
+  }
+  TlsExchange exchange;
+  std::istringstream lines(RunCommand(command + " 2>&1").output);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream words(line);
+    std::string kind, index, ms, hex;
+    words >> kind;
+    if (kind == "step") {
+      words >> index >> ms >> hex;
+      exchange.last_byte_ms.push_back(std::atoi(ms.c_str() + 3));  // "ms=N"
+      exchange.received.push_back(hex == "-" ? std::string() : FromHex(hex));
+    } else if (kind == "end") {
+      words >> exchange.end;
+    } else {
+      exchange.end += "[client: " + line + "]";  // a traceback: the test shows it
+    }
+  }
+  return exchange;
+}
+
+std::string ToHex(std::string_view bytes) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : bytes) {
+    hex += kDigits[c >> 4];
+    hex += kDigits[c & 15];
+  }
+  return hex;
+}
+
+std::string FromHex(std::string_view hex) {
+  std::string bytes;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    bytes += static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16));
+  }
+  return bytes;
 }
 
 bool ProxyUnderTest::Start() { return StartOn(FreePort()); }

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ringgate::testing {
@@ -29,7 +30,7 @@ int FreePort();
 bool WaitForPort(int port, int timeout_ms);
 
 std::string SourceDir();
-std::string BinaryPath();
+std::string BinaryPath();  // $RINGGATE_BINARY if set, else the one this build made
 // A temporary directory with cert.pem and key.pem (ECDSA P-256, self-signed) and rsa-cert.pem
 // and rsa-key.pem (RSA 2048), made once.
 std::string CertificateDir();
@@ -59,6 +60,71 @@ class DemoBackend {
   int port_ = 0;
   ChildProcess process_;
 };
+
+// A request as tests/integration/recording_backend.py framed it.
+struct RecordedRequest {
+  std::string head;     // request line and header fields through the empty line, exact bytes
+  std::string body;     // the body, decoded from its framing
+  std::string framing;  // "content-length", "chunked" or "none"
+};
+
+// One backend connection as the recording backend saw it since its last Reset().
+struct RecordedConnection {
+  int id = 0;  // in order of accept, never reused
+  bool closed = false;
+  std::string received;  // every byte that arrived, exactly
+  std::vector<RecordedRequest> requests;
+  std::string error;  // why the backend refused to frame what arrived (it then sent 400), if so
+};
+
+// tests/integration/recording_backend.py on free ports: a plain HTTP/1.1 backend that frames
+// requests itself and records every byte it receives. Routes (see the script): /respond/<hex>
+// answers with exactly those bytes, /drop and /drop-on-reuse close without answering, anything
+// else gets 200 with the body "<METHOD> <target>\n".
+//
+//   RecordingBackend backend;
+//   ASSERT_TRUE(backend.Start());
+//   ProxyUnderTest proxy({}, backend.port());
+//   ...
+//   std::vector<RecordedConnection> seen = backend.SettledConnections();
+class RecordingBackend {
+ public:
+  bool Start();
+  int port() const { return port_; }
+  // Forgets everything recorded; open connections record anew from their next byte.
+  void Reset() const;
+  std::vector<RecordedConnection> Connections() const;
+  // Connections() once two reads `settle_ms` apart agree (or after `timeout_ms`): what a test
+  // asserts after a refusal, when forwarded bytes, if any, would arrive a little later.
+  std::vector<RecordedConnection> SettledConnections(int settle_ms = 300,
+                                                     int timeout_ms = 3000) const;
+
+ private:
+  std::string Control(const std::string& method, const std::string& path) const;
+  int port_ = 0;
+  int control_port_ = 0;
+  ChildProcess process_;
+};
+
+// One conversation of tests/integration/tls_client.py's `exchange` mode: each step's bytes are
+// sent in turn on one TLS connection, and what arrives is collected per step. A step ends when
+// the connection closes, or once `responses` final responses have arrived on the connection
+// in all and then nothing for `quiet_s`, or after `max_s`.
+struct ExchangeStep {
+  std::string bytes;  // may be empty: only wait
+  int responses = 0;
+};
+struct TlsExchange {
+  std::vector<std::string> received;  // per step that ran
+  std::vector<int> last_byte_ms;      // per step: from its send to its last byte; -1 if none
+  std::string end;                    // "closed", "quiet", "max" or "reset"
+  std::string All() const;            // everything received
+};
+TlsExchange RunTlsExchange(int port, const std::vector<ExchangeStep>& steps, double quiet_s = 0.3,
+                           double max_s = 10);
+
+std::string ToHex(std::string_view bytes);
+std::string FromHex(std::string_view hex);
 
 class ProxyUnderTest {
  public:

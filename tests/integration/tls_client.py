@@ -12,6 +12,15 @@
   tls_client.py rst      --port P                     a slow request, then a reset
   tls_client.py stall    --port P --hold S            asks for 30 MB and reads none of it
   tls_client.py raw      --port P --hex H             sends raw bytes, prints the answer's first line
+  tls_client.py exchange --port P --step H[@N] ...    sends each step's bytes (hex; "-": none)
+                  [--quiet S] [--max S]               in turn on one connection; a step ends
+                                                      when the connection closes, or when N
+                                                      final responses have arrived in all and
+                                                      then nothing for S s (or after --max s);
+                                                      prints "step I ms=M HEX" per step (M: ms
+                                                      from its send to its last byte, -1 if
+                                                      none; HEX: what arrived, "-" if nothing),
+                                                      then "end closed|quiet|max|reset"
   tls_client.py resume   --port P [--port2 Q]         reconnects (to Q if given) with the first
                                                       session (1.3, 1.2)
   tls_client.py idle     --port P --hold S            a request, then waits for the proxy's
@@ -29,6 +38,7 @@ Prints one line of results; exits non-zero when the behaviour is wrong.
 """
 import argparse
 import os
+import re
 import resource
 import socket
 import ssl
@@ -204,6 +214,55 @@ def raw(args):
     return 0
 
 
+FINAL_STATUS_LINE = re.compile(rb"(?:^|\n)HTTP/1\.[01] [2-5][0-9][0-9] ")
+
+
+def exchange(args):
+    """Scripted conversation with exact bytes both ways (see the module's docstring)."""
+    tls = connect(args.port)
+    received = b""
+    end = "quiet"
+    for index, step in enumerate(args.step):
+        data, _, wanted = step.partition("@")
+        wanted = int(wanted or 0)
+        got = b""
+        last_ms = -1
+        started = time.monotonic()
+        last_activity = started
+        try:
+            if data != "-":
+                tls.sendall(bytes.fromhex(data))
+            tls.settimeout(0.05)
+            while True:
+                now = time.monotonic()
+                if now - started > args.max:
+                    end = "max"
+                    break
+                if (len(FINAL_STATUS_LINE.findall(received)) >= wanted and
+                        now - last_activity >= args.quiet):
+                    end = "quiet"
+                    break
+                try:
+                    chunk = tls.recv(65536)
+                except socket.timeout:
+                    continue
+                if not chunk:
+                    end = "closed"
+                    break
+                received += chunk
+                got += chunk
+                last_activity = time.monotonic()
+                last_ms = int((last_activity - started) * 1000)
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
+            end = "reset"
+        print("step %d ms=%d %s" % (index, last_ms, got.hex() or "-"), flush=True)
+        if end in ("closed", "reset"):
+            break
+    print("end %s" % end)
+    tls.close()
+    return 0
+
+
 def resume(args):
     """Reconnects with the session of a first connection, for TLS 1.3 and 1.2; exit 0 if both
     handshakes were resumptions."""
@@ -325,7 +384,8 @@ def silent(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent", "fin", "rst", "idle", "stall", "raw", "resume", "slowread", "fdlimit"])
+    parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent", "fin", "rst", "idle", "stall", "raw", "resume", "slowread", "fdlimit",
+                                         "exchange"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--run", default="run")
     parser.add_argument("--reps", type=int, default=1)
@@ -336,10 +396,14 @@ def main():
     parser.add_argument("--pid", type=int, default=0)
     parser.add_argument("--halfclose", action="store_true")
     parser.add_argument("--port2", type=int, default=0)
+    parser.add_argument("--step", action="append", default=[])
+    parser.add_argument("--quiet", type=float, default=0.3)
+    parser.add_argument("--max", type=float, default=10.0)
     args = parser.parse_args()
     modes = {"burst": burst, "unwrap": unwrap, "pipeline": pipeline, "silent": silent, "fin": fin,
              "rst": rst, "idle": idle,
-             "stall": stall, "raw": raw, "resume": resume, "slowread": slowread, "fdlimit": fdlimit}
+             "stall": stall, "raw": raw, "resume": resume, "slowread": slowread, "fdlimit": fdlimit,
+             "exchange": exchange}
     return modes[args.mode](args) or 0
 
 
