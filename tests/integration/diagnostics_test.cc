@@ -308,14 +308,25 @@ TEST(AdminEndpointTest, AClientThatTricklesItsRequestIsDroppedAtTheDeadline) {
 TEST(AdminEndpointTest, ConnectionsBeyondTheCapGet503AtOnce) {
   ProxyUnderTest proxy({}, FreePort());
   ASSERT_TRUE(proxy.Start());
+  // Start()'s probe and this request have ended and released their slots.
+  ASSERT_EQ(AdminStatus(proxy.admin_port(), "/healthz"), "200");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // 20 silent clients: 16 take every slot and the other 4 are turned away.
   std::vector<int> stalled;
-  for (int i = 0; i < 16; ++i) {
+  for (int i = 0; i < 20; ++i) {
     const int fd = AdminSocket(proxy.admin_port());
     ASSERT_GE(fd, 0);
     stalled.push_back(fd);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  EXPECT_EQ(AdminStatus(proxy.admin_port(), "/healthz"), "503") << "the 17th connection";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int turned_away = 0;
+  for (int fd : stalled) {
+    char buf[256] = {};
+    const ssize_t n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+    if (n > 0 && std::string(buf).rfind("HTTP/1.1 503", 0) == 0) ++turned_away;
+  }
+  EXPECT_EQ(turned_away, 4);
+  EXPECT_EQ(AdminStatus(proxy.admin_port(), "/healthz"), "503") << "all 16 slots are taken";
   for (int fd : stalled) close(fd);
   std::string status;
   for (int i = 0; i < 20 && status != "200"; ++i) {
