@@ -116,7 +116,7 @@ class HttpParser {
   static int OnChunkComplete(llhttp_t* p);
   static int OnMessageComplete(llhttp_t* p);
   bool CountHeadBytes(size_t len);
-  bool ScanHeadForObsFold(std::string_view data);
+  const char* ScanHeadLines(std::string_view data);
   bool Refuse(HttpError error, const char* reason);
   // OnHeadersComplete's checks; false (with error_ set) refuses the message.
   bool CheckFraming();
@@ -135,6 +135,7 @@ class HttpParser {
   bool skip_body_ = false;
   bool dechunk_ = false;
   bool no_body_ = false;  // this response's head is the whole message
+  bool trailers_begin_ = false;  // OnChunkHeader paused at the last chunk (see Execute)
   bool last_was_value_ = false;
   uint64_t chunk_size_ = 0;
   uint64_t body_bytes_ = 0;  // of the current message, decoded
@@ -143,7 +144,12 @@ class HttpParser {
     bool done = false;              // the head's empty line was seen
     bool seen_content = false;      // a non-empty line was seen (leading CRLFs are allowed)
     bool after_lf = false;          // the last byte ended a line
+    bool after_cr = false;          // the last byte was a CR (an LF must follow)
     bool line_has_content = false;  // the current line has a byte other than CR
+    // Responses: the status line's first bytes ("HTTP/1.1 200 "), to see that the code has
+    // exactly three digits (llhttp takes "HTTP/1.1 0200").
+    char status_line[13] = {};
+    uint8_t status_line_bytes = 0;
   } head_scan_;
   HttpError error_ = HttpError::kNone;
   std::string error_reason_;

@@ -252,14 +252,31 @@ int HttpParser::OnHeadersComplete(llhttp_t* p) {
 // Everything about a head that could make the next hop frame the message differently from us.
 bool HttpParser::CheckFraming() {
   const HttpHead& h = head_;
+  if (h.version_major != 1 || h.version_minor > 1) {
+    return Refuse(HttpError::kMalformed, "HTTP version other than 1.0 or 1.1");
+  }
   bool transfer_encoding = false;
+  int codings = 0;
+  bool only_chunked = true;
   for (const auto& [name, value] : h.headers) {
     // RFC 9112 5.1: whitespace between a field name and its colon must be answered with 400
     // (an intermediary might otherwise read "Content-Length " differently from the backend).
     if (name.find_first_of(" \t") != std::string::npos) {
       return Refuse(HttpError::kMalformed, "whitespace in a header name");
     }
-    if (EqualsIgnoreCase(name, "transfer-encoding")) transfer_encoding = true;
+    if (name.empty()) return Refuse(HttpError::kMalformed, "a header line without a name");
+    if (EqualsIgnoreCase(name, "transfer-encoding")) {
+      transfer_encoding = true;
+      // Every element counts, empty ones too: "Transfer-Encoding: , chunked" is not taken.
+      std::string_view list = value;
+      while (true) {
+        const size_t comma = list.find(',');
+        ++codings;
+        only_chunked &= EqualsIgnoreCase(StripWhitespace(list.substr(0, comma)), "chunked");
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+      }
+    }
     if (EqualsIgnoreCase(name, "connection")) {
       // Connection names headers this hop removes. Removing one that frames or routes the
       // message is how a body becomes a second request at the backend.
@@ -281,10 +298,31 @@ bool HttpParser::CheckFraming() {
   if (transfer_encoding && !h.chunked) {
     return Refuse(HttpError::kMalformed, "Transfer-Encoding without chunked as the final coding");
   }
+  // The proxy re-frames chunked bodies and writes `Transfer-Encoding: chunked` itself: any other
+  // coding (gzip, chunked) would reach the next hop undeclared, so only chunked alone is taken.
+  if (transfer_encoding && (codings != 1 || !only_chunked)) {
+    return Refuse(HttpError::kMalformed, "a Transfer-Encoding other than chunked alone");
+  }
+  if (kind_ == Kind::kResponse) {
+    // The status line is rebuilt from these: a code outside 100-599 or a reason phrase with
+    // control characters would be passed on as something the client reads differently.
+    if (h.status_code < 100 || h.status_code > 599) {
+      return Refuse(HttpError::kMalformed, "status code outside 100-599");
+    }
+    for (char c : h.reason) {
+      const auto byte = static_cast<unsigned char>(c);
+      if ((byte < 0x20 && c != '\t') || byte == 0x7f) {
+        return Refuse(HttpError::kMalformed, "control character in the reason phrase");
+      }
+    }
+  }
   // RFC 9112 6.1: HTTP/1.0 has no Transfer-Encoding; a message that carries one has faulty
   // framing (a 1.0 peer downstream would read the chunks as the body itself).
   if (transfer_encoding && h.http10()) {
     return Refuse(HttpError::kMalformed, "Transfer-Encoding in an HTTP/1.0 message");
+  }
+  if (h.has_content_length && h.content_length >= 1'000'000'000'000'000'000) {
+    return Refuse(HttpError::kMalformed, "Content-Length of 10^18 bytes or more");
   }
   if (transfer_encoding && h.has_content_length) {
     return Refuse(HttpError::kMalformed, "both Content-Length and Transfer-Encoding");
@@ -300,7 +338,6 @@ bool HttpParser::CheckFraming() {
 // head_.target in origin-form (or "*").
 bool HttpParser::CheckRequestTarget() {
   HttpHead& h = head_;
-  if (h.version_major != 1) return Refuse(HttpError::kMalformed, "HTTP version other than 1.x");
   if (h.method == "CONNECT" || h.method == "TRACE") {
     return Refuse(HttpError::kMethodNotAllowed, "CONNECT and TRACE are not served");
   }
@@ -314,6 +351,11 @@ bool HttpParser::CheckRequestTarget() {
   if (hosts == 1 && !IsValidHost(h.host)) return Refuse(HttpError::kMalformed, "malformed Host");
 
   std::string_view target = h.target;
+  // A fragment is the client's own business (RFC 9110 4.2.4); in a request target it is one
+  // more thing the backend might read differently.
+  if (target.find('#') != std::string_view::npos) {
+    return Refuse(HttpError::kMalformed, "a fragment (#) in the request target");
+  }
   if (target == "*") {
     if (h.method != "OPTIONS") return Refuse(HttpError::kMalformed, "* target for a method other than OPTIONS");
     return true;
@@ -331,7 +373,6 @@ bool HttpParser::CheckRequestTarget() {
   std::string_view authority = rest.substr(0, path_start);
   if (!IsValidHost(authority)) return Refuse(HttpError::kMalformed, "malformed authority in the request target");
   std::string_view path = path_start == std::string_view::npos ? std::string_view() : rest.substr(path_start);
-  if (!path.empty() && path.front() == '#') path = {};
   std::string origin_form = path.empty() || path.front() != '/' ? "/" : "";
   origin_form.append(path);
   h.host = std::string(authority);
@@ -356,6 +397,17 @@ int HttpParser::OnChunkHeader(llhttp_t* p) {
   if (self->chunk_size_ > 0 && !self->dechunk_) {
     fmt::format_to(std::back_inserter(*self->body_out_), "{:x}\r\n", self->chunk_size_);
   }
+  // Sizes this large are no real body, and a next hop may parse them differently.
+  if (self->chunk_size_ >= (uint64_t{1} << 60)) {
+    self->Refuse(HttpError::kMalformed, "chunk size beyond 2^60");
+    return -1;
+  }
+  if (self->chunk_size_ == 0) {
+    // The last chunk: the trailer section follows, whose lines get the head's checks. Execute
+    // learns where it starts from this pause.
+    self->trailers_begin_ = true;
+    return HPE_PAUSED;
+  }
   return 0;
 }
 
@@ -377,13 +429,28 @@ int HttpParser::OnMessageComplete(llhttp_t* p) {
 
 size_t HttpParser::Execute(std::string_view data, std::string& body_out) {
   if (error_ != HttpError::kNone || message_complete_ || data.empty()) return 0;
-  if (ScanHeadForObsFold(data)) {
+  if (const char* refused = ScanHeadLines(data)) {
     error_ = HttpError::kMalformed;
-    error_reason_ = "obsolete line folding in a header";
+    error_reason_ = refused;
     return 0;
   }
   body_out_ = &body_out;
+  const char* const end = data.data() + data.size();
   llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
+  while (err == HPE_PAUSED && trailers_begin_) {
+    trailers_begin_ = false;
+    const char* trailers = llhttp_get_error_pos(&parser_);
+    llhttp_resume(&parser_);
+    head_scan_ = HeadScan{};
+    head_scan_.seen_content = head_scan_.after_lf = true;  // no status line in a trailer section
+    if (const char* refused = ScanHeadLines({trailers, static_cast<size_t>(end - trailers)})) {
+      body_out_ = nullptr;
+      error_ = HttpError::kMalformed;
+      error_reason_ = fmt::format("{} (trailer section)", refused);
+      return 0;
+    }
+    err = llhttp_execute(&parser_, trailers, static_cast<size_t>(end - trailers));
+  }
   body_out_ = nullptr;
   if (err == HPE_OK) return data.size();
   if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
@@ -413,39 +480,60 @@ bool HttpParser::Finish(std::string& body_out) {
 
 bool HttpParser::needs_eof() const { return llhttp_message_needs_eof(&parser_) != 0; }
 
-// In a head, no line may begin with SP or HT: that is obs-fold, which llhttp silently joins.
-// RFC 9112 5.2 allows refusing it, and the proxy does, so that nothing is reinterpreted on its
-// way to the backend. Scans only head bytes (up to the empty line), across Execute calls.
-bool HttpParser::ScanHeadForObsFold(std::string_view data) {
+// Line endings in a head are CRLF and nothing else, and no line begins with SP or HT (obs-fold,
+// which llhttp silently joins). llhttp's strict mode still takes a bare LF, and a bare LF or CR
+// is where two parsers most often disagree on where a head ends; RFC 9112 2.2 and 5.2 allow
+// refusing both. Scans only head bytes (up to the empty line), across Execute calls. Returns
+// why the head is refused, or nullptr.
+const char* HttpParser::ScanHeadLines(std::string_view data) {
   const size_t n = data.size();
   size_t i = 0;
-  while (i < n) {
-    if (head_scan_.done) return false;
-    const char c = data[i];
-    if (c == '\n') {
-      if (head_scan_.line_has_content) {
-        head_scan_.seen_content = true;
-      } else if (head_scan_.seen_content) {
-        head_scan_.done = true;  // the empty line: the body (if any) follows
-      }
-      head_scan_.after_lf = true;
-      head_scan_.line_has_content = false;
-      ++i;
-      continue;
-    }
-    // Only a line's first byte can start a fold.
-    if (head_scan_.after_lf && head_scan_.seen_content && (c == ' ' || c == '\t')) return true;
-    head_scan_.after_lf = false;
-    // The rest of the line up to its LF (found with memchr, not byte by byte): all that matters
-    // is whether it holds a byte other than CR.
+  while (i < n && !head_scan_.done) {
+    // Where the current line ends in this slice: the rest of the line is found with memchr, not
+    // byte by byte.
     const void* lf = std::memchr(data.data() + i, '\n', n - i);
     const size_t end = lf != nullptr ? static_cast<size_t>(static_cast<const char*>(lf) - data.data()) : n;
-    for (size_t j = i; j < end && !head_scan_.line_has_content; ++j) {
-      if (data[j] != '\r') head_scan_.line_has_content = true;
+    if (i < end) {
+      if (head_scan_.after_cr) return "bare CR in the head";  // a CR ended the last slice
+      // Only a line's first byte can start a fold.
+      if (head_scan_.after_lf && head_scan_.seen_content && (data[i] == ' ' || data[i] == '\t')) {
+        return "obsolete line folding in a header";
+      }
+      head_scan_.after_lf = false;
+      if (kind_ == Kind::kResponse && !head_scan_.seen_content) {
+        const size_t room = sizeof head_scan_.status_line - head_scan_.status_line_bytes;
+        const size_t n_copy = std::min(room, end - i);
+        std::memcpy(head_scan_.status_line + head_scan_.status_line_bytes, data.data() + i, n_copy);
+        head_scan_.status_line_bytes = static_cast<uint8_t>(head_scan_.status_line_bytes + n_copy);
+      }
+      const void* cr = std::memchr(data.data() + i, '\r', end - i);
+      const size_t cr_at = cr != nullptr ? static_cast<size_t>(static_cast<const char*>(cr) - data.data()) : end;
+      if (cr_at + 1 < end) return "bare CR in the head";
+      if (cr_at > i) head_scan_.line_has_content = true;
+      head_scan_.after_cr = cr_at == end - 1 && cr != nullptr;
     }
-    i = end;
+    if (lf == nullptr) break;
+    if (!head_scan_.after_cr) return "bare LF in the head";
+    head_scan_.after_cr = false;
+    if (kind_ == Kind::kResponse && head_scan_.line_has_content && !head_scan_.seen_content) {
+      // "HTTP/1.1 " then three digits, then a space or the line's end.
+      const char* s = head_scan_.status_line;
+      auto digit = [](char c) { return c >= '0' && c <= '9'; };
+      if (head_scan_.status_line_bytes < 13 || !digit(s[9]) || !digit(s[10]) || !digit(s[11]) ||
+          (s[12] != ' ' && s[12] != '\r')) {
+        return "status code not three digits";
+      }
+    }
+    if (head_scan_.line_has_content) {
+      head_scan_.seen_content = true;
+    } else if (head_scan_.seen_content) {
+      head_scan_.done = true;  // the empty line: the body (if any) follows
+    }
+    head_scan_.after_lf = true;
+    head_scan_.line_has_content = false;
+    i = end + 1;
   }
-  return false;
+  return nullptr;
 }
 
 bool HttpParser::TakeHead() {

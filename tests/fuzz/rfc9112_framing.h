@@ -310,7 +310,9 @@ class StreamReader {
     if (lengths > 1) return Reject("more than one Content-Length", true);
     if (lengths == 1) {
       const std::string_view digits = m.Find("content-length");
-      if (digits.empty() || digits.size() > 18) return Reject("Content-Length empty or too long", true);
+      // Leading zeros carry no length: only significant digits count against the limit.
+      const size_t significant = digits.size() - std::min(digits.find_first_not_of('0'), digits.size() - 1);
+      if (digits.empty() || significant > 18) return Reject("Content-Length empty or too long", true);
       for (char c : digits) {
         if (!IsDigit(c)) return Reject("Content-Length is not a single decimal number", true);
       }
@@ -393,7 +395,10 @@ class StreamReader {
       size_t digits = 0;
       while (digits < line.size() && IsHexDigit(line[digits])) ++digits;
       if (digits == 0) return Reject("chunk size is not hexadecimal", false);
-      if (digits > 15) return Reject("chunk size too large", false);
+      // Leading zeros carry no size: only significant digits count against the limit.
+      size_t leading_zeros = 0;
+      while (leading_zeros + 1 < digits && line[leading_zeros] == '0') ++leading_zeros;
+      if (digits - leading_zeros > 15) return Reject("chunk size too large", false);
       if (Step s = CheckChunkExtensions(line.substr(digits), m); s != Step::kDone) return s;
       const uint64_t size = std::stoull(std::string(line.substr(0, digits)), nullptr, 16);
       if (size == 0) return ReadFieldLines(m.trailers, m, false);

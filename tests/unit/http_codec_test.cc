@@ -249,6 +249,73 @@ TEST(HttpParserTest, TransferEncodingInHttp10IsFaultyFraming) {
   EXPECT_EQ(response.error(), HttpError::kMalformed);
 }
 
+// Found by the differential fuzz oracle (tests/fuzz/rfc9112_framing.h): llhttp, even in strict
+// mode, takes each of these, and a next hop may read them otherwise.
+TEST(HttpParserTest, LineEndingsInAHeadAreCrlfOnlyHoweverTheInputIsSplit) {
+  for (const char* request : {"GET / HTTP/1.1\r\nHost: a\r\n\n", "GET / HTTP/1.1\nHost: a\r\n\r\n",
+                              "\rGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+                              "GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\r\n\r\n"}) {
+    EXPECT_EQ(ParseRequest(request), HttpError::kMalformed) << request;
+    HttpParser bytewise(HttpParser::Kind::kRequest, 65536);
+    std::string body;
+    for (const char* c = request; *c != '\0'; ++c) bytewise.Execute(std::string_view(c, 1), body);
+    EXPECT_EQ(bytewise.error(), HttpError::kMalformed) << request;
+  }
+  EXPECT_EQ(ParseRequest("\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), HttpError::kNone)
+      << "an empty CRLF line before the request line is allowed (RFC 9112 2.2)";
+  const std::string split = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nx\ny";
+  HttpParser bytewise(HttpParser::Kind::kRequest, 65536);
+  std::string body;
+  for (char c : split) bytewise.Execute(std::string_view(&c, 1), body);
+  EXPECT_EQ(bytewise.error(), HttpError::kNone) << "a bare LF in a body is data";
+  EXPECT_EQ(body, "x\ny");
+}
+
+TEST(HttpParserTest, TrailerLinesGetTheHeadsLineChecks) {
+  const std::string ok = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "1\r\na\r\n0\r\nX-Sum: 9\r\n\r\n";
+  EXPECT_EQ(ParseRequest(ok), HttpError::kNone);
+  for (const char* trailers : {"0\r\n\n", "0\r\nX-Sum: 9\n\r\n", "0\r\nX-Sum: 9\r\n folded\r\n\r\n",
+                               "0\r\nX-Sum: 9\r\r\n\r\n"}) {
+    const std::string request = std::string("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                            "1\r\na\r\n") + trailers;
+    EXPECT_EQ(ParseRequest(request), HttpError::kMalformed) << trailers;
+    HttpParser bytewise(HttpParser::Kind::kRequest, 65536);
+    std::string body;
+    for (char c : request) bytewise.Execute(std::string_view(&c, 1), body);
+    EXPECT_EQ(bytewise.error(), HttpError::kMalformed) << "byte by byte: " << trailers;
+  }
+  HttpParser parser(HttpParser::Kind::kRequest, 65536);
+  std::string body;
+  EXPECT_EQ(parser.Execute(ok + "GET / HTTP/1.1\r\n", body), ok.size());
+  EXPECT_TRUE(parser.message_complete());
+  EXPECT_EQ(body, "1\r\na\r\n0\r\n\r\n");
+}
+
+TEST(HttpParserTest, RefusesEmptyNamesFragmentsAndCodingsOtherThanChunked) {
+  EXPECT_EQ(ParseRequest("GET / HTTP/1.1\r\nHost: a\r\n: x\r\n\r\n"), HttpError::kMalformed);
+  EXPECT_EQ(ParseRequest("GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n"), HttpError::kMalformed);
+  EXPECT_EQ(ParseRequest("GET http://h/a?b=#c HTTP/1.1\r\nHost: h\r\n\r\n"), HttpError::kMalformed);
+  EXPECT_EQ(ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
+            HttpError::kMalformed);
+  EXPECT_EQ(ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+            HttpError::kMalformed);
+  EXPECT_EQ(ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n"),
+            HttpError::kNone);
+}
+
+TEST(HttpParserTest, RefusesResponseStatusesOutsideTheRangeAndControlCharactersInTheReason) {
+  for (std::string head : {std::string("HTTP/1.1 2\r\n"), std::string("HTTP/1.1 678 X\r\n"),
+                           std::string("HTTP/1.1 099 X\r\n"), std::string("HTTP/1.1 200 O\x0bK\r\n"),
+                           std::string("HTTP/1.1 200 O\0K\r\n", 17)}) {
+    HttpParser parser(HttpParser::Kind::kResponse, 65536);
+    std::string body;
+    parser.Execute(head + "Content-Length: 0\r\n\r\n", body);
+    EXPECT_EQ(parser.error(), HttpError::kMalformed) << head;
+  }
+}
+
 TEST(HttpParserTest, ConnectAndTraceAreNotAllowed) {
   EXPECT_EQ(ParseRequest("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
             HttpError::kMethodNotAllowed);
