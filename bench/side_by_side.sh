@@ -5,6 +5,7 @@
 #   bash bench/side_by_side.sh [runs=3] [seconds=10] [idle_connections=10000]
 #   SCENARIOS="bulk full13" bash bench/side_by_side.sh      # only some of: ka64 ka256 bulk
 #                                                           # full13 full12 resumed idle ka256x2
+#                                                           # flood
 #
 # - one ECDSA P-256 certificate; TLS 1.3 with AES-128-GCM (the clients' first choice), plus a
 #   TLS 1.2 full-handshake scenario
@@ -15,6 +16,10 @@
 #   handshake, close); a new connection per request with a resumed TLS 1.3 session (h2load --h1,
 #   Connection: close); N idle TLS connections (bench/idle_clients.py), for memory: measured in
 #   the first run only, after the other scenarios have warmed each proxy up
+# - flood: 100 TLS clients pipeline GETs for 64 KiB responses for the scenario's seconds and never
+#   read a byte, then all close (tests/integration/tls_client.py flood); the proxy's peak RSS per
+#   client, its RSS 10 s after they left, and the requests reaching the backend after they left
+#   (the backend's access log for that path); first run only, like idle
 # - ka256x2: the keep-alive scenario at 256 connections against a second instance of each proxy
 #   with two workers and no pinning (wrk with two threads, unpinned): what the kernel's
 #   SO_REUSEPORT / accept spreading and the scheduler make of two workers on two shared cores
@@ -30,7 +35,8 @@ runs=${1:-3}
 seconds=${2:-10}
 idle_count=${3:-10000}
 source bench/lib.sh
-scenarios=" ${SCENARIOS:-ka64 ka256 bulk full13 full12 resumed idle ka256x2} "
+scenarios=" ${SCENARIOS:-ka64 ka256 bulk full13 full12 resumed idle ka256x2 flood} "
+flood_clients=100
 want() { [[ $scenarios == *" $1 "* ]]; }
 bash scripts/setup.sh --bench >/dev/null
 bench_require nginx haproxy wrk h2load taskset openssl
@@ -44,7 +50,8 @@ maxconn=$(( ($(ulimit -Hn) - 200) / 2 ))
 [ "$idle_count" -gt $((maxconn - 100)) ] && idle_count=$((maxconn - 100))
 
 head -c 1048576 /dev/urandom > "$work/1m.bin"
-chmod 755 "$work" && chmod 644 "$work/1m.bin"  # nginx's workers run as nobody
+head -c 65536 /dev/urandom > "$work/64k.bin"
+chmod 755 "$work" && chmod 644 "$work/1m.bin" "$work/64k.bin"  # nginx's workers run as nobody
 cat > "$work/nginx.conf" <<CONF
 worker_processes 1; worker_cpu_affinity 01; worker_rlimit_nofile 65536; daemon off;
 pid $work/nginx.pid; error_log $work/nginx.err; events { worker_connections 20000; }
@@ -86,7 +93,8 @@ error_log $work/backend.err; events { worker_connections 4096; }
 http { access_log off; keepalive_requests 1000000; sendfile on;
   server { listen 127.0.0.1:$backend_port; root $work;
     location = / { return 200 "$(head -c 1024 /dev/zero | tr '\0' 'x')"; }
-    location = /1m.bin { } } }
+    location = /1m.bin { }
+    location = /flood64k { access_log $work/flood.log; try_files /64k.bin =404; } } }
 CONF
 nginx -c "$work/backend.conf" & bench_pids+=($!)
 
@@ -230,6 +238,29 @@ run_idle() {  # proxy run
   sleep 2  # the proxies notice the closes
 }
 
+run_flood() {  # proxy run
+  local proxy=$1 run=$2 port before peak r flooder at_leave after
+  port=$(port_of "$proxy")
+  before=$(proxy_rss_kib "$proxy")
+  touch "$work/flood.log"
+  taskset -c 1 python3 tests/integration/tls_client.py flood --port "$port" --count $flood_clients \
+    --hold "$seconds" --path /flood64k >/dev/null &
+  flooder=$!
+  peak=$before
+  while kill -0 $flooder 2>/dev/null; do
+    r=$(proxy_rss_kib "$proxy"); [ "$r" -gt "$peak" ] && peak=$r
+    sleep 0.2
+  done
+  wait $flooder || true
+  at_leave=$(wc -l < "$work/flood.log")
+  sleep 10
+  after=$(proxy_rss_kib "$proxy")
+  record "$proxy" flood_kib "$run" "$(awk -v a="$peak" -v b="$before" -v n="$flood_clients" 'BEGIN {printf "%.0f", (a - b) / n}')"
+  record "$proxy" flood_after_mib "$run" "$(awk -v a="$after" 'BEGIN {printf "%.0f", a / 1024}')"
+  record "$proxy" flood_before_mib "$run" "$(awk -v a="$before" 'BEGIN {printf "%.0f", a / 1024}')"
+  record "$proxy" flood_served_after "$run" "$(( $(wc -l < "$work/flood.log") - at_leave ))"
+}
+
 for run in $(seq "$runs"); do
   for proxy in ringgate nginx haproxy; do
     want ka64 && run_wrk "$proxy" "$run" ka64 64 /
@@ -242,6 +273,7 @@ for run in $(seq "$runs"); do
     # Once: the memory of the first run's idle connections stays with each proxy's allocator
     # after they close, so a later run's before/after difference would read 0.
     want idle && [ "$run" = 1 ] && run_idle "$proxy" "$run"
+    want flood && [ "$run" = 1 ] && run_flood "$proxy" "$run"
     echo "run $run $proxy: ka64 ${results[$proxy,ka64_rps,$run]:-} req/s ${results[$proxy,ka64_us,$run]:-} us/req;" \
       "full13 ${results[$proxy,full13_us,$run]:-} us/hs; bulk ${results[$proxy,bulk_us,$run]:-} us/MiB;" \
       "idle ${results[$proxy,idle_kib,$run]:-} KiB/conn" >&2
@@ -297,3 +329,7 @@ row "new conn per request, resumed TLS 1.3: conn/s" resumed_cps resumed_cpu
 row "new conn per request, resumed TLS 1.3: CPU us/conn" resumed_us resumed_cpu
 row "$idle_count idle TLS conns (first run only): RSS KiB/conn" idle_kib
 row "$idle_count idle TLS conns (first run only): total RSS MiB" idle_rss_mib
+row "flood, $flood_clients clients pipelining without reading (first run only): peak RSS KiB/client" flood_kib
+row "flood: RSS MiB before it" flood_before_mib
+row "flood: RSS MiB 10 s after the clients left" flood_after_mib
+row "flood: requests reaching the backend after the clients left" flood_served_after

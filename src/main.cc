@@ -83,6 +83,12 @@ ABSL_FLAG(uint32_t, max_request_head, 64 * 1024, "request head bytes before 431"
 ABSL_FLAG(uint32_t, max_request_headers, 100, "request header fields before 431");
 ABSL_FLAG(uint32_t, max_request_line, 8 * 1024, "request target bytes before 414");
 ABSL_FLAG(uint64_t, max_request_body, 0, "request body bytes before 413 (0: no limit)");
+ABSL_FLAG(uint32_t, max_pipelined, 32,
+          "complete requests read ahead of the one being answered; reading pauses beyond them, "
+          "and after the client has gone no more than these are answered");
+ABSL_FLAG(uint32_t, max_conn_buffer, 256 * 1024,
+          "bytes one connection may hold in user space (unparsed input, bytes owed to either peer); "
+          "reading pauses on the side that fills it");
 ABSL_FLAG(std::string, trusted_proxies, "",
           "CIDR blocks (comma-separated) whose X-Forwarded-For is appended to and whose other "
           "forwarding headers are kept; from any other peer they are replaced (empty: none)");
@@ -131,7 +137,8 @@ void PrintHelp() {
         "send_timeout", "drain_timeout"}},
       {"Limits",
        {"max_conns", "upstream_idle_max", "upstream_idle_timeout", "max_request_head",
-        "max_request_headers", "max_request_line", "max_request_body"}},
+        "max_request_headers", "max_request_line", "max_request_body", "max_pipelined",
+        "max_conn_buffer"}},
       {"Logs and diagnostics",
        {"log_level", "log_format", "access_log", "admin_listen", "admin_token",
         "closures_per_worker", "diagnostics"}},
@@ -270,6 +277,15 @@ absl::StatusOr<Config> ConfigFromFlags() {
   config.max_request_headers = absl::GetFlag(FLAGS_max_request_headers);
   config.max_request_target_bytes = absl::GetFlag(FLAGS_max_request_line);
   config.max_request_body_bytes = absl::GetFlag(FLAGS_max_request_body);
+  config.max_pipelined = absl::GetFlag(FLAGS_max_pipelined);
+  if (config.max_pipelined < 1 || config.max_pipelined > 1024) {
+    return absl::InvalidArgumentError("--max-pipelined must be between 1 and 1024");
+  }
+  config.max_conn_buffer_bytes = absl::GetFlag(FLAGS_max_conn_buffer);
+  if (config.max_conn_buffer_bytes < 64 * 1024 || config.max_conn_buffer_bytes > (64u << 20)) {
+    return absl::InvalidArgumentError(
+        "--max-conn-buffer must be between 65536 and 67108864 (it must hold a few TLS records)");
+  }
   auto trusted = ParseCidrList(absl::GetFlag(FLAGS_trusted_proxies));
   if (!trusted.ok()) return trusted.status();
   config.trusted_proxies = *std::move(trusted);

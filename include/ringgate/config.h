@@ -74,6 +74,8 @@ struct Config {
   size_t max_request_headers = 100;           // over it: 431
   size_t max_request_target_bytes = 8 * 1024; // over it: 414
   uint64_t max_request_body_bytes = 0;        // over it: 413 (0: no limit)
+  uint32_t max_pipelined = 32;                // complete requests read ahead of the one answered
+  size_t max_conn_buffer_bytes = 256 * 1024;  // user-space bytes one connection may hold
   std::vector<Cidr> trusted_proxies;          // peers whose forwarding headers are believed
   size_t max_conns_per_worker = 0;            // 0: no limit; over it new connections are closed
 

@@ -96,6 +96,10 @@ struct WorkerMetrics {
   Counter uring_recv_enobufs;
   Counter send_zc;         // client sends submitted as zero-copy (--send-zc-threshold)
   Counter send_zc_copied;  // of those, the ones the kernel reported it copied after all
+  // The most user-space bytes one connection of this worker has held (--max-conn-buffer).
+  Gauge connection_buffered_bytes_max;
+  Counter requests_abandoned;  // requests left unanswered after the client went: over --max-pipelined
+  Counter memory_trims;        // free heap memory handed back to the kernel after connections ended
   std::array<Gauge, kLifecycleStateCount> connections_in_state;
 
   Histogram handshake_seconds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};

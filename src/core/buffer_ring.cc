@@ -13,6 +13,11 @@ BufferRing::~BufferRing() {
     io_uring_unregister_buf_ring(ring_, group_);
     munmap(br_, ring_bytes_);
   }
+  if (storage_ != nullptr) munmap(storage_, storage_bytes_);
+}
+
+void BufferRing::ReleaseIdlePages() {
+  if (storage_ != nullptr) madvise(storage_, storage_bytes_, MADV_DONTNEED);
 }
 
 absl::Status BufferRing::Init(io_uring* ring, uint16_t group, uint32_t count, uint32_t size) {
@@ -41,10 +46,17 @@ absl::Status BufferRing::Init(io_uring* ring, uint16_t group, uint32_t count, ui
         absl::StrCat("io_uring_register_buf_ring: ", std::strerror(-ret)));
   }
   io_uring_buf_ring_init(br_);
-  storage_.reset(new char[static_cast<size_t>(count) * size]);
+  storage_bytes_ = static_cast<size_t>(count) * size;
+  void* storage = mmap(nullptr, storage_bytes_, PROT_READ | PROT_WRITE,
+                       MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  if (storage == MAP_FAILED) {
+    storage_bytes_ = 0;
+    return absl::ResourceExhaustedError(absl::StrCat("mmap of recv buffers: ", std::strerror(errno)));
+  }
+  storage_ = static_cast<char*>(storage);
   int mask = io_uring_buf_ring_mask(count);
   for (uint32_t bid = 0; bid < count; ++bid) {
-    io_uring_buf_ring_add(br_, storage_.get() + static_cast<size_t>(bid) * size, size,
+    io_uring_buf_ring_add(br_, storage_ + static_cast<size_t>(bid) * size, size,
                           static_cast<uint16_t>(bid), mask, static_cast<int>(bid));
   }
   io_uring_buf_ring_advance(br_, static_cast<int>(count));
@@ -52,7 +64,7 @@ absl::Status BufferRing::Init(io_uring* ring, uint16_t group, uint32_t count, ui
 }
 
 void BufferRing::Return(uint16_t bid) {
-  io_uring_buf_ring_add(br_, storage_.get() + static_cast<size_t>(bid) * size_, size_, bid,
+  io_uring_buf_ring_add(br_, storage_ + static_cast<size_t>(bid) * size_, size_, bid,
                         io_uring_buf_ring_mask(count_), 0);
   io_uring_buf_ring_advance(br_, 1);
 }

@@ -36,16 +36,21 @@ class BufferRing {
     return static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
   }
   std::string_view Data(uint16_t bid, size_t len) const {
-    return {storage_.get() + static_cast<size_t>(bid) * size_, len};
+    return {storage_ + static_cast<size_t>(bid) * size_, len};
   }
   void Return(uint16_t bid);
   uint16_t group() const { return group_; }
+  // Hands the buffers' pages back to the kernel (they read as zeros until the kernel fills them
+  // again). Only while no buffer holds bytes anyone still needs: the worker calls it with no
+  // client connection left, after a load peak touched every buffer.
+  void ReleaseIdlePages();
 
  private:
   io_uring* ring_ = nullptr;
   io_uring_buf_ring* br_ = nullptr;
   size_t ring_bytes_ = 0;
-  std::unique_ptr<char[]> storage_;
+  char* storage_ = nullptr;  // count_ * size_ bytes, mapped on its own so that pages can go back
+  size_t storage_bytes_ = 0;
   uint32_t count_ = 0;
   uint32_t size_ = 0;
   uint16_t group_ = 0;

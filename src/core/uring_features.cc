@@ -51,4 +51,48 @@ absl::Status CheckZeroCopySendSupport() {
   return absl::OkStatus();
 }
 
+bool MultishotRecvTakesByteLimit() {
+  static const bool supported = [] {
+    io_uring ring;
+    if (io_uring_queue_init(4, &ring, 0) < 0) return false;
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+      io_uring_queue_exit(&ring);
+      return false;
+    }
+    // A byte waits, and the buffer group does not exist: a kernel that takes the limit gets as
+    // far as choosing a buffer (ENOBUFS); one that does not refuses the SQE itself (EINVAL).
+    (void)!write(pair[1], "x", 1);
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_recv_multishot(sqe, pair[0], nullptr, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = 0xfffe;
+    sqe->file_index = 4096;  // optlen in newer headers: the multishot's byte limit
+    io_uring_submit(&ring);
+    int result = -EINVAL;
+    io_uring_cqe* cqe = nullptr;
+    __kernel_timespec wait{1, 0};
+    if (io_uring_wait_cqe_timeout(&ring, &cqe, &wait) == 0) {
+      result = cqe->res;
+      io_uring_cqe_seen(&ring, cqe);
+    }
+    close(pair[0]);
+    close(pair[1]);
+    io_uring_queue_exit(&ring);
+    return result != -EINVAL;
+  }();
+  return supported;
+}
+
+void PrepareBoundedRecv(io_uring_sqe* sqe, int fd, uint16_t buffer_group, uint32_t byte_limit) {
+  if (MultishotRecvTakesByteLimit()) {
+    io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+    sqe->file_index = byte_limit;
+  } else {
+    io_uring_prep_recv(sqe, fd, nullptr, 0, 0);  // one provided buffer, then a final completion
+  }
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = buffer_group;
+}
+
 }  // namespace ringgate

@@ -1,6 +1,7 @@
 #include "core/worker.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
@@ -224,6 +225,7 @@ absl::Status Worker::Run() {
     }
     FireTimers();
     SweepIdleUpstreams(NowNs());
+    TrimHeapAfterConnectionsEnd(NowNs());
     if (draining_ && !drain_cut_done_ && NowNs() >= drain_deadline_ns_) CutAtDrainDeadline();
     // Past the deadline by more than a close takes, stop waiting: process exit closes the rest.
     if (draining_ && NowNs() >= drain_deadline_ns_ + 2'000'000'000) break;
@@ -490,6 +492,21 @@ void Worker::SweepIdleUpstreams(int64_t now_ns) {
   for (uint32_t slot : closing) upstreams_[slot]->Close();
 }
 
+void Worker::TrimHeapAfterConnectionsEnd(int64_t now_ns) {
+  const size_t live = live_clients();
+  peak_clients_since_trim_ = std::max(peak_clients_since_trim_, live);
+  trim_pending_ = peak_clients_since_trim_ >= 2 * live + 1;
+  if (!trim_pending_ || now_ns < next_trim_allowed_ns_) return;
+  malloc_trim(0);
+  // With no client left, no recv buffer holds bytes anyone needs (an idle pooled backend
+  // connection that receives any is closed unread).
+  if (live == 0) buffers_.ReleaseIdlePages();
+  peak_clients_since_trim_ = live;
+  trim_pending_ = false;
+  next_trim_allowed_ns_ = now_ns + 1'000'000'000;
+  if (WorkerMetrics* m = metrics()) m->memory_trims.Add();
+}
+
 void Worker::FreeUpstreamSlot(uint32_t slot) {
   for (size_t i = 0; i < idle_upstreams_.size(); ++i) {
     if (idle_upstreams_[i] == slot) {
@@ -508,6 +525,10 @@ int64_t Worker::NextTimerDelayNs() const {
   int64_t next = timers_.empty() ? -1 : timers_.top().deadline_ns;
   if (draining_) {
     const int64_t due = drain_cut_done_ ? drain_deadline_ns_ + 2'000'000'000 : drain_deadline_ns_;
+    if (next < 0 || due < next) next = due;
+  }
+  if (trim_pending_) {  // a trim waits for its one-second spacing even when nothing else happens
+    const int64_t due = std::max(next_trim_allowed_ns_, NowNs() + 1'000'000);
     if (next < 0 || due < next) next = due;
   }
   if (!idle_upstreams_.empty()) {  // the idle-pool sweep must run even when nothing else happens

@@ -113,6 +113,10 @@ class Worker {
   void ServeSnapshots();
   // Closes pooled backend connections idle longer than --upstream-idle-timeout (once a second).
   void SweepIdleUpstreams(int64_t now_ns);
+  // Hands free heap memory back to the kernel once this worker's connections have fallen to
+  // half their peak (at most once a second): buffers a flood of connections grew are kept in the
+  // heap by design (main.cc, KeepLargeBuffersInTheHeap), and would otherwise stay resident.
+  void TrimHeapAfterConnectionsEnd(int64_t now_ns);
   void ApplyControlRequests();  // reload and drain, on the worker's own thread
   void StartDrain();
   void CutAtDrainDeadline();
@@ -148,6 +152,9 @@ class Worker {
   std::vector<uint32_t> free_upstreams_;
   std::vector<uint32_t> idle_upstreams_;  // oldest first; reuse takes the newest
   int64_t next_idle_sweep_ns_ = 0;
+  size_t peak_clients_since_trim_ = 0;
+  int64_t next_trim_allowed_ns_ = 0;
+  bool trim_pending_ = false;  // connections fell, but a trim ran less than a second ago
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
   WorkerMetrics metrics_;
   ClosureRecorder closures_;

@@ -183,6 +183,22 @@ std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& shards) {
                 "Zero-copy sends whose bytes the kernel copied anyway (always so over loopback).",
                 [](const WorkerMetrics& m) { return m.send_zc_copied.Get(); });
 
+  SimpleCounter(out, shards, "ringgate_requests_abandoned_total",
+                "Requests already read that were not forwarded because the client had gone and "
+                "--max-pipelined requests had been answered since.",
+                [](const WorkerMetrics& m) { return m.requests_abandoned.Get(); });
+  SimpleCounter(out, shards, "ringgate_memory_trims_total",
+                "Times a worker handed free heap memory back to the kernel after its connections "
+                "fell to half their peak.",
+                [](const WorkerMetrics& m) { return m.memory_trims.Get(); });
+  Header(out, "ringgate_connection_buffered_bytes_max", "gauge",
+         "The most user-space bytes one connection has held since start (unparsed input, bytes "
+         "owed to the client and the backend, TLS records), by worker; bounded by --max-conn-buffer.");
+  for (size_t w = 0; w < shards.size(); ++w) {
+    fmt::format_to(sink, "ringgate_connection_buffered_bytes_max{{worker=\"{}\"}} {}\n", w,
+                   shards[w]->connection_buffered_bytes_max.Get());
+  }
+
   Header(out, "ringgate_connections", "gauge", "Open client connections, by worker and lifecycle state.");
   for (size_t w = 0; w < shards.size(); ++w) {
     for (int s = 0; s < kLifecycleStateCount; ++s) {

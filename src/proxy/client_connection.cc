@@ -24,12 +24,6 @@
 namespace ringgate {
 namespace {
 
-// Reading from one side stops while the other side owes more than this; it resumes below the
-// low mark. Both are far above one TLS record so that bulk transfers keep several in flight.
-constexpr size_t kBacklogHigh = 1 << 20;
-constexpr size_t kBacklogLow = 256 << 10;
-// Unparsed plaintext (pipelined requests waiting their turn) above which reading pauses.
-constexpr size_t kUnparsedHigh = 1 << 20;
 // How much plaintext the request parser takes per step, so backpressure is checked in between.
 constexpr size_t kParseStep = 64 << 10;
 // The drain recv after our close_notify: a whole TLS record plus headroom.
@@ -57,6 +51,10 @@ bool IsSafeMethod(std::string_view method) {
 }
 
 }  // namespace
+
+size_t ClientConnection::BufferBudget() const {
+  return worker_.config().max_conn_buffer_bytes;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Start and dispatch
@@ -86,6 +84,12 @@ void ClientConnection::Start(int fd, uint64_t id) {
   out_.Clear();
   plaintext_in_.clear();
   plaintext_offset_ = 0;
+  stream_base_ = 0;
+  read_ahead_parser_.reset();
+  read_ahead_ends_.clear();
+  read_ahead_to_ = 0;
+  read_ahead_stuck_ = false;
+  answered_after_input_end_ = 0;
   ops_in_flight_ = 0;
   zero_copy_result_ = 0;
   recv_armed_ = recv_paused_ = cancel_in_flight_ = false;
@@ -286,9 +290,8 @@ bool ClientConnection::WantsToRead() const {
 void ClientConnection::ArmRecv() {
   if (recv_armed_ || !WantsToRead()) return;
   io_uring_sqe* sqe = worker_.Sqe();
-  io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
-  sqe->flags |= IOSQE_BUFFER_SELECT;
-  sqe->buf_group = worker_.buffers().group();
+  // Bounded: once reading pauses, at most this much more can arrive from a client that floods.
+  PrepareBoundedRecv(sqe, fd_, worker_.buffers().group(), static_cast<uint32_t>(UnparsedHigh()));
   io_uring_sqe_set_data64(sqe, EncodeTag({Op::kClientRecv, generation_, slot_}));
   ++ops_in_flight_;
   recv_armed_ = true;
@@ -426,8 +429,21 @@ void ClientConnection::ProcessRequests() {
       }
       break;
     }
+    if (!exchange_active_ && !request_parser_->in_message() && InputEnded() &&
+        answered_after_input_end_ >= worker_.config().max_pipelined) {
+      AbandonUnansweredRequests();
+      return;
+    }
+    if (!exchange_active_ && out_.backlog() > OwedHigh()) {
+      // The client is not reading the responses it already has: its next request waits, or every
+      // exchange would add a response to what it owes (OnSend resumes once it reads).
+      if (timer_ != ClientTimer::kClientSend) {
+        SetTimer(ClientTimer::kClientSend, worker_.config().send_timeout);
+      }
+      break;
+    }
     Upstream* upstream = BoundUpstream();
-    if (upstream != nullptr && upstream->send_backlog() > kBacklogHigh) {
+    if (upstream != nullptr && upstream->send_backlog() > OwedHigh()) {
       PauseRecv();  // OnUpstreamDrained resumes
       break;
     }
@@ -470,13 +486,112 @@ void ClientConnection::ProcessRequests() {
   }
   // Compact what the parser consumed; pause reading if pipelined input piles up.
   if (plaintext_offset_ == plaintext_in_.size()) {
+    stream_base_ += plaintext_in_.size();
     plaintext_in_.clear();
     plaintext_offset_ = 0;
-  } else if (plaintext_offset_ > (64 << 10)) {
+  } else if (plaintext_offset_ > (16 << 10)) {
+    stream_base_ += plaintext_offset_;
     plaintext_in_.erase(0, plaintext_offset_);
     plaintext_offset_ = 0;
   }
-  if (plaintext_in_.size() - plaintext_offset_ > kUnparsedHigh) PauseRecv();
+  if (closing_) return;
+  if (exchange_active_ && request_complete_) CountRequestsReadAhead();
+  if (ReadingOverLimits()) PauseRecv();
+  NoteBufferedBytes();
+}
+
+// The pipelining window (--max-pipelined). While a response is owed, the request parser waits at
+// a message boundary; a second parser runs over the bytes beyond it, only to learn where the
+// complete requests in them end. Nothing is forwarded from here.
+void ClientConnection::CountRequestsReadAhead() {
+  const uint64_t answered_to = stream_base_ + plaintext_offset_;
+  size_t reached = 0;
+  while (reached < read_ahead_ends_.size() && read_ahead_ends_[reached] <= answered_to) ++reached;
+  read_ahead_ends_.erase(read_ahead_ends_.begin(), read_ahead_ends_.begin() + static_cast<long>(reached));
+  if (!read_ahead_parser_ || read_ahead_to_ < answered_to) {
+    // The request parser has moved past what was read ahead: start again at its boundary.
+    const Config& config = worker_.config();
+    read_ahead_parser_ = std::make_unique<HttpParser>(
+        HttpParser::Kind::kRequest, HttpLimits{config.max_request_head_bytes,
+                                               config.max_request_headers,
+                                               config.max_request_target_bytes});
+    read_ahead_to_ = answered_to;
+    read_ahead_ends_.clear();
+    read_ahead_stuck_ = false;
+  }
+  std::string discarded_body;
+  while (!read_ahead_stuck_ && read_ahead_ends_.size() < worker_.config().max_pipelined) {
+    const std::string_view rest =
+        std::string_view(plaintext_in_).substr(read_ahead_to_ - stream_base_, kParseStep);
+    if (rest.empty()) break;
+    const size_t used = read_ahead_parser_->Execute(rest, discarded_body);
+    discarded_body.clear();
+    read_ahead_to_ += used;
+    if (read_ahead_parser_->error() != HttpError::kNone) {
+      read_ahead_stuck_ = true;  // the request parser will answer it with an error: read no more
+    } else if (read_ahead_parser_->message_complete()) {
+      read_ahead_ends_.push_back(read_ahead_to_);
+      // Whatever follows an Upgrade request is not HTTP: nothing more to count.
+      if (read_ahead_parser_->head().upgrade) read_ahead_stuck_ = true;
+      (void)read_ahead_parser_->TakeHead();
+      read_ahead_parser_->StartNextMessage();
+    } else if (used == 0) {
+      break;
+    }
+  }
+}
+
+bool ClientConnection::ReadingOverLimits() {
+  if (plaintext_in_.size() - plaintext_offset_ > UnparsedHigh()) return true;
+  if (exchange_active_ && request_complete_ &&
+      (read_ahead_stuck_ || read_ahead_ends_.size() >= worker_.config().max_pipelined)) {
+    return true;
+  }
+  Upstream* upstream = BoundUpstream();
+  return upstream != nullptr && upstream->send_backlog() > OwedHigh();
+}
+
+// The client has gone (or finished sending) and --max-pipelined requests have been answered
+// since: what it left behind is not forwarded. Without this bound one client could have the
+// backend serve tens of thousands of requests after it left.
+void ClientConnection::AbandonUnansweredRequests() {
+  const std::string_view rest = std::string_view(plaintext_in_).substr(plaintext_offset_);
+  const Config& config = worker_.config();
+  HttpParser counter(HttpParser::Kind::kRequest,
+                     HttpLimits{config.max_request_head_bytes, config.max_request_headers,
+                                config.max_request_target_bytes});
+  uint64_t complete = 0;
+  std::string discarded_body;
+  for (size_t offset = 0; offset < rest.size();) {
+    const size_t used = counter.Execute(rest.substr(offset), discarded_body);
+    discarded_body.clear();
+    offset += used;
+    if (counter.error() != HttpError::kNone || !counter.message_complete()) break;
+    ++complete;
+    (void)counter.TakeHead();
+    counter.StartNextMessage();
+  }
+  if (WorkerMetrics* m = metrics()) m->requests_abandoned.Add(complete);
+  LogLine(spdlog::level::info, "client gone: requests beyond the pipelining window not forwarded", id_)
+      .With("answered_after_input_ended", answered_after_input_end_)
+      .With("abandoned_requests", complete)
+      .With("abandoned_bytes", rest.size());
+  BeginShutdown(CloseInitiator::kClient);
+}
+
+size_t ClientConnection::BufferedBytes() {
+  size_t bytes = plaintext_in_.size() - plaintext_offset_ + plain_out_.size() + out_.backlog();
+  if (tls_) bytes += tls_->pending_ciphertext().size();
+  if (Upstream* upstream = BoundUpstream()) bytes += upstream->send_backlog();
+  return bytes;
+}
+
+void ClientConnection::NoteBufferedBytes() {
+  WorkerMetrics* m = metrics();
+  if (m == nullptr) return;
+  const int64_t bytes = static_cast<int64_t>(BufferedBytes());
+  const int64_t most = m->connection_buffered_bytes_max.Get();
+  if (bytes > most) m->connection_buffered_bytes_max.Add(bytes - most);
 }
 
 void ClientConnection::StartExchange() {
@@ -497,6 +612,7 @@ void ClientConnection::StartExchange() {
   response_bytes_ = 0;
   request_method_ = head.method;
   request_target_ = head.target;
+  if (InputEnded()) ++answered_after_input_end_;
   Upstream* upstream = worker_.AcquireUpstream();
   LogLine(spdlog::level::debug, "request", id_)
       .With("method", head.method)
@@ -626,7 +742,8 @@ void ClientConnection::OnUpstreamData(std::string_view bytes) {
     if (used == 0) break;
   }
   FlushToClient();
-  if (out_.backlog() > kBacklogHigh) {
+  NoteBufferedBytes();
+  if (out_.backlog() > OwedHigh()) {
     upstream->PauseRecv();  // OnSend resumes
     SetTimer(ClientTimer::kClientSend, worker_.config().send_timeout);
   }
@@ -681,9 +798,9 @@ void ClientConnection::OnUpstreamFailed(int error) {
 void ClientConnection::OnUpstreamDrained() {
   if (closing_) return;
   Upstream* upstream = BoundUpstream();
-  if (upstream == nullptr || upstream->send_backlog() > kBacklogLow) return;
-  if (recv_paused_ && plaintext_in_.size() - plaintext_offset_ <= kUnparsedHigh) ResumeRecv();
+  if (upstream == nullptr || upstream->send_backlog() > OwedLow()) return;
   ProcessRequests();
+  if (recv_paused_ && !closing_ && !ReadingOverLimits()) ResumeRecv();
   FlushToClient();
 }
 
@@ -707,8 +824,8 @@ void ClientConnection::FinishExchange(bool upstream_reusable) {
     return;
   }
   SetTimer(ClientTimer::kIdle, worker_.config().idle_timeout);
-  if (recv_paused_) ResumeRecv();
   ProcessRequests();  // a pipelined request may be waiting
+  if (recv_paused_ && !closing_ && !ReadingOverLimits()) ResumeRecv();
   FlushToClient();
 }
 
@@ -787,16 +904,25 @@ void ClientConnection::OnSend(int result) {
   }
   if (closing_) return;  // OnCompletion moves the shutdown on
   FlushToClient();
+  const bool drained = out_.backlog() <= OwedLow();
   if (timer_ == ClientTimer::kClientSend) {
-    // Progress: the client is reading. Back to waiting on the backend once it may send again.
-    if (out_.backlog() <= kBacklogLow) {
+    // Progress: the client is reading. Back to waiting on the backend (or for the next request)
+    // once it may send again.
+    if (!drained) {
+      SetTimer(ClientTimer::kClientSend, worker_.config().send_timeout);
+    } else if (exchange_active_) {
       SetTimer(ClientTimer::kUpstreamResponse, worker_.config().upstream_response_timeout);
     } else {
-      SetTimer(ClientTimer::kClientSend, worker_.config().send_timeout);
+      SetTimer(ClientTimer::kIdle, worker_.config().idle_timeout);
     }
   }
-  if (out_.backlog() <= kBacklogLow) {
+  if (drained) {
     if (Upstream* u = BoundUpstream()) u->ResumeRecv();
+    if (!exchange_active_) {  // a pipelined request may have waited for the client to read
+      ProcessRequests();
+      if (recv_paused_ && !closing_ && !ReadingOverLimits()) ResumeRecv();
+      FlushToClient();
+    }
   }
   if (out_.empty() && !exchange_active_ && timer_ == ClientTimer::kIdle) {
     ScheduleIdleMemoryRelease();
@@ -820,9 +946,11 @@ void ClientConnection::ScheduleIdleMemoryRelease() {
 // connection is then mostly wolfSSL's own session state).
 void ClientConnection::ReleaseIdleMemory() {
   if (plaintext_offset_ == plaintext_in_.size()) {
+    stream_base_ += plaintext_in_.size();
     std::string().swap(plaintext_in_);
     plaintext_offset_ = 0;
   }
+  read_ahead_parser_.reset();
   if (plain_out_.empty()) std::string().swap(plain_out_);
   out_.ReleaseIfEmpty();
   tls_->ReleaseIdleMemory();
@@ -1185,9 +1313,16 @@ void ClientConnection::Finalize() {
   generation_ = (generation_ + 1) & kGenerationMask;
   tls_.reset();
   request_parser_.reset();
+  read_ahead_parser_.reset();
+  std::vector<uint64_t>().swap(read_ahead_ends_);
   drain_buffer_.reset();
+  // A free slot keeps no buffer: after a flood of connections, capacity kept here would stay
+  // resident however long the slot waits for its next connection.
   out_.Clear();
+  out_.ReleaseIfEmpty();
   std::string().swap(plaintext_in_);
+  std::string().swap(plain_out_);
+  std::string().swap(upstream_request_head_);
   std::string().swap(chain_flush_);
   std::string().swap(chain_close_notify_);
   worker_.FreeClientSlot(slot_);
@@ -1304,11 +1439,12 @@ void ClientConnection::AppendJson(fmt::memory_buffer& out, int64_t now_ns) const
   fmt::format_to(std::back_inserter(out),
                  "{{\"conn\":\"{}\",\"worker\":{},\"peer\":\"{}\",\"state\":\"{}\","
                  "\"age_ms\":{:.3f},\"requests\":{},\"tls_bytes_in\":{},\"tls_bytes_out\":{},"
-                 "\"http_bytes_in\":{},\"http_bytes_out\":{},\"send_queue_bytes\":{}}}",
+                 "\"http_bytes_in\":{},\"http_bytes_out\":{},\"send_queue_bytes\":{},"
+                 "\"buffered_bytes\":{}}}",
                  FormatConnectionId(id_), worker_.id(), peer_ip_, LifecycleStateName(life_.state()),
                  static_cast<double>(now_ns - life_.entered_ns(LifecycleState::kCreated)) / 1e6,
                  requests_, cipher_bytes_in_, cipher_bytes_out_, plain_bytes_in_, plain_bytes_out_,
-                 out_.backlog());
+                 out_.backlog(), const_cast<ClientConnection*>(this)->BufferedBytes());
 }
 
 }  // namespace ringgate

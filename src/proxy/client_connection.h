@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "core/send_queue.h"
@@ -82,6 +83,20 @@ class ClientConnection {
   void OnRecv(int result, uint32_t flags);
   void ProcessCiphertext();
   void ProcessRequests();
+  void CountRequestsReadAhead();
+  // Unparsed input, the pipelining window or the backend's backlog says: stop reading.
+  bool ReadingOverLimits();
+  void AbandonUnansweredRequests();
+  // --max-conn-buffer: what this connection holds in user space, and the marks derived from it.
+  size_t BufferedBytes();
+  void NoteBufferedBytes();
+  // Bytes owed to one peer above which the other side's reading pauses (resumed below the low
+  // mark); far above one TLS record, so that bulk transfers keep several in flight.
+  size_t OwedHigh() const { return BufferBudget() / 4; }
+  size_t OwedLow() const { return BufferBudget() / 16; }
+  // Unparsed input (pipelined requests waiting their turn) above which reading pauses.
+  size_t UnparsedHigh() const { return BufferBudget() / 8; }
+  size_t BufferBudget() const;
   void StartExchange();
   void FinishExchange(bool upstream_reusable);
   bool RetryOnFreshUpstream(bool request_reached_backend);
@@ -142,6 +157,14 @@ class ClientConnection {
   std::string plaintext_in_;
   size_t plaintext_offset_ = 0;
   std::unique_ptr<HttpParser> request_parser_;
+  uint64_t stream_base_ = 0;  // offset of plaintext_in_[0] in everything the client sent
+  // The pipelining window (CountRequestsReadAhead): where the complete requests read ahead of
+  // the one being answered end, as offsets in the client's stream.
+  std::unique_ptr<HttpParser> read_ahead_parser_;
+  std::vector<uint64_t> read_ahead_ends_;
+  uint64_t read_ahead_to_ = 0;
+  bool read_ahead_stuck_ = false;  // an error or an Upgrade ahead: read no more
+  uint32_t answered_after_input_end_ = 0;  // requests started after the client's FIN/close/reset
 
   // Reading state.
   bool recv_armed_ = false;

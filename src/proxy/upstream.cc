@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/uring_features.h"
 #include "core/worker.h"
 #include "proxy/client_connection.h"
 #include "ringgate/log.h"
@@ -86,9 +87,9 @@ void Upstream::SubmitBytes(std::string_view bytes) {
 void Upstream::ArmRecv() {
   if (recv_armed_ || recv_paused_ || state_ != State::kConnected) return;
   io_uring_sqe* sqe = worker_.Sqe();
-  io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
-  sqe->flags |= IOSQE_BUFFER_SELECT;
-  sqe->buf_group = worker_.buffers().group();
+  // Bounded: once a slow client pauses this recv, at most this much more of the response arrives.
+  PrepareBoundedRecv(sqe, fd_, worker_.buffers().group(),
+                     static_cast<uint32_t>(worker_.config().max_conn_buffer_bytes / 4));
   io_uring_sqe_set_data64(sqe, EncodeTag({Op::kUpstreamRecv, generation_, slot_}));
   ++ops_in_flight_;
   recv_armed_ = true;

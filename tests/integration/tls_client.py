@@ -30,6 +30,10 @@
                                                       checks that open connections are served
                                                       meanwhile and the waiting newcomer once
                                                       descriptors free up
+  tls_client.py flood    --port P --count N --hold S  N connections pipeline GET /bytes/B as fast
+                  --bytes B [--path P]                as they can for S s (or GET P), never reading,
+                                                      then all close at once; prints
+                                                      "flooded requests=R" (R: requests written)
   tls_client.py slowread --port P --reps N --bytes B  N times: a B-byte download read only
                                                       after a pause, then GET / on the same
                                                       connection must be answered promptly
@@ -382,10 +386,51 @@ def silent(args):
     return 0
 
 
+def flood(args):
+    """Clients that pipeline requests and never read: the proxy must bound what each costs."""
+    path = args.path or f"/bytes/{args.bytes}"
+    request = (f"GET {path} HTTP/1.1\r\nHost: flood\r\n\r\n").encode()
+    batch = request * 16
+    conns = [connect(args.port) for _ in range(args.count)]
+    written = [0] * args.count
+    deadline = time.monotonic() + args.hold
+
+    def pump(i):
+        tls = conns[i]
+        tls.settimeout(None)
+        try:
+            # Bounded in time (the deadline) and in count: at most 100,000 requests each.
+            while time.monotonic() < deadline and written[i] < 100000:
+                tls.sendall(batch)  # blocks once the proxy stops reading; unblocked at the deadline
+                written[i] += 16
+        except (OSError, ssl.SSLError, ValueError):
+            pass
+
+    threads = [threading.Thread(target=pump, args=(i,), daemon=True) for i in range(args.count)]
+    for t in threads:
+        t.start()
+    time.sleep(max(0.0, deadline - time.monotonic()))
+    for tls in conns:  # unread responses in the socket: the kernel answers the close with RST
+        try:
+            tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            tls.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    for t in threads:
+        t.join(timeout=5)
+    for tls in conns:
+        try:
+            tls.close()
+        except OSError:
+            pass
+    print(f"flooded requests={sum(written)}", flush=True)
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent", "fin", "rst", "idle", "stall", "raw", "resume", "slowread", "fdlimit",
-                                         "exchange"])
+                                         "exchange", "flood"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--run", default="run")
     parser.add_argument("--reps", type=int, default=1)
@@ -399,11 +444,12 @@ def main():
     parser.add_argument("--step", action="append", default=[])
     parser.add_argument("--quiet", type=float, default=0.3)
     parser.add_argument("--max", type=float, default=10.0)
+    parser.add_argument("--path", default="")
     args = parser.parse_args()
     modes = {"burst": burst, "unwrap": unwrap, "pipeline": pipeline, "silent": silent, "fin": fin,
              "rst": rst, "idle": idle,
              "stall": stall, "raw": raw, "resume": resume, "slowread": slowread, "fdlimit": fdlimit,
-             "exchange": exchange}
+             "exchange": exchange, "flood": flood}
     return modes[args.mode](args) or 0
 
 

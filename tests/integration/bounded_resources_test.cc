@@ -1,0 +1,97 @@
+// What one hostile client can cost: clients that pipeline requests as fast as they can and never
+// read a byte must cost bounded memory while they are connected, give it back once they leave,
+// and leave the backend at most --max-pipelined requests each to serve after they have gone.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "harness.h"
+
+namespace ringgate::testing {
+namespace {
+
+// Resident memory of a process in KiB (VmRSS), or -1.
+long ResidentKib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return -1;
+}
+
+int BackendRequestsFor(const DemoBackend& backend, const std::string& prefix) {
+  return std::atoi(RunCommand("curl -s 'http://127.0.0.1:" + std::to_string(backend.port()) +
+                              "/requests?prefix=" + prefix + "'")
+                       .output.c_str());
+}
+
+TEST(BoundedResourcesTest, ClientsThatPipelineAndNeverReadCostBoundedMemoryAndWork) {
+  constexpr int kClients = 40;
+  constexpr int kWindow = 8;
+  DemoBackend backend;
+  ASSERT_TRUE(backend.Start());
+  // 64 recv buffers (1 MiB): the provided-buffer ring is the worker's fixed cost, touched by any
+  // load peak; this test measures what each connection adds.
+  ProxyUnderTest proxy({"--threads=1", "--recv-buffers=64", "--max-pipelined=" + std::to_string(kWindow)},
+                       backend.port());
+  ASSERT_TRUE(proxy.Start());
+  proxy.WaitForStartupProbeToClose();
+  RunCommand("for i in $(seq 10); do curl -sk -o /dev/null " + proxy.Url("/bytes/65536") + "; done");
+  const long baseline = ResidentKib(proxy.pid());
+  ASSERT_GT(baseline, 0);
+
+  // Each client writes GETs for 64 KiB responses for 4 s without reading, then all close.
+  CommandResult flood;
+  std::thread flooder([&] {
+    flood = RunCommand("python3 " + SourceDir() + "/tests/integration/tls_client.py flood --port " +
+                       std::to_string(proxy.port()) + " --count " + std::to_string(kClients) +
+                       " --hold 4 --bytes 65536");
+  });
+  long peak = baseline;
+  const auto flood_ends = std::chrono::steady_clock::now() + std::chrono::milliseconds(4300);
+  while (std::chrono::steady_clock::now() < flood_ends) {
+    peak = std::max(peak, ResidentKib(proxy.pid()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  flooder.join();
+  ASSERT_NE(flood.output.find("flooded requests="), std::string::npos) << flood.output;
+  const int served_when_they_left = BackendRequestsFor(backend, "/bytes/");
+
+  const long per_client = (peak - baseline) / kClients;
+  EXPECT_LT(per_client, 256) << "KiB of resident memory per flooding connection (baseline "
+                             << baseline << " KiB, peak " << peak << " KiB)";
+  const std::string metrics = proxy.Admin("/metrics");
+  const std::string key = "ringgate_connection_buffered_bytes_max{worker=\"0\"} ";
+  const size_t at = metrics.find(key);
+  ASSERT_NE(at, std::string::npos) << metrics;
+  const double most_buffered = std::strtod(metrics.c_str() + at + key.size(), nullptr);
+  EXPECT_GT(most_buffered, 0);
+  EXPECT_LE(most_buffered, 256 * 1024) << "one connection held more than --max-conn-buffer";
+
+  // Gone: every connection ends, and the memory goes back within 10 s.
+  EXPECT_EQ(proxy.LiveConnectionsWithin(10000), "[]\n");
+  long after = ResidentKib(proxy.pid());
+  for (int i = 0; i < 100 && after > baseline + 4096; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    after = ResidentKib(proxy.pid());
+  }
+  EXPECT_LE(after, baseline + 4096) << "KiB resident after the clients left (baseline " << baseline
+                                    << ", peak " << peak << ")";
+
+  // Abandoned work: after they left, at most the window (plus the request each was answering)
+  // reached the backend per connection.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const int served_after = BackendRequestsFor(backend, "/bytes/") - served_when_they_left;
+  EXPECT_LE(served_after, kClients * (kWindow + 1));
+  EXPECT_GT(proxy.Metric("ringgate_requests_abandoned_total"), 0)
+      << "no client left requests behind: the flood did not test the window";
+}
+
+}  // namespace
+}  // namespace ringgate::testing
