@@ -93,6 +93,8 @@ class HttpParser {
   bool in_message() const { return in_message_; }
   bool message_complete() const { return message_complete_; }
   bool needs_eof() const;  // the response body ends only at EOF
+  // The message ended with its head whatever its framing said (a response to HEAD, 1xx, 204, 304).
+  bool ended_at_head() const { return no_body_; }
   void StartNextMessage();
   // For responses: the request was HEAD, so a body must not be read.
   void set_skip_body(bool skip) { skip_body_ = skip; }

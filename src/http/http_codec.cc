@@ -622,6 +622,10 @@ std::string BuildUpstreamRequestHead(const HttpHead& request, const ForwardingCo
     if (DropHeader(request, name) || IsOneOf(name, {"host", "expect", "x-forwarded-proto"})) {
       continue;
     }
+    // Backends that map header names to CGI-style variables (WSGI, PHP-FPM, Rack) read
+    // X_Forwarded_For as X-Forwarded-For: a name with an underscore could smuggle in what the
+    // forwarding policy removes. As nginx does by default, such headers are not forwarded.
+    if (name.find('_') != std::string::npos) continue;
     if (IsForwardingHeader(name)) {
       // From an untrusted peer, none of them: it could claim any address.
       if (!forwarding.client_trusted) continue;

@@ -460,7 +460,8 @@ void ClientConnection::ProcessRequests() {
       RespondWithError(RequestErrorStatus(request_parser_->error()), CloseInitiator::kServerError);
       return;
     }
-    if (request_parser_->in_message() && !exchange_active_ && timer_ == ClientTimer::kIdle) {
+    if (request_parser_->in_message() && !exchange_active_ &&
+        (timer_ == ClientTimer::kIdle || timer_ == ClientTimer::kDrainClose)) {
       SetTimer(ClientTimer::kRequestHead, worker_.config().request_header_timeout);
     }
     if (request_parser_->TakeHead()) {
@@ -734,7 +735,13 @@ void ClientConnection::OnUpstreamData(std::string_view bytes) {
         parser.StartNextMessage();
         continue;
       }
-      const bool reusable = parser.head().keep_alive && bytes.empty() && request_complete_;
+      // A response that ended at its head although it declared a body (HEAD, 204, 304): a backend
+      // that sends that body anyway, in a later segment, would have it read as the next
+      // client's response. Such a connection is not pooled.
+      const bool unread_body_declared =
+          parser.ended_at_head() && (parser.head().chunked || parser.head().content_length > 0);
+      const bool reusable = parser.head().keep_alive && bytes.empty() && request_complete_ &&
+                            !unread_body_declared;
       FlushToClient();
       FinishExchange(reusable);
       return;
@@ -765,7 +772,7 @@ void ClientConnection::OnUpstreamEof() {
   }
   if (!response_started_) {
     if (upstream != nullptr && upstream->reused() &&
-        RetryOnFreshUpstream(upstream->request_bytes_sent() > 0)) {
+        RetryOnFreshUpstream(upstream->request_bytes_submitted() > 0)) {
       return;
     }
     LogLine(spdlog::level::warn, "backend closed before responding", id_);
@@ -780,7 +787,8 @@ void ClientConnection::OnUpstreamEof() {
 void ClientConnection::OnUpstreamFailed(int error) {
   Upstream* upstream = BoundUpstream();
   const bool was_reused = upstream != nullptr && upstream->reused();
-  const bool request_reached_backend = upstream != nullptr && upstream->request_bytes_sent() > 0;
+  const bool request_reached_backend =
+      upstream != nullptr && upstream->request_bytes_submitted() > 0;
   has_upstream_ = false;
   if (closing_ || !exchange_active_) return;
   if (!response_started_) {
@@ -910,6 +918,8 @@ void ClientConnection::OnSend(int result) {
     // once it may send again.
     if (!drained) {
       SetTimer(ClientTimer::kClientSend, worker_.config().send_timeout);
+    } else if (exchange_active_ && !request_complete_) {  // the body is still owed
+      SetTimer(ClientTimer::kRequestBody, worker_.config().request_body_timeout);
     } else if (exchange_active_) {
       SetTimer(ClientTimer::kUpstreamResponse, worker_.config().upstream_response_timeout);
     } else {

@@ -2,7 +2,8 @@
 // One TLS client connection and the exchanges it carries. Every completion for it, and every
 // event from its backend connection or its timer, enters through one of the On* methods below
 // and changes state only there. Requests are answered strictly in order; a pipelined request
-// waits, unparsed, until the response before it is complete.
+// waits, unforwarded, until the response before it is complete (a read-ahead parser only counts
+// the requests waiting, for the --max-pipelined window).
 //
 // How it closes is the product: see BeginShutdown, StartShutdownChain and Finalize, and
 // src/shutdown/ for the linked-SQE chain itself.

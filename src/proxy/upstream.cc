@@ -51,7 +51,7 @@ void Upstream::Bind(uint32_t client_slot, uint32_t client_generation, bool head_
   has_client_ = true;
   client_slot_ = client_slot;
   client_generation_ = client_generation;
-  request_bytes_sent_ = 0;
+  request_bytes_submitted_ = 0;
   response_parser_.StartNextMessage();
   response_parser_.set_skip_body(head_request);
   response_parser_.set_dechunk(client_http10);
@@ -78,6 +78,9 @@ void Upstream::SubmitSend() {
 
 void Upstream::SubmitBytes(std::string_view bytes) {
   if (bytes.empty()) return;
+  // Counted when submitted, not when the send completes: a send still queued when the backend's
+  // close arrives may yet go out, so only a request none of which was submitted is safe to replay.
+  if (has_client_) request_bytes_submitted_ += bytes.size();
   io_uring_sqe* sqe = worker_.Sqe();
   io_uring_prep_send(sqe, fd_, bytes.data(), bytes.size(), MSG_WAITALL | MSG_NOSIGNAL);
   io_uring_sqe_set_data64(sqe, EncodeTag({Op::kUpstreamSend, generation_, slot_}));
@@ -181,7 +184,6 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
         if (client != nullptr) client->OnUpstreamFailed(result);
         break;
       }
-      request_bytes_sent_ += static_cast<uint64_t>(result);
       std::string_view rest = out_.OnSent(static_cast<size_t>(result));
       if (!rest.empty()) {  // short send: the rest goes before anything newer
         SubmitBytes(rest);

@@ -47,8 +47,9 @@ class Upstream {
   uint32_t generation() const { return generation_; }
   size_t send_backlog() const { return out_.backlog(); }
   bool reused() const { return reused_; }
-  // Bytes of the bound exchange's request the kernel took (0: nothing reached the backend).
-  uint64_t request_bytes_sent() const { return request_bytes_sent_; }
+  // Bytes of the bound exchange's request submitted for sending (0: nothing can have reached the
+  // backend).
+  uint64_t request_bytes_submitted() const { return request_bytes_submitted_; }
   void set_reused(bool reused) { reused_ = reused; }
   int64_t idle_since_ns() const { return idle_since_ns_; }
   void set_idle_since_ns(int64_t ns) { idle_since_ns_ = ns; }
@@ -75,7 +76,7 @@ class Upstream {
   bool close_submitted_ = false;
   bool reused_ = false;
   bool has_client_ = false;
-  uint64_t request_bytes_sent_ = 0;
+  uint64_t request_bytes_submitted_ = 0;
   int64_t idle_since_ns_ = 0;  // when it last went back to the pool
   uint32_t client_slot_ = 0;
   uint32_t client_generation_ = 0;

@@ -264,6 +264,37 @@ TEST_F(HttpSemantics, ForwardingHeadersFromAnUntrustedClientAreReplaced) {
   EXPECT_EQ(CountOccurrences(seen[0].received, "evil.example"), 0) << Printable(head);
 }
 
+// Found in review: WSGI, PHP-FPM and Rack read X_Forwarded_For as X-Forwarded-For.
+TEST_F(HttpSemantics, HeaderNamesWithUnderscoresAreNotForwarded) {
+  ASSERT_TRUE(StartProxy());
+  const TlsExchange x = Send(
+      "GET /underscore HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 6.6.6.6\r\nX_Real_IP: 6.6.6.6\r\n"
+      "X_Forwarded_Proto: http\r\n\r\n");
+  EXPECT_EQ(StatusOf(x.All()), 200) << Printable(x.All());
+  const std::vector<RecordedConnection> seen = backend_->SettledConnections();
+  const std::vector<RecordedRequest> requests = AllRequests(seen);
+  ASSERT_EQ(requests.size(), 1u) << Describe(seen);
+  EXPECT_EQ(CountOccurrences(seen[0].received, "6.6.6.6"), 0) << Printable(requests[0].head);
+  EXPECT_EQ(CountOccurrences(seen[0].received, "_"), 0) << Printable(requests[0].head);
+}
+
+// Found in review: a backend that sends a body after a response that has none (here a HEAD's),
+// in a later segment, must not have it read as the next client's response.
+TEST_F(HttpSemantics, ABodySentAfterABodilessResponseNeverReachesTheNextClient) {
+  ASSERT_TRUE(StartProxy());
+  const std::string forged = "HTTP/1.1 200 OK\r\nX-Forged: yes\r\nContent-Length: 6\r\n\r\nPWNED!";
+  const std::string head_target =
+      Respond("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(forged.size()) + "\r\n\r\n") +
+      "?later=" + ToHex(forged);
+  // Pipelined: the GET goes out as soon as the HEAD is answered, before the late bytes come; on
+  // the same backend connection it would be answered by them.
+  const TlsExchange x = Send("HEAD " + head_target + " HTTP/1.1\r\nHost: a\r\n\r\n"
+                             "GET /victim HTTP/1.1\r\nHost: a\r\n\r\n", 2);
+  EXPECT_EQ(StatusOf(x.All()), 200) << Printable(x.All());
+  EXPECT_EQ(CountOccurrences(x.All(), "PWNED"), 0) << Printable(x.All());
+  EXPECT_NE(x.All().find("GET /victim\n"), std::string::npos) << Printable(x.All());
+}
+
 TEST_F(HttpSemantics, ForwardingHeadersFromATrustedProxyAreKeptAndAppendedTo) {
   ASSERT_TRUE(StartProxy({"--trusted-proxies=127.0.0.0/8"}));
   const TlsExchange x = Send(kSpoofingRequest);

@@ -11,6 +11,8 @@ obs-fold are errors: 400 and close), and each request is answered by its path:
   /respond/<hex>[?then=close]  exactly the decoded bytes (a 204 with Content-Length, a response
                                whose Connection names Content-Length, one stalled mid-body...),
                                then the next request is read (or the connection closed)
+  /respond/<hex>?later=<hex>   the same, then 300 ms later the second bytes (a body sent after
+                               a response that has none)
   /drop                        closes the connection without answering
   /drop-on-reuse               the same on a connection that has answered before; a
                                connection's first request gets the default answer
@@ -31,6 +33,7 @@ import json
 import re
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -162,6 +165,9 @@ class Connection:
             return "dropped", True
         if path.startswith("/respond/"):
             self.sock.sendall(bytes.fromhex(path[len("/respond/"):]))
+            if query.startswith("later="):
+                time.sleep(0.3)
+                self.sock.sendall(bytes.fromhex(query[len("later="):]))
             return "scripted", close or query == "then=close"
         body = ("%s %s\n" % (request["method"], target)).encode("latin-1")
         head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n"

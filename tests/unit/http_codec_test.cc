@@ -403,6 +403,23 @@ TEST(HeaderRewriteTest, UpstreamRequestDropsHopByHopAndUntrustedForwardingHeader
       << "a trusted peer's forwarding headers stay, its X-Forwarded-For is appended to";
 }
 
+// Found in review: WSGI, PHP-FPM and Rack turn X_Forwarded_For into HTTP_X_FORWARDED_FOR, the
+// same variable as X-Forwarded-For, so an underscore variant would carry a spoofed address past
+// the forwarding policy.
+TEST(HeaderRewriteTest, HeadersWithUnderscoresAreNotForwarded) {
+  HttpHead head;
+  head.method = "GET";
+  head.target = "/";
+  head.host = "a";
+  head.headers = {{"Host", "a"}, {"X_Forwarded_For", "6.6.6.6"}, {"X-Real_IP", "6.6.6.6"},
+                  {"X_Custom", "1"}, {"X-Custom", "2"}};
+  for (bool trusted : {false, true}) {
+    EXPECT_EQ(BuildUpstreamRequestHead(head, ForwardingContext{"192.0.2.7", trusted, "backend"}),
+              "GET / HTTP/1.1\r\nHost: a\r\nX-Custom: 2\r\n"
+              "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\r\n");
+  }
+}
+
 TEST(HeaderRewriteTest, UpstreamFramingIsTheParsersNotTheClientsFields) {
   HttpHead head;
   head.method = "POST";
