@@ -15,6 +15,16 @@
 namespace ringgate::testing {
 namespace {
 
+// Under AddressSanitizer the proxy's RSS is the sanitizer's: freed memory waits in its quarantine
+// (256 MiB by default), every allocation carries redzones, and malloc_trim does not reach its
+// allocator. The memory figures are checked on the release build; the bounds on work and on
+// what a connection buffers are checked on both.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kResidentMemoryIsTheProgramsOwn = false;
+#else
+constexpr bool kResidentMemoryIsTheProgramsOwn = true;
+#endif
+
 // Resident memory of a process in KiB (VmRSS), or -1.
 long ResidentKib(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
@@ -64,8 +74,10 @@ TEST(BoundedResourcesTest, ClientsThatPipelineAndNeverReadCostBoundedMemoryAndWo
   const int served_when_they_left = BackendRequestsFor(backend, "/bytes/");
 
   const long per_client = (peak - baseline) / kClients;
-  EXPECT_LT(per_client, 256) << "KiB of resident memory per flooding connection (baseline "
-                             << baseline << " KiB, peak " << peak << " KiB)";
+  if (kResidentMemoryIsTheProgramsOwn) {
+    EXPECT_LT(per_client, 256) << "KiB of resident memory per flooding connection (baseline "
+                               << baseline << " KiB, peak " << peak << " KiB)";
+  }
   const std::string metrics = proxy.Admin("/metrics");
   const std::string key = "ringgate_connection_buffered_bytes_max{worker=\"0\"} ";
   const size_t at = metrics.find(key);
@@ -76,13 +88,15 @@ TEST(BoundedResourcesTest, ClientsThatPipelineAndNeverReadCostBoundedMemoryAndWo
 
   // Gone: every connection ends, and the memory goes back within 10 s.
   EXPECT_EQ(proxy.LiveConnectionsWithin(10000), "[]\n");
-  long after = ResidentKib(proxy.pid());
-  for (int i = 0; i < 100 && after > baseline + 4096; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    after = ResidentKib(proxy.pid());
+  if (kResidentMemoryIsTheProgramsOwn) {
+    long after = ResidentKib(proxy.pid());
+    for (int i = 0; i < 100 && after > baseline + 4096; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      after = ResidentKib(proxy.pid());
+    }
+    EXPECT_LE(after, baseline + 4096) << "KiB resident after the clients left (baseline "
+                                      << baseline << ", peak " << peak << ")";
   }
-  EXPECT_LE(after, baseline + 4096) << "KiB resident after the clients left (baseline " << baseline
-                                    << ", peak " << peak << ")";
 
   // Abandoned work: after they left, at most the window (plus the request each was answering)
   // reached the backend per connection.
