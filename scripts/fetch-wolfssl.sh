@@ -9,12 +9,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-readonly version="5.5.4-2+deb12u2"
+# bookworm-security's newest (14 CVE fixes backported over deb12u2, among them CVE-2026-6325).
+readonly version="5.5.4-2+deb12u3"
 readonly upstream_version="5.5.4"
 declare -A sha256=(
-  ["wolfssl_${version}.dsc"]="6178aa12a802e9365505f21be6855c7f154e1f39d74d942a19d41c3681d30068"
+  ["wolfssl_${version}.dsc"]="41cc3bce69a14214cc16f03f87e1292d8a2f95c03bbf94f49ca36b010989a81a"
   ["wolfssl_${upstream_version}.orig.tar.gz"]="b7ee150e49def77c765bc02aac92ddeb0bebefd4cb12aa263d8f95e405221fb8"
-  ["wolfssl_${version}.debian.tar.xz"]="f19eb00d61dc48bce14e580848ece808f3d98295d057e695bea4053d694b5d36"
+  ["wolfssl_${version}.debian.tar.xz"]="79565eb855d557eb062cb88b033b6fe96e2a6e598236021b81b9840bef5ab6f4"
 )
 readonly dest="subprojects/wolfssl/upstream"
 readonly stamp="$dest/.ringgate-source-version"
