@@ -4,8 +4,8 @@
 # built without assembly (about 28x slower at AES-GCM); subprojects/wolfssl/meson.build builds
 # this source with the x86-64 assembly instead.
 #
-# deb-src is enabled for this call only: a private sources list and list directory under a
-# temporary folder, so the machine's apt configuration is left as it was.
+# deb-src is enabled for this call only (scripts/debian-sources.sh), so the machine's apt
+# configuration is left as it was. scripts/check-deps.sh says when the pin falls behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,23 +26,8 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/lists/partial" "$work/sources.d"
-cat >"$work/sources.d/deb-src.sources" <<SOURCES
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb-src
-URIs: http://deb.debian.org/debian-security
-Suites: bookworm-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SOURCES
-apt_private=(-o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$work/sources.d"
-             -o "Dir::State::Lists=$work/lists" -o "APT::Sandbox::User=root")
-apt-get "${apt_private[@]}" update -qq
+source scripts/debian-sources.sh
+debian_sources_update "$work" bookworm bookworm-updates bookworm-security
 (cd "$work" && apt-get "${apt_private[@]}" source --download-only -qq "wolfssl=$version")
 
 for f in "${!sha256[@]}"; do

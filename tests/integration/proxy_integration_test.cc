@@ -606,8 +606,16 @@ TEST(StartupTest, VersionNamesTheReleaseAndTheBuildType) {
       << r.output;
   const std::set<std::string> build_types = {"release", "debugoptimized", "debug", "plain", "minsize"};
   EXPECT_EQ(build_types.count(build_type), 1u) << r.output;
-  EXPECT_TRUE(r.output.ends_with(" build)\n")) << r.output;
+  const std::string first_line = r.output.substr(0, r.output.find('\n') + 1);
+  EXPECT_TRUE(first_line.ends_with(" build)\n")) << r.output;
   EXPECT_EQ(r.output.find("NDEBUG"), std::string::npos) << r.output;
+  // Then each dependency, its version and where it came from.
+  EXPECT_NE(r.output.find("\nwolfSSL 5."), std::string::npos) << r.output;
+  EXPECT_TRUE(r.output.find("(Debian source ") != std::string::npos ||
+              r.output.find("(Debian binary package ") != std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("\nliburing 2."), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\nllhttp "), std::string::npos) << r.output;
 }
 
 TEST(StartupTest, AddressInUseExitsNonZeroWithAMessage) {
