@@ -1,6 +1,7 @@
 #include "ringgate/tls_context.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -11,6 +12,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "ringgate/log.h"
 #include "ringgate/tls_session.h"
 
 namespace ringgate {
@@ -37,14 +40,37 @@ std::string WolfErrorDetail() {
 #endif
 }
 
-absl::Status CheckReadable(const std::string& path, const char* what) {
+// A private key or ticket key file that every user can read is no secret: refused, with the
+// command that fixes it. One its group can read is allowed (a deployment may share it with a
+// group on purpose), with a warning.
+absl::Status CheckSecretFileMode(int fd, const std::string& path, const char* what) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return absl::OkStatus();
+  const unsigned mode = st.st_mode & 07777;
+  if ((st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "%s file '%s' can be read or written by every user (mode %04o): chmod 600 '%s'", what,
+        path, mode, path));
+  }
+  if ((st.st_mode & S_IRGRP) != 0) {
+    LogLine(spdlog::level::warn, "secret file readable by its group")
+        .With("file", path)
+        .With("what", what)
+        .With("mode", absl::StrFormat("%04o", mode));
+  }
+  return absl::OkStatus();
+}
+
+// `secret`: the file holds key material, and its mode is checked too (CheckSecretFileMode).
+absl::Status CheckReadable(const std::string& path, const char* what, bool secret = false) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot read ", what, " file '", path, "': ", std::strerror(errno)));
   }
+  absl::Status status = secret ? CheckSecretFileMode(fd, path, what) : absl::OkStatus();
   close(fd);
-  return absl::OkStatus();
+  return status;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -72,7 +98,17 @@ absl::StatusOr<const TicketKeys*> LoadTicketKeys(const std::string& path) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot read ticket key file '", path, "': ", std::strerror(errno)));
   }
+  if (absl::Status s = CheckSecretFileMode(fd, path, "ticket key"); !s.ok()) {
+    close(fd);
+    return s;
+  }
   unsigned char bytes[kTicketKeyRecord * kMaxTicketKeys + 1];
+  // The keys are copied out below; what was read must not linger on the stack.
+  struct WipeOnReturn {
+    unsigned char* data;
+    size_t size;
+    ~WipeOnReturn() { explicit_bzero(data, size); }
+  } wipe{bytes, sizeof bytes};
   ssize_t total = 0;
   for (ssize_t n; (n = read(fd, bytes + total, sizeof bytes - static_cast<size_t>(total))) > 0;) {
     total += n;
@@ -180,7 +216,7 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path
   static const int init = wolfSSL_Init();
   (void)init;
   if (absl::Status s = CheckReadable(cert_path, "certificate"); !s.ok()) return s;
-  if (absl::Status s = CheckReadable(key_path, "private key"); !s.ok()) return s;
+  if (absl::Status s = CheckReadable(key_path, "private key", /*secret=*/true); !s.ok()) return s;
 
   WOLFSSL_CTX* raw = wolfSSL_CTX_new(wolfSSLv23_server_method());
   if (raw == nullptr) return absl::ResourceExhaustedError("wolfSSL_CTX_new failed");

@@ -463,8 +463,8 @@ TEST(TicketKeyTest, InstancesSharingAKeyFileResumeEachOthersSessions) {
   const std::string dir = CertificateDir();
   const std::string old_key = dir + "/ticket-old.key";
   const std::string rotated = dir + "/ticket-rotated.key";
-  RunCommand("head -c 48 /dev/urandom > " + old_key + " && head -c 48 /dev/urandom | cat - " +
-             old_key + " > " + rotated);
+  RunCommand("umask 077 && head -c 48 /dev/urandom > " + old_key +
+             " && head -c 48 /dev/urandom | cat - " + old_key + " > " + rotated);
   ProxyUnderTest first({"--ticket-key-file=" + old_key}, backend.port());
   ProxyUnderTest second({"--ticket-key-file=" + old_key}, backend.port());
   ProxyUnderTest after_rotation({"--ticket-key-file=" + rotated}, backend.port());
@@ -481,7 +481,7 @@ TEST(TicketKeyTest, InstancesSharingAKeyFileResumeEachOthersSessions) {
   EXPECT_EQ(resume(without_file, first), "TLSv1.3 resumed=False\nTLSv1.2 resumed=False\n");
 
   const std::string short_key = dir + "/ticket-short.key";
-  RunCommand("head -c 47 /dev/urandom > " + short_key);
+  RunCommand("umask 077 && head -c 47 /dev/urandom > " + short_key);
   CommandResult refused = RunCommand(BinaryPath() + " --listen=127.0.0.1:" + std::to_string(FreePort()) +
                                      " --backend=127.0.0.1:" + std::to_string(backend.port()) +
                                      " --cert=" + dir + "/cert.pem --key=" + dir + "/key.pem" +
@@ -489,6 +489,19 @@ TEST(TicketKeyTest, InstancesSharingAKeyFileResumeEachOthersSessions) {
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_NE(refused.output.find("must hold 1 to 16 keys of 48 bytes each"), std::string::npos)
       << refused.output;
+
+  // Key material every user can read is refused, naming the file and the fix.
+  const std::string open_key = dir + "/ticket-world-readable.key";
+  RunCommand("head -c 48 /dev/urandom > " + open_key + " && chmod 644 " + open_key);
+  CommandResult exposed = RunCommand(BinaryPath() + " --listen=127.0.0.1:" + std::to_string(FreePort()) +
+                                     " --backend=127.0.0.1:" + std::to_string(backend.port()) +
+                                     " --cert=" + dir + "/cert.pem --key=" + dir + "/key.pem" +
+                                     " --admin-listen=off --ticket-key-file=" + open_key + " 2>&1");
+  EXPECT_NE(exposed.exit_code, 0);
+  EXPECT_NE(exposed.output.find("ticket key file '" + open_key +
+                                "' can be read or written by every user (mode 0644): chmod 600"),
+            std::string::npos)
+      << exposed.output;
 }
 
 TEST(ProxyRsaTest, RsaCertificateServesTls13AndTls12) {
@@ -530,6 +543,8 @@ TEST(StartupTest, BadInputsExitNonZeroWithAMessage) {
   RunCommand("openssl ecparam -name prime256v1 -genkey -noout -out " + CertificateDir() +
       "/other.pem 2>/dev/null");
   const std::string other_key = CertificateDir() + "/other.pem";
+  const std::string world_readable_key = CertificateDir() + "/world-readable-key.pem";
+  RunCommand("cp " + key + " " + world_readable_key + " && chmod 644 " + world_readable_key);
   const std::string ok_files = " --cert=" + cert + " --key=" + key;
   const std::string base = BinaryPath() + " --backend=127.0.0.1:1 --listen=127.0.0.1:" +
                            std::to_string(FreePort());
@@ -549,6 +564,8 @@ TEST(StartupTest, BadInputsExitNonZeroWithAMessage) {
       {base, "--cert and --key are required"},
       {base + " --cert=/nonexistent.pem --key=" + key, "cannot read certificate file"},
       {base + " --cert=" + cert + " --key=" + other_key, "does not match"},
+      {base + " --cert=" + cert + " --key=" + world_readable_key,
+       "private key file '" + world_readable_key + "' can be read or written by every user (mode 0644)"},
   };
   for (const Case& c : cases) {
     CommandResult r = RunCommand(c.args + " 2>&1");
