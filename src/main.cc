@@ -5,7 +5,10 @@
 // main turns flags into a Config, checks everything a user can get wrong before serving (flags,
 // certificate and key, the listen address), starts the workers and waits for a signal.
 #include <malloc.h>
+#include <grp.h>
 #include <pthread.h>
+#include <pwd.h>
+#include <sys/prctl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -46,6 +49,11 @@ ABSL_FLAG(std::string, ticket_key_file, "",
           "session ticket keys shared by every instance given the same file: 1 to 16 keys of 48 "
           "bytes (openssl rand 48); the first encrypts. Reloaded on SIGHUP. Empty: a key of this "
           "process's own");
+ABSL_FLAG(std::string, user, "",
+          "after opening every socket and file, run as this user (and its groups); needs start "
+          "as root. A SIGHUP reload then reads --cert, --key and --ticket-key-file as that user");
+ABSL_FLAG(bool, core_dumps, false,
+          "allow core dumps and ptrace by the same user (off: they would expose private keys)");
 ABSL_FLAG(int, threads, 0, "worker threads, one ring each (0: one per online CPU)");
 ABSL_FLAG(std::string, cpus, "", "CPUs to pin workers to, e.g. 0,1 or 0-3 (empty: unpinned)");
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10), "TLS handshake deadline");
@@ -134,6 +142,7 @@ void PrintHelp() {
   } kGroups[] = {
       {"Listen and backends", {"listen", "backend", "trusted_proxies"}},
       {"TLS", {"cert", "key", "ticket_key_file"}},
+      {"Privileges", {"user", "core_dumps"}},
       {"Timeouts",
        {"handshake_timeout", "request_header_timeout", "request_body_timeout", "idle_timeout",
         "upstream_connect_timeout", "upstream_response_timeout", "close_notify_timeout",
@@ -330,6 +339,35 @@ void KeepLargeBuffersInTheHeap() {
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
+// --user: checked before anything starts, so that a typo stops start-up with a message.
+absl::Status CheckUserToRunAs(const std::string& user) {
+  if (user.empty()) return absl::OkStatus();
+  if (getpwnam(user.c_str()) == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("--user: no user named '", user, "'"));
+  }
+  if (geteuid() != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--user ", user, ": ringgate must start as root to change user"));
+  }
+  return absl::OkStatus();
+}
+
+// Drops root for good: supplementary groups, group, then user; checks that root cannot be had
+// back. Called once every listener is bound and every key file read, before the workers start.
+absl::Status RunAsUser(const std::string& user) {
+  const passwd* entry = getpwnam(user.c_str());
+  if (entry == nullptr) return absl::InvalidArgumentError(absl::StrCat("--user: no user named '", user, "'"));
+  const uid_t uid = entry->pw_uid;
+  const gid_t gid = entry->pw_gid;
+  if (initgroups(user.c_str(), gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+    return absl::InternalError(absl::StrCat("--user ", user, ": ", std::strerror(errno)));
+  }
+  if (uid != 0 && (setuid(0) == 0 || geteuid() == 0)) {
+    return absl::InternalError(absl::StrCat("--user ", user, ": root could be regained"));
+  }
+  return absl::OkStatus();
+}
+
 void RaiseFdLimit() {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
@@ -396,6 +434,10 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "ringgate: %s\n", std::string(config.status().message()).c_str());
     return 2;
   }
+  if (absl::Status s = CheckUserToRunAs(absl::GetFlag(FLAGS_user)); !s.ok()) {
+    std::fprintf(stderr, "ringgate: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   if (config->send_zc_threshold != 0) {
     if (absl::Status s = CheckZeroCopySendSupport(); !s.ok()) {
       std::fprintf(stderr, "ringgate: %s\n", std::string(s.message()).c_str());
@@ -415,6 +457,7 @@ int Main(int argc, char** argv) {
   }
   RaiseFdLimit();
   KeepLargeBuffersInTheHeap();
+  const std::string run_as = absl::GetFlag(FLAGS_user);
 
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < config->threads; ++i) {
@@ -434,6 +477,16 @@ int Main(int argc, char** argv) {
       return 1;
     }
   }
+  if (!run_as.empty()) {
+    if (absl::Status s = RunAsUser(run_as); !s.ok()) {
+      std::fprintf(stderr, "ringgate: %s\n", std::string(s.message()).c_str());
+      return 1;
+    }
+    LogLine(spdlog::level::info, "running as").With("user", run_as).With("uid", getuid());
+  }
+  // Not dumpable unless asked: no core file and no ptrace by the same user, either of which would
+  // hand over the private key. Set after the setuid above, which resets it.
+  prctl(PR_SET_DUMPABLE, absl::GetFlag(FLAGS_core_dumps) ? 1 : 0);
   std::vector<absl::Status> results(workers.size());
   std::vector<std::thread> threads;
   for (size_t i = 0; i < workers.size(); ++i) {

@@ -1,6 +1,7 @@
 // End-to-end: the real ringgate binary, the demo backend, and real TLS clients.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -557,6 +558,7 @@ TEST(StartupTest, BadInputsExitNonZeroWithAMessage) {
       {base + ok_files + " --sqpoll-idle=0s", "--sqpoll-idle must be between"},
       {base + ok_files + " --no-such-flag", "Unknown command line flag 'no_such_flag'"},
       {base + ok_files + " --cpus=0,999", "does not exist"},
+      {base + ok_files + " --user=no-such-user-here", "--user: no user named 'no-such-user-here'"},
       {base + ok_files + " --trusted-proxies=10.0.0.0/33", "--trusted-proxies: '10.0.0.0/33' has an invalid prefix length"},
       {base + ok_files + " --trusted-proxies=example.com", "is not an IP address or CIDR block"},
       {base + ok_files + " --request-body-timeout=0s", "--request-body-timeout must be positive"},
@@ -633,6 +635,46 @@ TEST(StartupTest, VersionNamesTheReleaseAndTheBuildType) {
       << r.output;
   EXPECT_NE(r.output.find("\nliburing 2."), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("\nllhttp "), std::string::npos) << r.output;
+}
+
+// The uid and gid of a process, and the owner of its /proc files (root for a process that is not
+// dumpable), from /proc.
+struct ProcessIdentity {
+  std::string uid_line;
+  std::string gid_line;
+  uid_t proc_owner = 0;
+};
+ProcessIdentity IdentityOf(pid_t pid) {
+  ProcessIdentity identity;
+  const std::string status = "/proc/" + std::to_string(pid) + "/status";
+  std::istringstream lines(RunCommand("cat " + status).output);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("Uid:", 0) == 0) identity.uid_line = line;
+    if (line.rfind("Gid:", 0) == 0) identity.gid_line = line;
+  }
+  struct stat st {};
+  if (stat(status.c_str(), &st) == 0) identity.proc_owner = st.st_uid;
+  return identity;
+}
+
+// --user: root is dropped once sockets and keys are open, and the proxy still serves; by default
+// the process is not dumpable (its /proc files belong to root even though it runs as nobody).
+TEST(PrivilegeTest, UserDropsRootAndTheProcessIsNotDumpable) {
+  if (geteuid() != 0) GTEST_SKIP() << "changing user needs root";
+  DemoBackend backend;
+  ASSERT_TRUE(backend.Start());
+  ProxyUnderTest proxy({"--user=nobody"}, backend.port());
+  ASSERT_TRUE(proxy.Start());
+  EXPECT_EQ(RunCommand("curl -sk --max-time 10 " + proxy.Url("/")).output,
+            "hello from the ringgate demo backend\n");
+  const ProcessIdentity identity = IdentityOf(proxy.pid());
+  EXPECT_EQ(identity.uid_line, "Uid:\t65534\t65534\t65534\t65534");
+  EXPECT_EQ(identity.gid_line, "Gid:\t65534\t65534\t65534\t65534");
+  EXPECT_EQ(identity.proc_owner, 0u) << "dumpable: a core file or ptrace would expose the key";
+
+  ProxyUnderTest dumpable({"--user=nobody", "--core-dumps"}, backend.port());
+  ASSERT_TRUE(dumpable.Start());
+  EXPECT_EQ(IdentityOf(dumpable.pid()).proc_owner, 65534u);
 }
 
 TEST(StartupTest, AddressInUseExitsNonZeroWithAMessage) {
