@@ -167,8 +167,15 @@ TEST_F(ProcessLifecycleTest, SigtermDuringStartUpDrainsAndExitsZero) {
                             log));
     const std::string status = "/proc/" + std::to_string(child.pid()) + "/status";
     const auto give_up = Clock::now() + std::chrono::seconds(5);
-    // Until main has blocked the signals (exec and the dynamic loader come first).
-    while ((SignalMask(status, "SigBlk") & Bit(SIGTERM)) == 0 && Clock::now() < give_up) {
+    // Until main has blocked the signals (exec and the dynamic loader come first). Main's own mask
+    // is exactly the stop signals: a static initializer briefly blocks every signal and then
+    // unblocks them all again (strace shows it), and a SIGTERM sent in that window would be
+    // delivered, with its default action, right after it; that is not a state main controls.
+    auto main_has_blocked = [&] {
+      const uint64_t mask = SignalMask(status, "SigBlk");
+      return (mask & kStopSignals) == kStopSignals && (mask & Bit(SIGUSR1)) == 0;
+    };
+    while (!main_has_blocked() && Clock::now() < give_up) {
       std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
     child.Signal(SIGTERM);
