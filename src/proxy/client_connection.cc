@@ -52,6 +52,12 @@ bool IsSafeMethod(std::string_view method) {
 
 }  // namespace
 
+HttpLimits ClientConnection::RequestLimits() const {
+  const Config& config = worker_.config();
+  return HttpLimits{config.max_request_head_bytes, config.max_request_headers,
+                    config.max_request_target_bytes, config.max_request_body_bytes};
+}
+
 size_t ClientConnection::BufferBudget() const {
   return worker_.config().max_conn_buffer_bytes;
 }
@@ -76,11 +82,7 @@ void ClientConnection::Start(int fd, uint64_t id) {
   life_ = Lifecycle(now);
   initiator_ = CloseInitiator::kNone;
   tls_ = std::make_unique<TlsSession>(worker_.tls());
-  const Config& config = worker_.config();
-  request_parser_ = std::make_unique<HttpParser>(
-      HttpParser::Kind::kRequest,
-      HttpLimits{config.max_request_head_bytes, config.max_request_headers,
-                 config.max_request_target_bytes, config.max_request_body_bytes});
+  request_parser_ = std::make_unique<HttpParser>(HttpParser::Kind::kRequest, RequestLimits());
   out_.Clear();
   plaintext_in_.clear();
   plaintext_offset_ = 0;
@@ -511,11 +513,7 @@ void ClientConnection::CountRequestsReadAhead() {
   read_ahead_ends_.erase(read_ahead_ends_.begin(), read_ahead_ends_.begin() + static_cast<long>(reached));
   if (!read_ahead_parser_ || read_ahead_to_ < answered_to) {
     // The request parser has moved past what was read ahead: start again at its boundary.
-    const Config& config = worker_.config();
-    read_ahead_parser_ = std::make_unique<HttpParser>(
-        HttpParser::Kind::kRequest, HttpLimits{config.max_request_head_bytes,
-                                               config.max_request_headers,
-                                               config.max_request_target_bytes});
+    read_ahead_parser_ = std::make_unique<HttpParser>(HttpParser::Kind::kRequest, RequestLimits());
     read_ahead_to_ = answered_to;
     read_ahead_ends_.clear();
     read_ahead_stuck_ = false;
@@ -557,10 +555,7 @@ bool ClientConnection::ReadingOverLimits() {
 // backend serve tens of thousands of requests after it left.
 void ClientConnection::AbandonUnansweredRequests() {
   const std::string_view rest = std::string_view(plaintext_in_).substr(plaintext_offset_);
-  const Config& config = worker_.config();
-  HttpParser counter(HttpParser::Kind::kRequest,
-                     HttpLimits{config.max_request_head_bytes, config.max_request_headers,
-                                config.max_request_target_bytes});
+  HttpParser counter(HttpParser::Kind::kRequest, RequestLimits());
   uint64_t complete = 0;
   std::string discarded_body;
   for (size_t offset = 0; offset < rest.size();) {

@@ -98,6 +98,7 @@ class ClientConnection {
   // Unparsed input (pipelined requests waiting their turn) above which reading pauses.
   size_t UnparsedHigh() const { return BufferBudget() / 8; }
   size_t BufferBudget() const;
+  HttpLimits RequestLimits() const;  // --max-request-* for every request parser here
   void StartExchange();
   void FinishExchange(bool upstream_reusable);
   bool RetryOnFreshUpstream(bool request_reached_backend);
