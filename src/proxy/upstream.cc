@@ -92,7 +92,7 @@ void Upstream::ArmRecv() {
   io_uring_sqe* sqe = worker_.Sqe();
   // Bounded: once a slow client pauses this recv, at most this much more of the response arrives.
   PrepareBoundedRecv(sqe, fd_, worker_.buffers().group(),
-                     static_cast<uint32_t>(worker_.config().max_conn_buffer_bytes / 4));
+                     static_cast<uint32_t>(worker_.config().max_conn_buffer_bytes / 8));
   io_uring_sqe_set_data64(sqe, EncodeTag({Op::kUpstreamRecv, generation_, slot_}));
   ++ops_in_flight_;
   recv_armed_ = true;
