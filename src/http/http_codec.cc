@@ -1,9 +1,10 @@
 #include "ringgate/http_codec.h"
 
+#include <array>
 #include <cctype>
 #include <cstdio>
-#include <initializer_list>
 #include <cstring>
+#include <initializer_list>
 #include <iterator>
 
 #include "fmt/format.h"
@@ -28,17 +29,22 @@ std::string_view StripWhitespace(std::string_view s) {
   return s;
 }
 
-// Calls `visit` with each non-empty element of a comma-separated field value, trimmed, until it
-// returns false.
+// Calls `visit` with each element of a comma-separated field value, trimmed, empty ones
+// included, until it returns false.
 template <class Visit>
-void ForEachListToken(std::string_view list, Visit visit) {
-  while (!list.empty()) {
+void ForEachListElement(std::string_view list, Visit visit) {
+  while (true) {
     const size_t comma = list.find(',');
-    const std::string_view token = StripWhitespace(list.substr(0, comma));
-    if (!token.empty() && !visit(token)) return;
+    if (!visit(StripWhitespace(list.substr(0, comma)))) return;
     if (comma == std::string_view::npos) return;
     list.remove_prefix(comma + 1);
   }
+}
+
+// The same for the non-empty elements only (recipients ignore empty ones, RFC 9110 5.6.1).
+template <class Visit>
+void ForEachListToken(std::string_view list, Visit visit) {
+  ForEachListElement(list, [&](std::string_view token) { return token.empty() || visit(token); });
 }
 
 bool IsOneOf(std::string_view name, std::initializer_list<std::string_view> names) {
@@ -268,14 +274,11 @@ bool HttpParser::CheckFraming() {
     if (EqualsIgnoreCase(name, "transfer-encoding")) {
       transfer_encoding = true;
       // Every element counts, empty ones too: "Transfer-Encoding: , chunked" is not taken.
-      std::string_view list = value;
-      while (true) {
-        const size_t comma = list.find(',');
+      ForEachListElement(value, [&](std::string_view coding) {
         ++codings;
-        only_chunked &= EqualsIgnoreCase(StripWhitespace(list.substr(0, comma)), "chunked");
-        if (comma == std::string_view::npos) break;
-        list.remove_prefix(comma + 1);
-      }
+        only_chunked &= EqualsIgnoreCase(coding, "chunked");
+        return true;
+      });
     }
     if (EqualsIgnoreCase(name, "connection")) {
       // Connection names headers this hop removes. Removing one that frames or routes the
@@ -292,15 +295,12 @@ bool HttpParser::CheckFraming() {
     }
   }
   // RFC 9112 6.3: a Transfer-Encoding that does not end in chunked leaves a request without a
-  // reliable length (400), and a response only with close-delimited framing that we would have
-  // to pass on undecoded (refused too). llhttp checks requests, except on the Upgrade path,
-  // which would forward such a request as body-less while the backend frames it some other way.
-  if (transfer_encoding && !h.chunked) {
-    return Refuse(HttpError::kMalformed, "Transfer-Encoding without chunked as the final coding");
-  }
-  // The proxy re-frames chunked bodies and writes `Transfer-Encoding: chunked` itself: any other
-  // coding (gzip, chunked) would reach the next hop undeclared, so only chunked alone is taken.
-  if (transfer_encoding && (codings != 1 || !only_chunked)) {
+  // reliable length, and a response with only close-delimited framing (llhttp checks requests,
+  // except on the Upgrade path, which would forward such a request as body-less while the
+  // backend frames it some other way). And the proxy re-frames chunked bodies and writes
+  // `Transfer-Encoding: chunked` itself: any other coding (gzip, chunked) would reach the next
+  // hop undeclared. So chunked alone is the only Transfer-Encoding taken.
+  if (transfer_encoding && (!h.chunked || codings != 1 || !only_chunked)) {
     return Refuse(HttpError::kMalformed, "a Transfer-Encoding other than chunked alone");
   }
   if (kind_ == Kind::kResponse) {
@@ -557,26 +557,44 @@ bool IsHopByHop(std::string_view name) {
                         "proxy-authenticate", "proxy-authorization"});
 }
 
-// True when one of the message's Connection fields names `name`.
-bool NamedByConnection(const HttpHead& head, std::string_view name) {
-  bool named = false;
-  for (const auto& [field, value] : head.headers) {
-    if (!EqualsIgnoreCase(field, "connection")) continue;
-    ForEachListToken(value, [&](std::string_view token) {
+// Which headers this hop never passes on as they came: hop-by-hop ones, those the message's
+// Connection fields name, and the framing ones, which the proxy writes itself. The Connection
+// fields are found once per head, not once per header (this runs for every forwarded message).
+class DroppedHeaders {
+ public:
+  explicit DroppedHeaders(const HttpHead& head) : head_(head) {
+    for (const auto& [field, value] : head.headers) {
+      if (!EqualsIgnoreCase(field, "connection")) continue;
+      if (count_ < connection_.size()) connection_[count_] = value;
+      ++count_;
+    }
+  }
+
+  bool Drops(std::string_view name) const {
+    if (IsHopByHop(name) || IsOneOf(name, {"content-length", "transfer-encoding"})) return true;
+    if (count_ == 0) return false;
+    bool named = false;
+    auto names = [&](std::string_view token) {
       named = EqualsIgnoreCase(token, name);
       return !named;
-    });
-    if (named) return true;
+    };
+    if (count_ <= connection_.size()) {
+      for (size_t i = 0; i < count_ && !named; ++i) ForEachListToken(connection_[i], names);
+      return named;
+    }
+    // More Connection fields than kept above (no real client sends that many): read them all.
+    for (const auto& [field, value] : head_.headers) {
+      if (EqualsIgnoreCase(field, "connection")) ForEachListToken(value, names);
+      if (named) return true;
+    }
+    return false;
   }
-  return false;
-}
 
-// True for a header this hop never passes on as it came: hop-by-hop ones, those the message's
-// Connection names, and the framing ones, which the proxy writes itself.
-bool DropHeader(const HttpHead& head, std::string_view name) {
-  return IsHopByHop(name) || IsOneOf(name, {"content-length", "transfer-encoding"}) ||
-         NamedByConnection(head, name);
-}
+ private:
+  const HttpHead& head_;
+  std::array<std::string_view, 4> connection_;
+  size_t count_ = 0;
+};
 
 // Plain appends, not fmt: this runs once per request and fmt's format-string parsing showed up
 // in its profile (bench/micro).
@@ -616,10 +634,11 @@ std::string BuildUpstreamRequestHead(const HttpHead& request, const ForwardingCo
   out.reserve(size);
   out.append(request.method).append(" ").append(request.target).append(" HTTP/1.1\r\n");
   AppendField(out, "Host", request.host.empty() ? forwarding.default_host : request.host);
+  const DroppedHeaders dropped(request);
   std::string_view first_forwarded_for;
   std::string more_forwarded_for;  // only when a client sent several X-Forwarded-For fields
   for (const auto& [name, value] : request.headers) {
-    if (DropHeader(request, name) || IsOneOf(name, {"host", "expect", "x-forwarded-proto"})) {
+    if (dropped.Drops(name) || IsOneOf(name, {"host", "expect", "x-forwarded-proto"})) {
       continue;
     }
     // Backends that map header names to CGI-style variables (WSGI, PHP-FPM, Rack) read
@@ -679,8 +698,9 @@ std::string BuildClientResponseHead(const HttpHead& response, BodyFraming framin
   out.append(response.reason.empty() ? StatusReason(response.status_code)
                                      : std::string_view(response.reason));
   out.append("\r\n");
+  const DroppedHeaders dropped(response);
   for (const auto& [name, value] : response.headers) {
-    if (DropHeader(response, name)) continue;
+    if (dropped.Drops(name)) continue;
     AppendField(out, name, value);
   }
   switch (framing) {

@@ -420,6 +420,27 @@ TEST(HeaderRewriteTest, HeadersWithUnderscoresAreNotForwarded) {
   }
 }
 
+// Headers named by Connection are dropped however many Connection fields there are (the first
+// few are kept aside once per head; more are read again).
+TEST(HeaderRewriteTest, HeadersNamedInAnyOfManyConnectionFieldsAreDropped) {
+  HttpHead head;
+  head.method = "GET";
+  head.target = "/";
+  head.host = "a";
+  head.headers = {{"Host", "a"}};
+  for (int i = 0; i < 5; ++i) head.headers.emplace_back("Connection", "keep-alive");
+  head.headers.emplace_back("Connection", "X-Private");
+  head.headers.emplace_back("X-Private", "secret");
+  head.headers.emplace_back("X-Public", "shown");
+  EXPECT_EQ(BuildUpstreamRequestHead(head, ForwardingContext{"192.0.2.7", false, "backend"}),
+            "GET / HTTP/1.1\r\nHost: a\r\nX-Public: shown\r\n"
+            "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\r\n");
+  head.headers.erase(head.headers.begin() + 1, head.headers.begin() + 6);  // one Connection field
+  EXPECT_EQ(BuildUpstreamRequestHead(head, ForwardingContext{"192.0.2.7", false, "backend"}),
+            "GET / HTTP/1.1\r\nHost: a\r\nX-Public: shown\r\n"
+            "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\r\n");
+}
+
 TEST(HeaderRewriteTest, UpstreamFramingIsTheParsersNotTheClientsFields) {
   HttpHead head;
   head.method = "POST";
