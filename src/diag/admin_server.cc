@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "core/worker.h"
+#include "ringgate/config.h"
 #include "fmt/format.h"
 #include "ringgate/log.h"
 #include "ringgate/metrics.h"
@@ -51,16 +52,10 @@ std::string_view TrimSpaces(std::string_view s) {
 
 }  // namespace
 
+// 127/8, ::1 and (AddressInCidrs maps IPv4 into IPv6) ::ffff:127.0.0.0/104.
 bool IsLoopbackAddress(const SocketAddress& address) {
-  if (address.family() == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&address.storage);
-    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-  }
-  if (address.family() == AF_INET6) {
-    const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(&address.storage)->sin6_addr;
-    return IN6_IS_ADDR_LOOPBACK(&a) || (IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127);
-  }
-  return false;
+  static const std::vector<Cidr> kLoopback = *ParseCidrList("127.0.0.0/8,::1/128");
+  return AddressInCidrs(address.storage, kLoopback);
 }
 
 absl::Status CheckAdminAccess(const SocketAddress& address, std::string_view token) {

@@ -50,6 +50,38 @@ bool IsSafeMethod(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS";
 }
 
+// Runs `parser` over `bytes` only to learn where complete requests end; nothing is forwarded and
+// bodies are discarded. Calls `on_complete(bytes consumed so far)` after each request, and stops
+// when it returns false, when the bytes run out, at a parse error, or after an Upgrade request
+// (what follows it is not HTTP); `stuck` says it stopped for one of the last two.
+struct Skimmed {
+  size_t consumed = 0;
+  bool stuck = false;
+};
+template <class OnComplete>
+Skimmed SkimRequests(HttpParser& parser, std::string_view bytes, OnComplete on_complete) {
+  Skimmed result;
+  std::string discarded_body;
+  while (result.consumed < bytes.size()) {
+    const size_t used = parser.Execute(bytes.substr(result.consumed), discarded_body);
+    discarded_body.clear();
+    result.consumed += used;
+    if (parser.error() != HttpError::kNone) {
+      result.stuck = true;
+      break;
+    }
+    if (!parser.message_complete()) {
+      if (used == 0) break;
+      continue;
+    }
+    result.stuck = parser.head().upgrade;
+    (void)parser.TakeHead();
+    parser.StartNextMessage();
+    if (!on_complete(result.consumed) || result.stuck) break;
+  }
+  return result;
+}
+
 }  // namespace
 
 HttpLimits ClientConnection::RequestLimits() const {
@@ -503,6 +535,11 @@ void ClientConnection::ProcessRequests() {
   NoteBufferedBytes();
 }
 
+void ClientConnection::ProcessRequestsAndReadOn() {
+  ProcessRequests();
+  if (recv_paused_ && !closing_ && !ReadingOverLimits()) ResumeRecv();
+}
+
 // The pipelining window (--max-pipelined). While a response is owed, the request parser waits at
 // a message boundary; a second parser runs over the bytes beyond it, only to learn where the
 // complete requests in them end. Nothing is forwarded from here.
@@ -518,29 +555,21 @@ void ClientConnection::CountRequestsReadAhead() {
     read_ahead_ends_.clear();
     read_ahead_stuck_ = false;
   }
-  std::string discarded_body;
-  while (!read_ahead_stuck_ && read_ahead_ends_.size() < worker_.config().max_pipelined) {
-    const std::string_view rest =
-        std::string_view(plaintext_in_).substr(read_ahead_to_ - stream_base_, kParseStep);
-    if (rest.empty()) break;
-    const size_t used = read_ahead_parser_->Execute(rest, discarded_body);
-    discarded_body.clear();
-    read_ahead_to_ += used;
-    if (read_ahead_parser_->error() != HttpError::kNone) {
-      read_ahead_stuck_ = true;  // the request parser will answer it with an error: read no more
-    } else if (read_ahead_parser_->message_complete()) {
-      read_ahead_ends_.push_back(read_ahead_to_);
-      // Whatever follows an Upgrade request is not HTTP: nothing more to count.
-      if (read_ahead_parser_->head().upgrade) read_ahead_stuck_ = true;
-      (void)read_ahead_parser_->TakeHead();
-      read_ahead_parser_->StartNextMessage();
-    } else if (used == 0) {
-      break;
-    }
-  }
+  const size_t window = worker_.config().max_pipelined;
+  if (read_ahead_stuck_ || read_ahead_ends_.size() >= window) return;
+  const uint64_t from = read_ahead_to_;
+  // Stuck: the request parser will answer an error there, or an Upgrade ends HTTP; read no more.
+  const Skimmed skimmed = SkimRequests(
+      *read_ahead_parser_, std::string_view(plaintext_in_).substr(from - stream_base_),
+      [&](size_t consumed) {
+        read_ahead_ends_.push_back(from + consumed);
+        return read_ahead_ends_.size() < window;
+      });
+  read_ahead_to_ += skimmed.consumed;
+  read_ahead_stuck_ = skimmed.stuck;
 }
 
-bool ClientConnection::ReadingOverLimits() {
+bool ClientConnection::ReadingOverLimits() const {
   if (plaintext_in_.size() - plaintext_offset_ > UnparsedHigh()) return true;
   if (exchange_active_ && request_complete_ &&
       (read_ahead_stuck_ || read_ahead_ends_.size() >= worker_.config().max_pipelined)) {
@@ -557,16 +586,10 @@ void ClientConnection::AbandonUnansweredRequests() {
   const std::string_view rest = std::string_view(plaintext_in_).substr(plaintext_offset_);
   HttpParser counter(HttpParser::Kind::kRequest, RequestLimits());
   uint64_t complete = 0;
-  std::string discarded_body;
-  for (size_t offset = 0; offset < rest.size();) {
-    const size_t used = counter.Execute(rest.substr(offset), discarded_body);
-    discarded_body.clear();
-    offset += used;
-    if (counter.error() != HttpError::kNone || !counter.message_complete()) break;
+  SkimRequests(counter, rest, [&](size_t) {
     ++complete;
-    (void)counter.TakeHead();
-    counter.StartNextMessage();
-  }
+    return true;
+  });
   if (WorkerMetrics* m = metrics()) m->requests_abandoned.Add(complete);
   LogLine(spdlog::level::info, "client gone: requests beyond the pipelining window not forwarded", id_)
       .With("answered_after_input_ended", answered_after_input_end_)
@@ -575,7 +598,7 @@ void ClientConnection::AbandonUnansweredRequests() {
   BeginShutdown(CloseInitiator::kClient);
 }
 
-size_t ClientConnection::BufferedBytes() {
+size_t ClientConnection::BufferedBytes() const {
   size_t bytes = plaintext_in_.size() - plaintext_offset_ + plain_out_.size() + out_.backlog();
   if (tls_) bytes += tls_->pending_ciphertext().size();
   if (Upstream* upstream = BoundUpstream()) bytes += upstream->send_backlog();
@@ -802,12 +825,11 @@ void ClientConnection::OnUpstreamDrained() {
   if (closing_) return;
   Upstream* upstream = BoundUpstream();
   if (upstream == nullptr || upstream->send_backlog() > OwedLow()) return;
-  ProcessRequests();
-  if (recv_paused_ && !closing_ && !ReadingOverLimits()) ResumeRecv();
+  ProcessRequestsAndReadOn();
   FlushToClient();
 }
 
-Upstream* ClientConnection::BoundUpstream() {
+Upstream* ClientConnection::BoundUpstream() const {
   return has_upstream_ ? worker_.UpstreamAt(upstream_slot_, upstream_generation_) : nullptr;
 }
 
@@ -827,8 +849,7 @@ void ClientConnection::FinishExchange(bool upstream_reusable) {
     return;
   }
   SetTimer(ClientTimer::kIdle, worker_.config().idle_timeout);
-  ProcessRequests();  // a pipelined request may be waiting
-  if (recv_paused_ && !closing_ && !ReadingOverLimits()) ResumeRecv();
+  ProcessRequestsAndReadOn();  // a pipelined request may be waiting
   FlushToClient();
 }
 
@@ -924,8 +945,7 @@ void ClientConnection::OnSend(int result) {
   if (drained) {
     if (Upstream* u = BoundUpstream()) u->ResumeRecv();
     if (!exchange_active_) {  // a pipelined request may have waited for the client to read
-      ProcessRequests();
-      if (recv_paused_ && !closing_ && !ReadingOverLimits()) ResumeRecv();
+      ProcessRequestsAndReadOn();
       FlushToClient();
     }
   }
@@ -1449,7 +1469,7 @@ void ClientConnection::AppendJson(fmt::memory_buffer& out, int64_t now_ns) const
                  FormatConnectionId(id_), worker_.id(), peer_ip_, LifecycleStateName(life_.state()),
                  static_cast<double>(now_ns - life_.entered_ns(LifecycleState::kCreated)) / 1e6,
                  requests_, cipher_bytes_in_, cipher_bytes_out_, plain_bytes_in_, plain_bytes_out_,
-                 out_.backlog(), const_cast<ClientConnection*>(this)->BufferedBytes());
+                 out_.backlog(), BufferedBytes());
 }
 
 }  // namespace ringgate

@@ -84,12 +84,15 @@ class ClientConnection {
   void OnRecv(int result, uint32_t flags);
   void ProcessCiphertext();
   void ProcessRequests();
+  // ProcessRequests, then reading resumes if it was paused and nothing holds it back now: after
+  // an exchange ends, the backend takes the body, or the client reads what it is owed.
+  void ProcessRequestsAndReadOn();
   void CountRequestsReadAhead();
   // Unparsed input, the pipelining window or the backend's backlog says: stop reading.
-  bool ReadingOverLimits();
+  bool ReadingOverLimits() const;
   void AbandonUnansweredRequests();
   // --max-conn-buffer: what this connection holds in user space, and the marks derived from it.
-  size_t BufferedBytes();
+  size_t BufferedBytes() const;
   void NoteBufferedBytes();
   // Bytes owed to one peer above which the other side's reading pauses (resumed below the low
   // mark); far above one TLS record, so that bulk transfers keep several in flight.
@@ -117,7 +120,7 @@ class ClientConnection {
   void OnShutdownStep(Op op, int result);
   void DrainAfterCloseNotify(std::string_view ciphertext);
   void Finalize();
-  Upstream* BoundUpstream();
+  Upstream* BoundUpstream() const;
   void DetachUpstream(bool reusable);
   void SetTimer(ClientTimer kind, absl::Duration after);
   WorkerMetrics* metrics();
