@@ -119,6 +119,22 @@ class HttpSemantics : public ::testing::Test {
     return RunTlsExchange(proxy_->port(), {{request, responses}});
   }
 
+  // What the backend received for a request that was forwarded: all of it, and the one request.
+  struct Forwarded {
+    std::vector<RecordedConnection> seen;
+    RecordedRequest request;
+  };
+  // Sends `request`, expects a 200, and takes what the backend received, which must be exactly one
+  // request. Use with ASSERT_NO_FATAL_FAILURE.
+  void SendExpectingOneForwardedRequest(const std::string& request, Forwarded& forwarded) {
+    const TlsExchange x = Send(request);
+    EXPECT_EQ(StatusOf(x.All()), 200) << Printable(x.All());
+    forwarded.seen = backend_->SettledConnections();
+    const std::vector<RecordedRequest> requests = AllRequests(forwarded.seen);
+    ASSERT_EQ(requests.size(), 1u) << Describe(forwarded.seen);
+    forwarded.request = requests[0];
+  }
+
   // The client gets `status` and not one byte reaches the backend.
   void ExpectRefusedBeforeForwarding(const std::string& request, int status) {
     const TlsExchange x = Send(request);
@@ -193,41 +209,37 @@ TEST_F(HttpSemantics, ConnectionNamingHostGets400AndNothingIsForwarded) {
 
 TEST_F(HttpSemantics, ContentLengthBodyIsForwardedWithTheProxysOwnFraming) {
   ASSERT_TRUE(StartProxy());
-  const TlsExchange x = Send(
+  Forwarded forwarded;
+  ASSERT_NO_FATAL_FAILURE(SendExpectingOneForwardedRequest(
       "POST /cl HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nConnection: keep-alive, X-Hop\r\n"
-      "X-Hop: secret\r\n\r\nhello world");
-  EXPECT_EQ(StatusOf(x.All()), 200) << Printable(x.All());
-  const std::vector<RecordedConnection> seen = backend_->SettledConnections();
-  const std::vector<RecordedRequest> requests = AllRequests(seen);
-  ASSERT_EQ(requests.size(), 1u) << Describe(seen);
-  const RecordedRequest& r = requests[0];
+      "X-Hop: secret\r\n\r\nhello world", forwarded));
+  const RecordedRequest& r = forwarded.request;
   EXPECT_EQ(r.head.rfind("POST /cl HTTP/1.1\r\n", 0), 0u) << Printable(r.head);
   EXPECT_EQ(r.framing, "content-length");
   EXPECT_EQ(HeaderValues(r.head, "Content-Length"), Values{"11"}) << Printable(r.head);
   EXPECT_EQ(HeaderValues(r.head, "Transfer-Encoding"), Values{}) << Printable(r.head);
   EXPECT_EQ(r.body, "hello world");
-  EXPECT_EQ(seen[0].received, r.head + r.body) << "bytes beyond the request";
+  EXPECT_EQ(forwarded.seen[0].received, r.head + r.body) << "bytes beyond the request";
   EXPECT_EQ(CountOccurrences(r.head, "X-Hop") + CountOccurrences(r.head, "x-hop"), 0)
       << "the client's Connection header or what it names was forwarded:\n" << Printable(r.head);
 }
 
 TEST_F(HttpSemantics, ChunkedBodyIsRechunkedByTheProxy) {
   ASSERT_TRUE(StartProxy());
-  const TlsExchange x = Send(
+  Forwarded forwarded;
+  ASSERT_NO_FATAL_FAILURE(SendExpectingOneForwardedRequest(
       "POST /chunked HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: X-Hop\r\n"
-      "X-Hop: secret\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n");
-  EXPECT_EQ(StatusOf(x.All()), 200) << Printable(x.All());
-  const std::vector<RecordedConnection> seen = backend_->SettledConnections();
-  const std::vector<RecordedRequest> requests = AllRequests(seen);
-  ASSERT_EQ(requests.size(), 1u) << Describe(seen);
-  const RecordedRequest& r = requests[0];
+      "X-Hop: secret\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n",
+      forwarded));
+  const RecordedRequest& r = forwarded.request;
   EXPECT_EQ(r.head.rfind("POST /chunked HTTP/1.1\r\n", 0), 0u) << Printable(r.head);
   EXPECT_EQ(r.framing, "chunked");
   EXPECT_EQ(HeaderValues(r.head, "Transfer-Encoding"), Values{"chunked"}) << Printable(r.head);
   EXPECT_EQ(HeaderValues(r.head, "Content-Length"), Values{}) << Printable(r.head);
   EXPECT_EQ(r.body, "hello world");
-  EXPECT_EQ(CountOccurrences(seen[0].received, "ext=1"), 0) << "chunk extension forwarded";
-  EXPECT_EQ(CountOccurrences(seen[0].received, "X-Trailer"), 0) << "trailer forwarded";
+  EXPECT_EQ(CountOccurrences(forwarded.seen[0].received, "ext=1"), 0)
+      << "chunk extension forwarded";
+  EXPECT_EQ(CountOccurrences(forwarded.seen[0].received, "X-Trailer"), 0) << "trailer forwarded";
   EXPECT_EQ(CountOccurrences(r.head, "X-Hop") + CountOccurrences(r.head, "x-hop"), 0)
       << Printable(r.head);
 }
@@ -249,33 +261,28 @@ const std::string kSpoofingRequest =
 
 TEST_F(HttpSemantics, ForwardingHeadersFromAnUntrustedClientAreReplaced) {
   ASSERT_TRUE(StartProxy());
-  const TlsExchange x = Send(kSpoofingRequest);
-  EXPECT_EQ(StatusOf(x.All()), 200) << Printable(x.All());
-  const std::vector<RecordedConnection> seen = backend_->SettledConnections();
-  const std::vector<RecordedRequest> requests = AllRequests(seen);
-  ASSERT_EQ(requests.size(), 1u) << Describe(seen);
-  const std::string& head = requests[0].head;
+  Forwarded forwarded;
+  ASSERT_NO_FATAL_FAILURE(SendExpectingOneForwardedRequest(kSpoofingRequest, forwarded));
+  const std::string& head = forwarded.request.head;
   EXPECT_EQ(HeaderValues(head, "X-Forwarded-For"), Values{"127.0.0.1"}) << Printable(head);
   EXPECT_EQ(HeaderValues(head, "X-Forwarded-Proto"), Values{"https"}) << Printable(head);
   for (const char* name : {"Forwarded", "X-Real-IP", "X-Forwarded-Host", "X-Forwarded-Port"}) {
     EXPECT_EQ(HeaderValues(head, name), Values{}) << name << " kept:\n" << Printable(head);
   }
-  EXPECT_EQ(CountOccurrences(seen[0].received, "6.6.6.6"), 0) << Printable(head);
-  EXPECT_EQ(CountOccurrences(seen[0].received, "evil.example"), 0) << Printable(head);
+  EXPECT_EQ(CountOccurrences(forwarded.seen[0].received, "6.6.6.6"), 0) << Printable(head);
+  EXPECT_EQ(CountOccurrences(forwarded.seen[0].received, "evil.example"), 0) << Printable(head);
 }
 
 // Found in review: WSGI, PHP-FPM and Rack read X_Forwarded_For as X-Forwarded-For.
 TEST_F(HttpSemantics, HeaderNamesWithUnderscoresAreNotForwarded) {
   ASSERT_TRUE(StartProxy());
-  const TlsExchange x = Send(
+  Forwarded forwarded;
+  ASSERT_NO_FATAL_FAILURE(SendExpectingOneForwardedRequest(
       "GET /underscore HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 6.6.6.6\r\nX_Real_IP: 6.6.6.6\r\n"
-      "X_Forwarded_Proto: http\r\n\r\n");
-  EXPECT_EQ(StatusOf(x.All()), 200) << Printable(x.All());
-  const std::vector<RecordedConnection> seen = backend_->SettledConnections();
-  const std::vector<RecordedRequest> requests = AllRequests(seen);
-  ASSERT_EQ(requests.size(), 1u) << Describe(seen);
-  EXPECT_EQ(CountOccurrences(seen[0].received, "6.6.6.6"), 0) << Printable(requests[0].head);
-  EXPECT_EQ(CountOccurrences(seen[0].received, "_"), 0) << Printable(requests[0].head);
+      "X_Forwarded_Proto: http\r\n\r\n", forwarded));
+  const std::string& received = forwarded.seen[0].received;
+  EXPECT_EQ(CountOccurrences(received, "6.6.6.6"), 0) << Printable(forwarded.request.head);
+  EXPECT_EQ(CountOccurrences(received, "_"), 0) << Printable(forwarded.request.head);
 }
 
 // Found in review: a backend that sends a body after a response that has none (here a HEAD's),
@@ -297,12 +304,9 @@ TEST_F(HttpSemantics, ABodySentAfterABodilessResponseNeverReachesTheNextClient) 
 
 TEST_F(HttpSemantics, ForwardingHeadersFromATrustedProxyAreKeptAndAppendedTo) {
   ASSERT_TRUE(StartProxy({"--trusted-proxies=127.0.0.0/8"}));
-  const TlsExchange x = Send(kSpoofingRequest);
-  EXPECT_EQ(StatusOf(x.All()), 200) << Printable(x.All());
-  const std::vector<RecordedConnection> seen = backend_->SettledConnections();
-  const std::vector<RecordedRequest> requests = AllRequests(seen);
-  ASSERT_EQ(requests.size(), 1u) << Describe(seen);
-  const std::string& head = requests[0].head;
+  Forwarded forwarded;
+  ASSERT_NO_FATAL_FAILURE(SendExpectingOneForwardedRequest(kSpoofingRequest, forwarded));
+  const std::string& head = forwarded.request.head;
   EXPECT_EQ(HeaderValues(head, "X-Forwarded-For"), Values{"6.6.6.6, 127.0.0.1"})
       << Printable(head);
   EXPECT_EQ(HeaderValues(head, "X-Forwarded-Proto"), Values{"https"}) << Printable(head);
@@ -414,26 +418,21 @@ TEST_F(HttpSemantics, HostWithUserinfoGets400) {
 
 TEST_F(HttpSemantics, Http10RequestWithoutHostGetsTheBackendsAddress) {
   ASSERT_TRUE(StartProxy());
-  const TlsExchange x = Send("GET /old HTTP/1.0\r\n\r\n");
-  EXPECT_EQ(StatusOf(x.All()), 200) << Printable(x.All());
-  const std::vector<RecordedConnection> seen = backend_->SettledConnections();
-  const std::vector<RecordedRequest> requests = AllRequests(seen);
-  ASSERT_EQ(requests.size(), 1u) << Describe(seen);
-  EXPECT_EQ(HeaderValues(requests[0].head, "Host"),
+  Forwarded forwarded;
+  ASSERT_NO_FATAL_FAILURE(SendExpectingOneForwardedRequest("GET /old HTTP/1.0\r\n\r\n", forwarded));
+  EXPECT_EQ(HeaderValues(forwarded.request.head, "Host"),
             Values{"127.0.0.1:" + std::to_string(backend_->port())})
-      << Printable(requests[0].head);
+      << Printable(forwarded.request.head);
 }
 
 TEST_F(HttpSemantics, AbsoluteFormTargetIsReducedToOriginFormWithItsHost) {
   ASSERT_TRUE(StartProxy());
-  const TlsExchange x = Send("GET http://example.com/x?y HTTP/1.1\r\nHost: other\r\n\r\n");
-  EXPECT_EQ(StatusOf(x.All()), 200) << Printable(x.All());
-  const std::vector<RecordedConnection> seen = backend_->SettledConnections();
-  const std::vector<RecordedRequest> requests = AllRequests(seen);
-  ASSERT_EQ(requests.size(), 1u) << Describe(seen);
-  EXPECT_EQ(requests[0].head.rfind("GET /x?y HTTP/1.1\r\n", 0), 0u) << Printable(requests[0].head);
-  EXPECT_EQ(HeaderValues(requests[0].head, "Host"), Values{"example.com"})
-      << Printable(requests[0].head);
+  Forwarded forwarded;
+  ASSERT_NO_FATAL_FAILURE(SendExpectingOneForwardedRequest(
+      "GET http://example.com/x?y HTTP/1.1\r\nHost: other\r\n\r\n", forwarded));
+  const std::string& head = forwarded.request.head;
+  EXPECT_EQ(head.rfind("GET /x?y HTTP/1.1\r\n", 0), 0u) << Printable(head);
+  EXPECT_EQ(HeaderValues(head, "Host"), Values{"example.com"}) << Printable(head);
 }
 
 TEST_F(HttpSemantics, ConnectGets405AndNothingIsForwarded) {
