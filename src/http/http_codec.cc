@@ -98,7 +98,8 @@ bool IsValidHost(std::string_view authority) {
       if (IsAlnum(c) || std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos) {
         continue;
       }
-      if (c == '%' && i + 2 < host.size() && std::isxdigit(static_cast<unsigned char>(host[i + 1])) &&
+      if (c == '%' && i + 2 < host.size() &&
+          std::isxdigit(static_cast<unsigned char>(host[i + 1])) &&
           std::isxdigit(static_cast<unsigned char>(host[i + 2]))) {
         i += 2;
         continue;
@@ -347,7 +348,9 @@ bool HttpParser::CheckRequestTarget() {
     if (++hosts > 1) return Refuse(HttpError::kMalformed, "more than one Host");
     h.host = std::string(StripWhitespace(value));
   }
-  if (hosts == 0 && !h.http10()) return Refuse(HttpError::kMalformed, "HTTP/1.1 request without Host");
+  if (hosts == 0 && !h.http10()) {
+    return Refuse(HttpError::kMalformed, "HTTP/1.1 request without Host");
+  }
   if (hosts == 1 && !IsValidHost(h.host)) return Refuse(HttpError::kMalformed, "malformed Host");
 
   std::string_view target = h.target;
@@ -357,7 +360,9 @@ bool HttpParser::CheckRequestTarget() {
     return Refuse(HttpError::kMalformed, "a fragment (#) in the request target");
   }
   if (target == "*") {
-    if (h.method != "OPTIONS") return Refuse(HttpError::kMalformed, "* target for a method other than OPTIONS");
+    if (h.method != "OPTIONS") {
+      return Refuse(HttpError::kMalformed, "* target for a method other than OPTIONS");
+    }
     return true;
   }
   if (!target.empty() && target.front() == '/') return true;
@@ -371,8 +376,11 @@ bool HttpParser::CheckRequestTarget() {
   std::string_view rest = target.substr(scheme_end + 3);
   const size_t path_start = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, path_start);
-  if (!IsValidHost(authority)) return Refuse(HttpError::kMalformed, "malformed authority in the request target");
-  std::string_view path = path_start == std::string_view::npos ? std::string_view() : rest.substr(path_start);
+  if (!IsValidHost(authority)) {
+    return Refuse(HttpError::kMalformed, "malformed authority in the request target");
+  }
+  std::string_view path =
+      path_start == std::string_view::npos ? std::string_view() : rest.substr(path_start);
   std::string origin_form = path.empty() || path.front() != '/' ? "/" : "";
   origin_form.append(path);
   h.host = std::string(authority);
@@ -507,7 +515,8 @@ const char* HttpParser::ScanHeadLines(std::string_view data) {
         head_scan_.status_line_bytes = static_cast<uint8_t>(head_scan_.status_line_bytes + n_copy);
       }
       const void* cr = std::memchr(data.data() + i, '\r', end - i);
-      const size_t cr_at = cr != nullptr ? static_cast<size_t>(static_cast<const char*>(cr) - data.data()) : end;
+      const size_t cr_at =
+          cr != nullptr ? static_cast<size_t>(static_cast<const char*>(cr) - data.data()) : end;
       if (cr_at + 1 < end) return "bare CR in the head";
       if (cr_at > i) head_scan_.line_has_content = true;
       head_scan_.after_cr = cr_at == end - 1 && cr != nullptr;

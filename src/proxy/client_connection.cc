@@ -547,7 +547,8 @@ void ClientConnection::CountRequestsReadAhead() {
   const uint64_t answered_to = stream_base_ + plaintext_offset_;
   size_t reached = 0;
   while (reached < read_ahead_ends_.size() && read_ahead_ends_[reached] <= answered_to) ++reached;
-  read_ahead_ends_.erase(read_ahead_ends_.begin(), read_ahead_ends_.begin() + static_cast<long>(reached));
+  read_ahead_ends_.erase(read_ahead_ends_.begin(),
+                         read_ahead_ends_.begin() + static_cast<long>(reached));
   if (!read_ahead_parser_ || read_ahead_to_ < answered_to) {
     // The request parser has moved past what was read ahead: start again at its boundary.
     read_ahead_parser_ = std::make_unique<HttpParser>(HttpParser::Kind::kRequest, RequestLimits());
@@ -591,7 +592,8 @@ void ClientConnection::AbandonUnansweredRequests() {
     return true;
   });
   if (WorkerMetrics* m = metrics()) m->requests_abandoned.Add(complete);
-  LogLine(spdlog::level::info, "client gone: requests beyond the pipelining window not forwarded", id_)
+  LogLine(spdlog::level::info, "client gone: requests beyond the pipelining window not forwarded",
+          id_)
       .With("answered_after_input_ended", answered_after_input_end_)
       .With("abandoned_requests", complete)
       .With("abandoned_bytes", rest.size());
