@@ -316,6 +316,27 @@ TEST(HttpParserTest, RefusesResponseStatusesOutsideTheRangeAndControlCharactersI
   }
 }
 
+// Found by the differential fuzz oracle: lengths no real body has, and versions other than 1.x,
+// which a next hop may read otherwise.
+TEST(HttpParserTest, RefusesAbsurdLengthsAndVersionsOtherThan10And11) {
+  EXPECT_EQ(ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000000000000000\r\n\r\n"),
+            HttpError::kMalformed);
+  EXPECT_EQ(ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 999999999999999999\r\n\r\n"),
+            HttpError::kNone)
+      << "just under 10^18 is a length (the body would follow)";
+  EXPECT_EQ(ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "1000000000000000\r\n"),
+            HttpError::kMalformed);
+  EXPECT_EQ(ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "0fffffffffffffff\r\n"),
+            HttpError::kNone)
+      << "just under 2^60 is a chunk size";
+  HttpParser response(HttpParser::Kind::kResponse, 65536);
+  std::string body;
+  response.Execute("HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", body);
+  EXPECT_EQ(response.error(), HttpError::kMalformed);
+}
+
 TEST(HttpParserTest, ConnectAndTraceAreNotAllowed) {
   EXPECT_EQ(ParseRequest("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
             HttpError::kMethodNotAllowed);
