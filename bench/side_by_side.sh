@@ -6,6 +6,8 @@
 #   SCENARIOS="bulk full13" bash bench/side_by_side.sh      # only some of: ka64 ka256 bulk
 #                                                           # full13 full12 resumed idle ka256x2
 #                                                           # flood
+#   PROXIES=ringgate RINGGATE_FLAGS="--max-conn-buffer=131072" SCENARIOS=flood \
+#     bash bench/side_by_side.sh 1                          # one proxy, with extra flags
 #
 # - one ECDSA P-256 certificate; TLS 1.3 with AES-128-GCM (the clients' first choice), plus a
 #   TLS 1.2 full-handshake scenario
@@ -100,7 +102,7 @@ nginx -c "$work/backend.conf" & bench_pids+=($!)
 
 taskset -c 0 ./build/ringgate --listen 127.0.0.1:$ringgate_port --backend 127.0.0.1:$backend_port \
   --cert "$work/cert.pem" --key "$work/key.pem" --threads 1 --cpus 0 --log-level warn \
-  --admin-listen off & bench_pids+=($!)
+  --admin-listen off ${RINGGATE_FLAGS:-} & bench_pids+=($!)
 ringgate_pid=$!
 nginx -c "$work/nginx.conf" & bench_pids+=($!)
 nginx_master=$!
@@ -262,7 +264,7 @@ run_flood() {  # proxy run
 }
 
 for run in $(seq "$runs"); do
-  for proxy in ringgate nginx haproxy; do
+  for proxy in ${PROXIES:-ringgate nginx haproxy}; do
     want ka64 && run_wrk "$proxy" "$run" ka64 64 /
     want ka256 && run_wrk "$proxy" "$run" ka256 256 /
     want bulk && run_wrk "$proxy" "$run" bulk 8 /1m.bin

@@ -104,7 +104,7 @@ ABSL_FLAG(std::string, trusted_proxies, "",
           "CIDR blocks (comma-separated) whose X-Forwarded-For is appended to and whose other "
           "forwarding headers are kept; from any other peer they are replaced (empty: none)");
 ABSL_FLAG(uint32_t, ring_entries, 4096, "submission queue entries per worker ring");
-ABSL_FLAG(uint32_t, recv_buffers, 1024, "provided recv buffers per worker (a power of two)");
+ABSL_FLAG(uint32_t, recv_buffers, 256, "provided recv buffers per worker (a power of two)");
 ABSL_FLAG(uint32_t, recv_buffer_size, 16384, "bytes per provided recv buffer");
 ABSL_FLAG(bool, sqpoll, false,
           "a kernel thread per worker polls its submission queue (needs a spare core per worker)");

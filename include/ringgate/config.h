@@ -65,7 +65,7 @@ struct Config {
   size_t upstream_idle_max = 1024;                   // pooled backend connections per worker
 
   uint32_t ring_entries = 4096;
-  uint32_t recv_buffers = 1024;       // per worker, a power of two
+  uint32_t recv_buffers = 256;        // per worker, a power of two
   uint32_t recv_buffer_size = 16384;  // one TLS record
   bool sqpoll = false;                // a kernel thread polls each worker's submission queue
   uint32_t sqpoll_idle_ms = 1000;     // before that thread sleeps

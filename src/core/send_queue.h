@@ -7,6 +7,9 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
+
+#include "core/spare_capacity.h"
 
 namespace ringgate {
 
@@ -20,7 +23,7 @@ class SendQueue {
     } else {
       waiting_.append(bytes);
     }
-    bytes.clear();
+    EmptyBuffer(bytes);
   }
   bool busy() const { return in_flight_offset_ < in_flight_.size(); }
   size_t backlog() const { return in_flight_.size() - in_flight_offset_ + waiting_.size(); }
@@ -30,7 +33,9 @@ class SendQueue {
   // stays valid until OnSent.
   std::string_view StartSend() {
     if (busy() || waiting_.empty()) return {};
-    in_flight_.clear();
+    // The sent buffer's capacity goes to the next batch only when small (EmptyBuffer): a client
+    // that stops reading then holds its owed bytes, not also the largest batch it ever took.
+    EmptyBuffer(in_flight_);
     in_flight_.swap(waiting_);
     in_flight_offset_ = 0;
     return in_flight_;
@@ -40,7 +45,7 @@ class SendQueue {
   std::string_view OnSent(size_t n) {
     in_flight_offset_ += n;
     if (in_flight_offset_ >= in_flight_.size()) {
-      in_flight_.clear();
+      EmptyBuffer(in_flight_);
       in_flight_offset_ = 0;
       return {};
     }

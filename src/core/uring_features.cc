@@ -64,7 +64,7 @@ bool MultishotRecvTakesByteLimit() {
     // far as choosing a buffer (ENOBUFS); one that does not refuses the SQE itself (EINVAL).
     (void)!write(pair[1], "x", 1);
     io_uring_sqe* sqe = io_uring_get_sqe(&ring);
-    io_uring_prep_recv_multishot(sqe, pair[0], nullptr, 0, 0);
+    io_uring_prep_recv_multishot(sqe, pair[0], nullptr, 4096, 0);  // len: each recv's cap
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = 0xfffe;
     sqe->file_index = 4096;  // optlen in newer headers: the multishot's byte limit
@@ -86,7 +86,9 @@ bool MultishotRecvTakesByteLimit() {
 
 void PrepareBoundedRecv(io_uring_sqe* sqe, int fd, uint16_t buffer_group, uint32_t byte_limit) {
   if (MultishotRecvTakesByteLimit()) {
-    io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+    // len caps each recv (a provided buffer would otherwise be filled whole), optlen the total,
+    // after which the multishot ends and is re-armed.
+    io_uring_prep_recv_multishot(sqe, fd, nullptr, byte_limit, 0);
     sqe->file_index = byte_limit;
   } else {
     io_uring_prep_recv(sqe, fd, nullptr, 0, 0);  // one provided buffer, then a final completion

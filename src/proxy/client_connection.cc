@@ -325,7 +325,7 @@ void ClientConnection::ArmRecv() {
   if (recv_armed_ || !WantsToRead()) return;
   io_uring_sqe* sqe = worker_.Sqe();
   // Bounded: once reading pauses, at most this much more can arrive from a client that floods.
-  PrepareBoundedRecv(sqe, fd_, worker_.buffers().group(), static_cast<uint32_t>(UnparsedHigh()));
+  PrepareBoundedRecv(sqe, fd_, worker_.buffers().group(), static_cast<uint32_t>(RecvLimit()));
   io_uring_sqe_set_data64(sqe, EncodeTag({Op::kClientRecv, generation_, slot_}));
   ++ops_in_flight_;
   recv_armed_ = true;
@@ -522,15 +522,15 @@ void ClientConnection::ProcessRequests() {
   // Compact what the parser consumed; pause reading if pipelined input piles up.
   if (plaintext_offset_ == plaintext_in_.size()) {
     stream_base_ += plaintext_in_.size();
-    plaintext_in_.clear();
+    EmptyBuffer(plaintext_in_);
     plaintext_offset_ = 0;
-  } else if (plaintext_offset_ > (16 << 10)) {
+  } else if (plaintext_offset_ > kCompactInputAfter) {
     stream_base_ += plaintext_offset_;
     plaintext_in_.erase(0, plaintext_offset_);
     plaintext_offset_ = 0;
   }
   if (closing_) return;
-  if (exchange_active_ && request_complete_) CountRequestsReadAhead();
+  if (WaitingForTurn()) CountRequestsReadAhead();
   if (ReadingOverLimits()) PauseRecv();
   NoteBufferedBytes();
 }
@@ -570,9 +570,24 @@ void ClientConnection::CountRequestsReadAhead() {
   read_ahead_stuck_ = skimmed.stuck;
 }
 
+bool ClientConnection::WaitingForTurn() const {
+  if (exchange_active_) return request_complete_;
+  // No exchange, yet input waits: the client owes us reading first (ProcessRequests).
+  return plaintext_offset_ < plaintext_in_.size() && !request_parser_->in_message();
+}
+
+size_t ClientConnection::RecvLimit() const {
+  // A request body on its way to the backend is read an eighth of the budget at a time. Anything
+  // else is request heads, which a few KiB hold many of: reading more at once would take in
+  // hundreds of pipelined requests that the window cannot count yet (a client that floods from
+  // its first byte filled an eighth of the budget with them before the window closed).
+  if (exchange_active_ && !request_complete_) return UnparsedHigh();
+  return std::min(UnparsedHigh(), kHeadRecvLimit);
+}
+
 bool ClientConnection::ReadingOverLimits() const {
   if (plaintext_in_.size() - plaintext_offset_ > UnparsedHigh()) return true;
-  if (exchange_active_ && request_complete_ &&
+  if (WaitingForTurn() &&
       (read_ahead_stuck_ || read_ahead_ends_.size() >= worker_.config().max_pipelined)) {
     return true;
   }
@@ -875,7 +890,7 @@ void ClientConnection::FlushToClient() {
     // records instead of each costing a record of their own.
     plain_bytes_out_ += plain_out_.size();
     if (tls_->WritePlaintext(plain_out_) != TlsStatus::kOk) error_seen_ = true;
-    plain_out_.clear();
+    EmptyBuffer(plain_out_);
   }
   std::string& cipher = tls_->pending_ciphertext();
   if (!cipher.empty() && !chain_started_) out_.AppendOwned(cipher);
@@ -1467,11 +1482,11 @@ void ClientConnection::AppendJson(fmt::memory_buffer& out, int64_t now_ns) const
                  "{{\"conn\":\"{}\",\"worker\":{},\"peer\":\"{}\",\"state\":\"{}\","
                  "\"age_ms\":{:.3f},\"requests\":{},\"tls_bytes_in\":{},\"tls_bytes_out\":{},"
                  "\"http_bytes_in\":{},\"http_bytes_out\":{},\"send_queue_bytes\":{},"
-                 "\"buffered_bytes\":{}}}",
+                 "\"buffered_bytes\":{},\"unanswered_input_bytes\":{}}}",
                  FormatConnectionId(id_), worker_.id(), peer_ip_, LifecycleStateName(life_.state()),
                  static_cast<double>(now_ns - life_.entered_ns(LifecycleState::kCreated)) / 1e6,
                  requests_, cipher_bytes_in_, cipher_bytes_out_, plain_bytes_in_, plain_bytes_out_,
-                 out_.backlog(), BufferedBytes());
+                 out_.backlog(), BufferedBytes(), plaintext_in_.size() - plaintext_offset_);
 }
 
 }  // namespace ringgate

@@ -100,6 +100,16 @@ class ClientConnection {
   size_t OwedLow() const { return BufferBudget() / 16; }
   // Unparsed input (pipelined requests waiting their turn) above which reading pauses.
   size_t UnparsedHigh() const { return BufferBudget() / 8; }
+  // The request parser waits at a message boundary with input beyond it: the request being
+  // answered is complete, or the next one waits for the client to read what it is owed. What
+  // follows in the input is counted against the pipelining window.
+  bool WaitingForTurn() const;
+  // What one armed recv may bring: UnparsedHigh while a request body is read, less otherwise.
+  size_t RecvLimit() const;
+  static constexpr size_t kHeadRecvLimit = 4096;
+  // Answered requests' bytes kept at the front of the input before it is compacted: moving the
+  // few unanswered bytes left is cheap, holding a flood's answered requests is not.
+  static constexpr size_t kCompactInputAfter = 4096;
   size_t BufferBudget() const;
   HttpLimits RequestLimits() const;  // --max-request-* for every request parser here
   void StartExchange();

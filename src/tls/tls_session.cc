@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/spare_capacity.h"
+
 namespace ringgate {
 
 TlsSession::TlsSession(const TlsContext& ctx, bool is_server) : is_server_(is_server) {
@@ -35,7 +37,7 @@ int TlsSession::OnRecv(WOLFSSL*, char* buf, int size, void* ctx) {
   std::memcpy(buf, self->cipher_in_.data() + self->cipher_in_offset_, n);
   self->cipher_in_offset_ += n;
   if (self->cipher_in_offset_ == self->cipher_in_.size()) {
-    self->cipher_in_.clear();
+    EmptyBuffer(self->cipher_in_);
     self->cipher_in_offset_ = 0;
   }
   return static_cast<int>(n);

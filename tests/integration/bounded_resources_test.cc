@@ -107,5 +107,39 @@ TEST(BoundedResourcesTest, ClientsThatPipelineAndNeverReadCostBoundedMemoryAndWo
       << "no client left requests behind: the flood did not test the window";
 }
 
+// A client that stops reading its responses while it keeps pipelining: once the pipelining
+// window holds --max-pipelined requests, nothing more of its input is read, whether a request is
+// being answered or the next one waits for the client to read what it is owed. (Reading went on
+// in the second case, up to an eighth of --max-conn-buffer of unanswered requests per
+// connection, and a first recv took that much at once.)
+TEST(BoundedResourcesTest, UnreadResponsesStopTheReadingOfPipelinedInputAtTheWindow) {
+  constexpr int kWindow = 8;
+  DemoBackend backend;
+  ASSERT_TRUE(backend.Start());
+  ProxyUnderTest proxy({"--threads=1", "--max-conn-buffer=262144",
+                        "--max-pipelined=" + std::to_string(kWindow)},
+                       backend.port());
+  ASSERT_TRUE(proxy.Start());
+  proxy.WaitForStartupProbeToClose();
+  CommandResult flood;
+  std::thread flooder([&] {
+    flood = RunCommand("python3 " + SourceDir() + "/tests/integration/tls_client.py flood --port " +
+                       std::to_string(proxy.port()) + " --count 1 --hold 3 --bytes 65536");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  const std::string connections = proxy.Admin("/connections");
+  flooder.join();
+  ASSERT_NE(flood.output.find("flooded requests="), std::string::npos) << flood.output;
+  const std::string key = "\"unanswered_input_bytes\":";
+  const size_t at = connections.find(key);
+  ASSERT_NE(at, std::string::npos) << connections;
+  const long unanswered = std::strtol(connections.c_str() + at + key.size(), nullptr, 10);
+  // The window's 8 requests are about 400 bytes, and a recv of request heads takes at most
+  // 4 KiB (16 KiB, one provided buffer, on kernels before 6.17); reading on to an eighth of the
+  // budget takes 32 KiB and more.
+  EXPECT_LE(unanswered, 24 * 1024) << connections;
+  EXPECT_GT(unanswered, 0) << "the client's pipelined requests were not waiting: " << connections;
+}
+
 }  // namespace
 }  // namespace ringgate::testing
