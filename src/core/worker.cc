@@ -31,6 +31,7 @@ Worker::~Worker() {
   // Connections go first: their destructors free wolfSSL objects, not ring resources.
   clients_.clear();
   upstreams_.clear();
+  buffers_.Close();  // unregistering the buffer group needs the ring
   if (ring_ready_) io_uring_queue_exit(&ring_);
   if (listen_fd_ >= 0) close(listen_fd_);
   if (wake_fd_ >= 0) close(wake_fd_);
