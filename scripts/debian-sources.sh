@@ -5,6 +5,9 @@
 #   source scripts/debian-sources.sh
 #   debian_sources_update "$work" bookworm bookworm-security   # fills apt_private
 #   apt-get "${apt_private[@]}" source --download-only wolfssl=5.5.4-2+deb12u3
+#
+# With DEBIAN_SOURCES_TYPES="deb deb-src" the binary package lists come too (for a package whose
+# useful content is built, such as llhttp's generated C sources): apt-get download then works.
 
 # Writes the sources for the given suites (a "-security" suite comes from the security archive)
 # into $1, runs apt-get update with them, and sets apt_private to the options that use them.
@@ -22,7 +25,7 @@ debian_sources_update() {
   : >"$work/sources.d/deb-src.sources"
   if [ ${#main_suites[@]} -gt 0 ]; then
     cat >>"$work/sources.d/deb-src.sources" <<SOURCES
-Types: deb-src
+Types: ${DEBIAN_SOURCES_TYPES:-deb-src}
 URIs: http://deb.debian.org/debian
 Suites: ${main_suites[*]}
 Components: main
@@ -32,7 +35,7 @@ SOURCES
   fi
   if [ ${#security_suites[@]} -gt 0 ]; then
     cat >>"$work/sources.d/deb-src.sources" <<SOURCES
-Types: deb-src
+Types: ${DEBIAN_SOURCES_TYPES:-deb-src}
 URIs: http://deb.debian.org/debian-security
 Suites: ${security_suites[*]}
 Components: main

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what ringgate needs to build, run and test on a fresh Debian 12 machine, and fetches
-# wolfSSL's Debian source package into subprojects/wolfssl/upstream. Safe to run again: every
-# step checks before it acts. With --bench it also installs the peers and tools the benchmarks
+# wolfSSL's Debian source package into subprojects/wolfssl/upstream and the pinned liburing and
+# llhttp into subprojects/{liburing,llhttp}/upstream (scripts/fetch-deps.sh). Safe to run
+# again: every step checks before it acts. With --bench it also installs the peers and tools the benchmarks
 # in bench/ compare against and measure with (nginx, HAProxy, valgrind, perf, testssl.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
   build-essential pkg-config meson ninja-build
-  liburing-dev node-llhttp libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libspdlog-dev libfmt-dev libwolfssl-dev
   dpkg-dev xz-utils ca-certificates
   openssl curl python3 wrk nghttp2-client procps iproute2 nftables
@@ -33,3 +34,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 bash scripts/fetch-wolfssl.sh || echo "setup: WARNING: wolfSSL source unavailable; the build falls back to Debian's slow libwolfssl" >&2
+# No fallback here: ringgate has no other copy of liburing 2.9 or llhttp 9 to build against.
+bash scripts/fetch-deps.sh

@@ -206,9 +206,10 @@ void PrintVersion() {
   std::printf("wolfSSL %s (%s, %s)\n", LIBWOLFSSL_VERSION_STRING, RINGGATE_WOLFSSL_ORIGIN,
               TlsContext::UsesAssemblyBuild() ? "x86-64 assembly"
                                               : "no assembly: AES-GCM about 28x slower");
-  std::printf("liburing %s\n", RINGGATE_LIBURING_VERSION);
-  std::printf("llhttp %d.%d.%d (strict mode)\n", LLHTTP_VERSION_MAJOR, LLHTTP_VERSION_MINOR,
-              LLHTTP_VERSION_PATCH);
+  std::printf("liburing %s (%s, static, with libc)\n", RINGGATE_LIBURING_VERSION,
+              RINGGATE_LIBURING_ORIGIN);
+  std::printf("llhttp %d.%d.%d (%s, static, strict: no lenient flags)\n", LLHTTP_VERSION_MAJOR,
+              LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH, RINGGATE_LLHTTP_ORIGIN);
 }
 
 absl::StatusOr<Config> ConfigFromFlags() {

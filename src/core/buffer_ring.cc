@@ -8,12 +8,21 @@
 
 namespace ringgate {
 
-BufferRing::~BufferRing() {
+BufferRing::~BufferRing() { Close(); }
+
+void BufferRing::Close() {
   if (br_ != nullptr) {
-    io_uring_unregister_buf_ring(ring_, group_);
-    munmap(br_, ring_bytes_);
+    // Fails only when the io_uring is gone already, which took the registration with it; the
+    // descriptors' memory is then still ours to unmap.
+    if (io_uring_free_buf_ring(ring_, br_, count_, group_) != 0) {
+      munmap(br_, sizeof(io_uring_buf) * count_);
+    }
+    br_ = nullptr;
   }
-  if (storage_ != nullptr) munmap(storage_, storage_bytes_);
+  if (storage_ != nullptr) {
+    munmap(storage_, storage_bytes_);
+    storage_ = nullptr;
+  }
 }
 
 void BufferRing::ReleaseIdlePages() {
@@ -29,23 +38,11 @@ absl::Status BufferRing::Init(io_uring* ring, uint16_t group, uint32_t count, ui
   group_ = group;
   count_ = count;
   size_ = size;
-  ring_bytes_ = sizeof(io_uring_buf) * count;
-  void* mem = mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-  if (mem == MAP_FAILED) {
-    return absl::ResourceExhaustedError(absl::StrCat("mmap of buffer ring: ", std::strerror(errno)));
+  int err = 0;
+  br_ = io_uring_setup_buf_ring(ring, count, group, 0, &err);  // registered, tail at zero
+  if (br_ == nullptr) {
+    return absl::UnavailableError(absl::StrCat("io_uring_setup_buf_ring: ", std::strerror(-err)));
   }
-  br_ = static_cast<io_uring_buf_ring*>(mem);
-  io_uring_buf_reg reg{};
-  reg.ring_addr = reinterpret_cast<uint64_t>(br_);
-  reg.ring_entries = count;
-  reg.bgid = group;
-  if (int ret = io_uring_register_buf_ring(ring, &reg, 0); ret != 0) {
-    munmap(br_, ring_bytes_);
-    br_ = nullptr;
-    return absl::UnavailableError(
-        absl::StrCat("io_uring_register_buf_ring: ", std::strerror(-ret)));
-  }
-  io_uring_buf_ring_init(br_);
   storage_bytes_ = static_cast<size_t>(count) * size;
   void* storage = mmap(nullptr, storage_bytes_, PROT_READ | PROT_WRITE,
                        MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);

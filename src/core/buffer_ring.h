@@ -1,7 +1,9 @@
 // buffer_ring.h
 // A provided-buffer ring for multishot recv: the kernel picks a buffer per completion, we copy
-// the bytes out and hand the buffer straight back. liburing 2.3 has no io_uring_setup_buf_ring,
-// so the ring memory is mapped and registered by hand.
+// the bytes out and hand the buffer straight back. liburing's io_uring_setup_buf_ring maps and
+// registers the ring itself (the small array of buffer descriptors); the buffers' memory is
+// mapped here on its own, so that its pages can go back to the kernel when the worker is idle.
+// Close() before the io_uring exits: unregistering needs the ring.
 //
 //   BufferRing buffers;
 //   absl::Status s = buffers.Init(&ring, /*group=*/0, /*count=*/1024, /*size=*/16384);
@@ -39,6 +41,9 @@ class BufferRing {
     return {storage_ + static_cast<size_t>(bid) * size_, len};
   }
   void Return(uint16_t bid);
+  // Unregisters the group and unmaps the ring and the buffers; the destructor calls it too. The
+  // owner of the io_uring calls it before io_uring_queue_exit.
+  void Close();
   uint16_t group() const { return group_; }
   // Hands the buffers' pages back to the kernel (they read as zeros until the kernel fills them
   // again). Only while no buffer holds bytes anyone still needs: the worker calls it with no
@@ -47,8 +52,7 @@ class BufferRing {
 
  private:
   io_uring* ring_ = nullptr;
-  io_uring_buf_ring* br_ = nullptr;
-  size_t ring_bytes_ = 0;
+  io_uring_buf_ring* br_ = nullptr;  // count_ descriptors, mapped by io_uring_setup_buf_ring
   char* storage_ = nullptr;  // count_ * size_ bytes, mapped on its own so that pages can go back
   size_t storage_bytes_ = 0;
   uint32_t count_ = 0;

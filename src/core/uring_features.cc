@@ -67,7 +67,7 @@ bool MultishotRecvTakesByteLimit() {
     io_uring_prep_recv_multishot(sqe, pair[0], nullptr, 4096, 0);  // len: each recv's cap
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = 0xfffe;
-    sqe->file_index = 4096;  // optlen in newer headers: the multishot's byte limit
+    sqe->optlen = 4096;  // the multishot's byte limit
     io_uring_submit(&ring);
     int result = -EINVAL;
     io_uring_cqe* cqe = nullptr;
@@ -89,7 +89,7 @@ void PrepareBoundedRecv(io_uring_sqe* sqe, int fd, uint16_t buffer_group, uint32
     // len caps each recv (a provided buffer would otherwise be filled whole), optlen the total,
     // after which the multishot ends and is re-armed.
     io_uring_prep_recv_multishot(sqe, fd, nullptr, byte_limit, 0);
-    sqe->file_index = byte_limit;
+    sqe->optlen = byte_limit;
   } else {
     io_uring_prep_recv(sqe, fd, nullptr, 0, 0);  // one provided buffer, then a final completion
   }

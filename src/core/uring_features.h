@@ -1,21 +1,14 @@
 // uring_features.h
-// io_uring features newer than Debian 12's liburing headers, and start-up checks for the ones a
-// flag asks for, so that an unsupported kernel stops ringgate with a message instead of failing
-// connections one by one.
+// Start-up checks for the io_uring features a flag asks for, so that an unsupported kernel stops
+// ringgate with a message instead of failing connections one by one. The constants come from
+// liburing's own copy of the kernel's io_uring.h (subprojects/liburing), which is newer than any
+// kernel ringgate runs on: a constant being defined says nothing about the running kernel.
 #ifndef RINGGATE_CORE_URING_FEATURES_H_
 #define RINGGATE_CORE_URING_FEATURES_H_
 
 #include <liburing.h>
 
 #include "absl/status/status.h"
-
-// Linux 6.2: a zero-copy send's notification says whether the kernel copied after all.
-#ifndef IORING_SEND_ZC_REPORT_USAGE
-#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
-#endif
-#ifndef IORING_NOTIF_USAGE_ZC_COPIED
-#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
-#endif
 
 namespace ringgate {
 
@@ -24,7 +17,8 @@ namespace ringgate {
 absl::Status CheckZeroCopySendSupport();
 
 // Whether a multishot recv can be given a byte limit after which it ends (Linux 6.17 or so:
-// the SQE's optlen field, which older kernels refuse for recv with EINVAL). Probed once.
+// the SQE's optlen field, which older kernels refuse for recv with EINVAL; liburing 2.9 has
+// the field but no helper that sets it). Probed once.
 bool MultishotRecvTakesByteLimit();
 
 // A recv into the worker's provided buffers that takes at most about `byte_limit` bytes before

@@ -31,6 +31,7 @@ Worker::~Worker() {
   // Connections go first: their destructors free wolfSSL objects, not ring resources.
   clients_.clear();
   upstreams_.clear();
+  buffers_.Close();  // unregistering the buffer group needs the ring
   if (ring_ready_) io_uring_queue_exit(&ring_);
   if (listen_fd_ >= 0) close(listen_fd_);
   if (wake_fd_ >= 0) close(wake_fd_);
@@ -221,7 +222,7 @@ absl::Status Worker::Run() {
       m->uring_completions.Add(seen);
       // More completions than the CQ holds were posted: the kernel keeps the rest in its
       // overflow list (IORING_FEAT_NODROP) and hands them over on the next enter.
-      if (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW) m->uring_cq_overflows.Add();
+      if (io_uring_cq_has_overflow(&ring_)) m->uring_cq_overflows.Add();
     }
     FireTimers();
     SweepIdleUpstreams(NowNs());

@@ -488,11 +488,12 @@ bool HttpParser::Finish(std::string& body_out) {
 
 bool HttpParser::needs_eof() const { return llhttp_message_needs_eof(&parser_) != 0; }
 
-// Line endings in a head are CRLF and nothing else, and no line begins with SP or HT (obs-fold,
-// which llhttp silently joins). llhttp's strict mode still takes a bare LF, and a bare LF or CR
-// is where two parsers most often disagree on where a head ends; RFC 9112 2.2 and 5.2 allow
-// refusing both. Scans only head bytes (up to the empty line), across Execute calls. Returns
-// why the head is refused, or nullptr.
+// Line endings in a head are CRLF and nothing else, and no line begins with SP or HT (obs-fold).
+// A bare LF or CR is where two parsers most often disagree on where a head ends; RFC 9112 2.2
+// and 5.2 allow refusing both. llhttp 9 refuses a bare LF and obs-fold itself (8.1 took both),
+// but still skips a CR before the request line: this scan keeps the rule in one place whatever
+// llhttp's version does. Scans only head bytes (up to the empty line), across Execute calls.
+// Returns why the head is refused, or nullptr.
 const char* HttpParser::ScanHeadLines(std::string_view data) {
   const size_t n = data.size();
   size_t i = 0;
