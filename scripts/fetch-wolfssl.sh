@@ -97,7 +97,7 @@ else
     check_sha256 primary_sha256 "$dsc" "$orig" "$deb"
     dpkg-source --no-check -x "$work/$dsc" "$work/src" >/dev/null
     install_tree "$work/src" "version=$primary_version" "upstream_version=$primary_upstream" \
-      "kind=debian" "origin=Debian source $primary_version ($primary_suite)"
+      "kind=debian" "origin=Debian source $primary_version from $primary_suite"
     kind=debian
   elif [ -f "$work/$orig" ]; then
     check_sha256 primary_sha256 "$orig"
@@ -106,7 +106,7 @@ else
     mkdir "$work/src"
     tar -xzf "$work/$orig" -C "$work/src" --strip-components=1
     install_tree "$work/src" "version=$primary_version" "upstream_version=$primary_upstream" \
-      "kind=orig" "origin=Debian $primary_suite orig tarball $primary_upstream, without Debian's $primary_version patches"
+      "kind=orig" "origin=Debian source $primary_version from $primary_suite, orig tarball only: Debian's patches no longer served"
     kind=orig
   else
     echo "fetch-wolfssl: the primary $primary_version cannot be fetched; falling back to" \
@@ -133,7 +133,7 @@ if [ -z "$kind" ]; then
   done
   install_tree "$work/src" "version=$fallback_version" "upstream_version=$fallback_upstream" \
     "kind=fallback" "patches=$(patches_digest)" \
-    "origin=FALLBACK Debian source $fallback_version ($fallback_suite) + ringgate patches: ${applied[*]:-none}"
+    "origin=Debian source $fallback_version from $fallback_suite + ringgate patches: ${applied[*]:-none}"
   kind=fallback
 fi
 echo "fetch-wolfssl: unpacked wolfSSL ($(sed -n 's/^origin=//p' "$stamp")) into $dest"
