@@ -171,6 +171,19 @@ int CryptTicket(WOLFSSL*, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
   return !enc && index > 0 ? WOLFSSL_TICKET_RET_CREATE : WOLFSSL_TICKET_RET_OK;
 }
 
+// The groups offered (supported_groups) and accepted, in order of preference.
+absl::Status SetGroups(WOLFSSL_CTX* ctx, const std::vector<TlsGroup>& groups) {
+  if (groups.empty()) return absl::OkStatus();
+  std::vector<int> code_points;
+  for (TlsGroup g : groups) code_points.push_back(TlsGroupCodePoint(g));
+  if (wolfSSL_CTX_set_groups(ctx, code_points.data(), static_cast<int>(code_points.size())) !=
+      WOLFSSL_SUCCESS) {
+    return absl::InvalidArgumentError(absl::StrCat("wolfSSL refused the key exchange groups ",
+                                                   TlsGroupList(groups), WolfErrorDetail()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ApplyCommonSettings(WOLFSSL_CTX* ctx) {
   // Debian's OpenSSL-compatible defaults allow SSL3 minimum, anonymous ciphers, verify none and
   // SSL_MODE_AUTO_RETRY (which re-enters our recv callback on every WANT_READ): set each one.
@@ -192,8 +205,9 @@ absl::Status ApplyCommonSettings(WOLFSSL_CTX* ctx) {
 // Some wolfSSL builds (Debian's binary among them) accept a key that does not match the
 // certificate in wolfSSL_CTX_check_private_key. A handshake in memory cannot be fooled: the
 // client checks the server's signature against the certificate's public key.
-bool TlsContext::HandshakesWithItself(const TlsContext& server) {
-  absl::StatusOr<TlsContext> client = CreateClient();
+bool TlsContext::HandshakesWithItself(const TlsContext& server,
+                                      const std::vector<TlsGroup>& groups) {
+  absl::StatusOr<TlsContext> client = CreateClient(groups);
   if (!client.ok()) return false;
   TlsSession server_side(server, /*is_server=*/true);
   TlsSession client_side(*client, /*is_server=*/false);
@@ -212,7 +226,8 @@ bool TlsContext::HandshakesWithItself(const TlsContext& server) {
 
 absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path,
                                                     const std::string& key_path,
-                                                    const std::string& ticket_key_path) {
+                                                    const std::string& ticket_key_path,
+                                                    const std::vector<TlsGroup>& groups) {
   static const int init = wolfSSL_Init();
   (void)init;
   if (absl::Status s = CheckReadable(cert_path, "certificate"); !s.ok()) return s;
@@ -222,6 +237,7 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path
   if (raw == nullptr) return absl::ResourceExhaustedError("wolfSSL_CTX_new failed");
   TlsContext ctx(raw);
   if (absl::Status s = ApplyCommonSettings(raw); !s.ok()) return s;
+  if (absl::Status s = SetGroups(raw, groups); !s.ok()) return s;
 
   if (wolfSSL_CTX_use_certificate_chain_file(raw, cert_path.c_str()) != WOLFSSL_SUCCESS) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -243,7 +259,7 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path
     wolfSSL_CTX_set_TicketEncCtx(raw, const_cast<TicketKeys*>(*keys));
     wolfSSL_CTX_set_TicketEncCb(raw, CryptTicket);
   }
-  if (!HandshakesWithItself(ctx)) {
+  if (!HandshakesWithItself(ctx, groups)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "private key '", key_path, "' does not match certificate '", cert_path,
         "' (a test handshake with them failed)"));
@@ -251,13 +267,15 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path
   return ctx;
 }
 
-absl::StatusOr<TlsContext> TlsContext::CreateClient() {
+absl::StatusOr<TlsContext> TlsContext::CreateClient(const std::vector<TlsGroup>& groups) {
   static const int init = wolfSSL_Init();
   (void)init;
   WOLFSSL_CTX* raw = wolfSSL_CTX_new(wolfSSLv23_client_method());
   if (raw == nullptr) return absl::ResourceExhaustedError("wolfSSL_CTX_new failed");
   TlsContext ctx(raw);
   if (absl::Status s = ApplyCommonSettings(raw); !s.ok()) return s;
+  // A client's key share is for the first group set (wolfSSL's speculative share).
+  if (absl::Status s = SetGroups(raw, groups); !s.ok()) return s;
   return ctx;
 }
 
