@@ -133,7 +133,7 @@ absl::StatusOr<const TicketKeys*> LoadTicketKeys(const std::string& path) {
 
 // wolfSSL's ticket callback: encrypts (enc=1) or decrypts the ticket in place with AES-256-GCM,
 // the key name as additional data.
-int CryptTicket(WOLFSSL*, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
+int CryptTicket(WOLFSSL* ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
                 unsigned char iv[WOLFSSL_TICKET_IV_SZ], unsigned char mac[WOLFSSL_TICKET_MAC_SZ],
                 int enc, unsigned char* ticket, int length, int* out_length, void* user_ctx) {
   const TicketKeys& keys = *static_cast<const TicketKeys*>(user_ctx);
@@ -167,8 +167,12 @@ int CryptTicket(WOLFSSL*, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
   wc_AesFree(&aes);
   if (ret != 0) return enc ? WOLFSSL_TICKET_RET_FATAL : WOLFSSL_TICKET_RET_REJECT;
   *out_length = length;
-  // Opened with an older key: valid, but the client gets a ticket under the current key.
-  return !enc && index > 0 ? WOLFSSL_TICKET_RET_CREATE : WOLFSSL_TICKET_RET_OK;
+  // Opened with an older key: valid, but the client should get a ticket under the current key.
+  // TLS 1.2 issues one only when told (RET_CREATE). TLS 1.3 issues one after every handshake,
+  // and wolfSSL from 5.7 resumes a TLS 1.3 session only on RET_OK (RET_CREATE makes it a full
+  // handshake; 5.5.4 resumed on both).
+  const bool tls13 = wolfSSL_GetVersion(ssl) == WOLFSSL_TLSV1_3;
+  return !enc && index > 0 && !tls13 ? WOLFSSL_TICKET_RET_CREATE : WOLFSSL_TICKET_RET_OK;
 }
 
 // The groups offered (supported_groups) and accepted, in order of preference.
