@@ -105,8 +105,10 @@ else
          "(upstream's $primary_upstream without Debian's packaging patches)" >&2
     mkdir "$work/src"
     tar -xzf "$work/$orig" -C "$work/src" --strip-components=1
+    origin="Debian source $primary_version from $primary_suite, orig tarball only"
+    origin+=": Debian's patches no longer served"
     install_tree "$work/src" "version=$primary_version" "upstream_version=$primary_upstream" \
-      "kind=orig" "origin=Debian source $primary_version from $primary_suite, orig tarball only: Debian's patches no longer served"
+      "kind=orig" "origin=$origin"
     kind=orig
   else
     echo "fetch-wolfssl: the primary $primary_version cannot be fetched; falling back to" \

@@ -128,7 +128,8 @@ std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& shards) {
          "Completed TLS handshakes, by the key exchange group negotiated (none: a TLS 1.2 "
          "resumption, which exchanges no key).");
   for (int g = 0; g < kTlsGroupLabels; ++g) {
-    uint64_t n = SumOver(shards, [&](const WorkerMetrics& m) { return m.handshakes_by_group[g].Get(); });
+    uint64_t n =
+        SumOver(shards, [&](const WorkerMetrics& m) { return m.handshakes_by_group[g].Get(); });
     fmt::format_to(sink, "ringgate_tls_handshakes_by_group_total{{group=\"{}\"}} {}\n",
                    TlsGroupName(static_cast<TlsGroup>(g)), n);
   }

@@ -100,7 +100,8 @@ absl::StatusOr<std::vector<TlsGroup>> ParseTlsGroups(std::string_view list) {
     }
     const GroupInfo* found = nullptr;
     for (const GroupInfo& g : kGroups) {
-      if (SameIgnoringCase(entry, g.name) || (!g.alias.empty() && SameIgnoringCase(entry, g.alias))) {
+      if (SameIgnoringCase(entry, g.name) ||
+          (!g.alias.empty() && SameIgnoringCase(entry, g.alias))) {
         found = &g;
       }
     }

@@ -205,7 +205,8 @@ class TlsHandshakeShapeTest : public ::testing::Test {
     unlink(key_.c_str());
   }
   // Server and client contexts and sessions with these groups (empty: each side's default).
-  void Make(const std::vector<TlsGroup>& server_groups, const std::vector<TlsGroup>& client_groups) {
+  void Make(const std::vector<TlsGroup>& server_groups,
+            const std::vector<TlsGroup>& client_groups) {
     auto server = server_groups.empty() ? TlsContext::CreateServer(cert_, key_)
                                         : TlsContext::CreateServer(cert_, key_, "", server_groups);
     ASSERT_TRUE(server.ok()) << server.status();
@@ -224,7 +225,8 @@ class TlsHandshakeShapeTest : public ::testing::Test {
       client_->Handshake();
       std::string& to_server = client_->pending_ciphertext();
       // Only the unencrypted flights (the ClientHellos) can be re-framed.
-      const bool plaintext = !to_server.empty() && to_server[0] == '\x16' && !client_->handshake_done();
+      const bool plaintext =
+          !to_server.empty() && to_server[0] == '\x16' && !client_->handshake_done();
       server_->FeedCiphertext(record_size != 0 && plaintext ? Reframe(to_server, record_size)
                                                             : to_server);
       to_server.clear();
