@@ -77,6 +77,9 @@ install_tree() {
   shift
   rm -rf "$dest"
   mv "$tree" "$dest"
+  # The archives' own dates can be older than objects built from another version: new dates
+  # make ninja rebuild everything from this tree.
+  find "$dest" -exec touch -c {} +
   printf '%s\n' "$@" >"$stamp"
 }
 
