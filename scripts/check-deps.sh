@@ -3,10 +3,12 @@
 #
 #   bash scripts/check-deps.sh
 #
-# - wolfSSL, built from a pinned Debian source package (scripts/fetch-wolfssl.sh): fails (exit 1)
-#   when Debian's archive no longer serves the pinned version (a fresh machine could not build
-#   ringgate as CI did), and warns when the archive has a newer version, naming the suites
-#   (bookworm-security: a security update to adopt now; trixie or sid: a newer upstream release).
+# - wolfSSL, built from pinned Debian sources (scripts/fetch-wolfssl.sh): a primary (sid's newest)
+#   and a fallback (a stable release's). Sid drops a version as soon as a newer one is uploaded,
+#   so the primary vanishing is expected and only warns: the fetch then builds the fallback, and
+#   says so. The fallback is the promise that a fresh machine can always build ringgate: when it
+#   is no longer served, this fails (exit 1). A version newer than the primary warns, naming the
+#   suites (a -security suite: a fix to adopt now; sid: a newer upstream release).
 # - liburing and llhttp, pinned in scripts/dep-pins.sh (scripts/fetch-deps.sh fetches them):
 #   fetches each pinned file again and fails when the archive no longer serves it or its sha256
 #   changed; warns when trixie or sid has a newer version (check_pinned_deps below).
@@ -18,8 +20,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/debian-sources.sh
 
-pinned=$(sed -n 's/^readonly version="\(.*\)"$/\1/p' scripts/fetch-wolfssl.sh)
-[ -n "$pinned" ] || { echo "check-deps: no pinned wolfSSL version found in scripts/fetch-wolfssl.sh" >&2; exit 1; }
+pin_of() { sed -n "s/^readonly $1=\"\(.*\)\"$/\1/p" scripts/fetch-wolfssl.sh; }
+primary=$(pin_of primary_version)
+fallback=$(pin_of fallback_version)
+if [ -z "$primary" ] || [ -z "$fallback" ]; then
+  echo "check-deps: no primary_version/fallback_version pins found in scripts/fetch-wolfssl.sh" >&2
+  exit 1
+fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -34,23 +41,36 @@ fi
 # "wolfssl | 5.5.4-2+deb12u3 | http://deb.debian.org/debian-security bookworm-security/main Sources"
 mapfile -t served < <(apt-cache "${apt_private[@]}" madison wolfssl | awk -F' *[|] *' '/Sources$/ {
   split($3, where, " "); sub("/.*", "", where[2]); print $2 " " where[2] }' | sort -u)
+# Whether a version's files can still be fetched: the index may list a version whose .dsc is
+# already gone from the pool (sid's 5.9.2-1.2 on 2026-12-02), so ask for the files themselves.
+fetchable() {
+  mkdir -p "$work/try-$1" &&
+    (cd "$work/try-$1" && apt-get "${apt_private[@]}" source --download-only -qq "wolfssl=$1") \
+      >/dev/null 2>&1
+}
 status=0
-found=
+listed() { printf '%s\n' "${served[@]}" | grep -q "^$1 "; }
+if listed "$fallback" && fetchable "$fallback"; then
+  echo "check-deps: wolfSSL fallback $fallback is served by Debian's archive"
+else
+  echo "check-deps: FAIL: wolfSSL fallback $fallback (scripts/fetch-wolfssl.sh) can no longer be" \
+       "fetched from Debian's archive; served: ${served[*]:-nothing}" >&2
+  status=1
+fi
+if listed "$primary" && fetchable "$primary"; then
+  echo "check-deps: wolfSSL primary $primary is served by Debian's archive"
+else
+  echo "check-deps: WARNING: wolfSSL primary $primary can no longer be fetched whole (index:" \
+       "$(listed "$primary" && echo listed || echo not listed)); scripts/fetch-wolfssl.sh builds" \
+       "its orig tarball alone or the fallback $fallback. Served: ${served[*]:-nothing}" >&2
+fi
 newer=()
 for line in "${served[@]}"; do
   read -r version suite <<<"$line"
-  [ "$version" = "$pinned" ] && found=1
-  if dpkg --compare-versions "$version" gt "$pinned"; then newer+=("$version ($suite)"); fi
+  if dpkg --compare-versions "$version" gt "$primary"; then newer+=("$version ($suite)"); fi
 done
-if [ -z "$found" ]; then
-  echo "check-deps: FAIL: wolfSSL $pinned (scripts/fetch-wolfssl.sh) is no longer in Debian's archive;" \
-       "served: ${served[*]:-nothing}" >&2
-  status=1
-else
-  echo "check-deps: wolfSSL $pinned is served by Debian's archive"
-fi
 if [ ${#newer[@]} -gt 0 ]; then
-  echo "check-deps: WARNING: newer wolfSSL in Debian's archive than the pin $pinned: ${newer[*]}" >&2
+  echo "check-deps: WARNING: newer wolfSSL in Debian's archive than the primary $primary: ${newer[*]}" >&2
 fi
 
 for package in libabsl-dev libspdlog-dev; do

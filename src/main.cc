@@ -49,6 +49,10 @@ ABSL_FLAG(std::string, ticket_key_file, "",
           "session ticket keys shared by every instance given the same file: 1 to 16 keys of 48 "
           "bytes (openssl rand 48); the first encrypts. Reloaded on SIGHUP. Empty: a key of this "
           "process's own");
+ABSL_FLAG(std::string, tls_groups, "",
+          "key exchange groups in order of preference, colon-separated (X25519MLKEM768, "
+          "SecP256r1MLKEM768, x25519, secp256r1 or P-256, secp384r1 or P-384). Empty: "
+          "X25519MLKEM768:x25519:secp256r1:secp384r1 (without ML-KEM in the fallback wolfSSL)");
 ABSL_FLAG(std::string, user, "",
           "after opening every socket and file, run as this user (and its groups); needs start "
           "as root. A SIGHUP reload then reads --cert, --key and --ticket-key-file as that user");
@@ -141,7 +145,7 @@ void PrintHelp() {
     std::initializer_list<const char*> flags;
   } kGroups[] = {
       {"Listen and backends", {"listen", "backend", "trusted_proxies"}},
-      {"TLS", {"cert", "key", "ticket_key_file"}},
+      {"TLS", {"cert", "key", "ticket_key_file", "tls_groups"}},
       {"Privileges", {"user", "core_dumps"}},
       {"Timeouts",
        {"handshake_timeout", "request_header_timeout", "request_body_timeout", "idle_timeout",
@@ -203,9 +207,12 @@ void PrintHelp() {
 // ringgate's version and build type, then each dependency's version and where it came from.
 void PrintVersion() {
   std::printf("ringgate %s (%s build)\n", RINGGATE_VERSION, RINGGATE_BUILD_TYPE);
-  std::printf("wolfSSL %s (%s, %s)\n", LIBWOLFSSL_VERSION_STRING, RINGGATE_WOLFSSL_ORIGIN,
+  std::printf("wolfSSL %s (%s; %s; %s)\n", LIBWOLFSSL_VERSION_STRING, RINGGATE_WOLFSSL_ORIGIN,
+              RINGGATE_WOLFSSL_PIN,
               TlsContext::UsesAssemblyBuild() ? "x86-64 assembly"
                                               : "no assembly: AES-GCM about 28x slower");
+  std::printf("TLS key exchange groups by default: %s\n",
+              TlsGroupList(DefaultTlsGroups()).c_str());
   std::printf("liburing %s (%s, static, with libc)\n", RINGGATE_LIBURING_VERSION,
               RINGGATE_LIBURING_ORIGIN);
   std::printf("llhttp %d.%d.%d (%s, static, strict: no lenient flags)\n", LLHTTP_VERSION_MAJOR,
@@ -225,6 +232,11 @@ absl::StatusOr<Config> ConfigFromFlags() {
   config.ticket_key_path = absl::GetFlag(FLAGS_ticket_key_file);
   if (config.cert_path.empty() || config.key_path.empty()) {
     return absl::InvalidArgumentError("--cert and --key are required (PEM files)");
+  }
+  if (const std::string groups = absl::GetFlag(FLAGS_tls_groups); !groups.empty()) {
+    absl::StatusOr<std::vector<TlsGroup>> parsed = ParseTlsGroups(groups);
+    if (!parsed.ok()) return parsed.status();
+    config.tls_groups = *std::move(parsed);
   }
   auto cpus = ParseCpuList(absl::GetFlag(FLAGS_cpus));
   if (!cpus.ok()) return cpus.status();
@@ -445,11 +457,17 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
-  absl::StatusOr<TlsContext> tls = TlsContext::CreateServer(config->cert_path, config->key_path,
-                                                             config->ticket_key_path);
+  absl::StatusOr<TlsContext> tls = TlsContext::CreateServer(
+      config->cert_path, config->key_path, config->ticket_key_path, config->tls_groups);
   if (!tls.ok()) {
     std::fprintf(stderr, "ringgate: %s\n", std::string(tls.status().message()).c_str());
     return 1;
+  }
+  if (RINGGATE_WOLFSSL_FALLBACK) {
+    LogLine(spdlog::level::warn,
+            "wolfSSL is the FALLBACK version (the primary could not be fetched at build time): "
+            "no ML-KEM groups; see docs/security.md")
+        .With("wolfssl_version", LIBWOLFSSL_VERSION_STRING " (" RINGGATE_WOLFSSL_ORIGIN ")");
   }
   if (!TlsContext::UsesAssemblyBuild()) {
     LogLine(spdlog::level::warn,
@@ -515,7 +533,9 @@ int Main(int argc, char** argv) {
       .With("cpus", absl::GetFlag(FLAGS_cpus))
       .With("admin", config->admin_enabled ? config->admin_listen.text : std::string("off"))
       .With("wolfssl", TlsContext::UsesAssemblyBuild() ? "assembly" : "no assembly")
-      .With("wolfssl_version", LIBWOLFSSL_VERSION_STRING " (" RINGGATE_WOLFSSL_ORIGIN ")");
+      .With("wolfssl_version", LIBWOLFSSL_VERSION_STRING " (" RINGGATE_WOLFSSL_ORIGIN ")")
+      .With("wolfssl_pin", RINGGATE_WOLFSSL_PIN)
+      .With("tls_groups", TlsGroupList(config->tls_groups));
 
   // Signals: SIGHUP reloads the certificate and key; the first SIGTERM/SIGINT drains; a second
   // one (or a worker's failure) stops at once. The loop also ends when every worker has drained.
@@ -532,7 +552,8 @@ int Main(int argc, char** argv) {
     if (received < 0) continue;  // timeout or EINTR: look at the workers again
     if (received == SIGHUP) {
       absl::StatusOr<TlsContext> fresh =
-          TlsContext::CreateServer(config->cert_path, config->key_path, config->ticket_key_path);
+          TlsContext::CreateServer(config->cert_path, config->key_path, config->ticket_key_path,
+                                   config->tls_groups);
       if (!fresh.ok()) {
         LogLine(spdlog::level::err, "reload failed: keeping the current certificate and ticket keys")
             .With("error", std::string(fresh.status().message()));

@@ -96,6 +96,39 @@ void BM_TlsRecord16KiB(benchmark::State& state) {
 }
 BENCHMARK(BM_TlsRecord16KiB);
 
+// One full TLS 1.3 handshake in memory, both sides (ECDSA P-256 certificate), with the client
+// offering one group: 0 x25519, 1 X25519MLKEM768, 2 secp256r1. The difference between 0 and 1 is
+// what the hybrid costs the two sides together.
+void BM_TlsHandshake(benchmark::State& state) {
+  const TlsGroup groups[] = {TlsGroup::kX25519, TlsGroup::kX25519MLKEM768, TlsGroup::kSecp256r1};
+  const TlsGroup group = groups[state.range(0)];
+  if (!TlsGroupAvailable(group)) {
+    state.SkipWithError("not in this wolfSSL build");
+    return;
+  }
+  const std::string cert = testing::WriteTempFile(testing::kTestCertificatePem);
+  const std::string key = testing::WriteTempFile(testing::kTestKeyPem);
+  TlsContext server_ctx = *TlsContext::CreateServer(cert, key);
+  TlsContext client_ctx = *TlsContext::CreateClient({group});
+  std::remove(cert.c_str());
+  std::remove(key.c_str());
+  for (auto _ : state) {
+    TlsSession server(server_ctx, true);
+    TlsSession client(client_ctx, false);
+    for (int i = 0; i < 10 && !(server.handshake_done() && client.handshake_done()); ++i) {
+      client.Handshake();
+      server.FeedCiphertext(client.pending_ciphertext());
+      client.pending_ciphertext().clear();
+      server.Handshake();
+      client.FeedCiphertext(server.pending_ciphertext());
+      server.pending_ciphertext().clear();
+    }
+    if (server.group() != group) state.SkipWithError("another group was negotiated");
+  }
+  state.SetLabel(std::string(TlsGroupName(group)));
+}
+BENCHMARK(BM_TlsHandshake)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
+
 // A batch of 64 no-op submissions, reaped and dispatched on their decoded tags: the ring's own
 // round trip and our per-completion decode, without any socket work.
 void BM_CompletionDispatch(benchmark::State& state) {

@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "ringgate/tls_group.h"
 
 namespace ringgate {
 
@@ -49,6 +50,7 @@ struct Config {
   std::string cert_path;
   std::string key_path;
   std::string ticket_key_path;  // empty: tickets under a key of this process's own
+  std::vector<TlsGroup> tls_groups = DefaultTlsGroups();  // key exchange, in order of preference
   int threads = 1;
   std::vector<int> cpus;  // empty: not pinned
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "ringgate/lifecycle.h"
+#include "ringgate/tls_group.h"
 
 namespace ringgate {
 
@@ -78,6 +79,7 @@ struct WorkerMetrics {
   Counter accept_pauses;        // accepting paused: out of descriptors or memory
   std::array<std::array<Counter, kCloseInitiators>, kTerminationCauses> connections_closed;
   std::array<std::array<Counter, kTlsVersionLabels>, 2> handshakes;  // [result][version]
+  std::array<Counter, kTlsGroupLabels> handshakes_by_group;         // completed, by TlsGroup
   std::array<Counter, 5> requests_by_status_class;                  // 1xx..5xx
   Counter tls_bytes_received;
   Counter tls_bytes_sent;

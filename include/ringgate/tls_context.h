@@ -1,7 +1,13 @@
 // tls_context.h
 // A server-side wolfSSL context: certificate and key (ECDSA or RSA), TLS 1.2 and 1.3 only,
-// AEAD ciphers only, no renegotiation, ALPN http/1.1. Every setting that Debian's
+// AEAD ciphers only, no renegotiation, ALPN http/1.1, key exchange groups in the order given
+// (default X25519MLKEM768, X25519, P-256, P-384; never FFDHE). Every setting that Debian's
 // OpenSSL-compatible defaults would otherwise choose is set explicitly.
+//
+// Groups: of the key shares a TLS 1.3 client sends, the server takes the one earliest in its
+// list; it asks for another (HelloRetryRequest) only when none is in the list. A client that
+// sends an X25519 share next to an X25519MLKEM768 one gets the hybrid; one that sends only
+// X25519 (OpenSSL 3.0, Python's ssl) gets X25519 without a retry.
 //
 //   absl::StatusOr<TlsContext> ctx = TlsContext::CreateServer("cert.pem", "key.pem");
 //   if (!ctx.ok()) { ... ctx.status().message() names the file and the problem ... }
@@ -17,19 +23,23 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "ringgate/tls_group.h"
 #include "ringgate/wolfssl.h"
 
 namespace ringgate {
 
 class TlsContext {
  public:
-  static absl::StatusOr<TlsContext> CreateServer(const std::string& cert_path,
-                                                 const std::string& key_path,
-                                                 const std::string& ticket_key_path = "");
-  // A client context for tests and tools: verification off, TLS 1.2 and 1.3.
-  static absl::StatusOr<TlsContext> CreateClient();
+  static absl::StatusOr<TlsContext> CreateServer(
+      const std::string& cert_path, const std::string& key_path,
+      const std::string& ticket_key_path = "",
+      const std::vector<TlsGroup>& groups = DefaultTlsGroups());
+  // A client context for tests and tools: verification off, TLS 1.2 and 1.3. It offers
+  // `groups` (empty: wolfSSL's defaults) and sends a key share for the first of them.
+  static absl::StatusOr<TlsContext> CreateClient(const std::vector<TlsGroup>& groups = {});
 
   WOLFSSL_CTX* get() const { return ctx_.get(); }
   // True when wolfSSL was built from source with its assembly (not Debian's slow binary).
@@ -40,7 +50,7 @@ class TlsContext {
     void operator()(WOLFSSL_CTX* ctx) const { wolfSSL_CTX_free(ctx); }
   };
   explicit TlsContext(WOLFSSL_CTX* ctx) : ctx_(ctx, Deleter{}) {}
-  static bool HandshakesWithItself(const TlsContext& server);
+  static bool HandshakesWithItself(const TlsContext& server, const std::vector<TlsGroup>& groups);
   std::shared_ptr<WOLFSSL_CTX> ctx_;
 };
 

@@ -16,12 +16,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "ringgate/tls_context.h"
 
 namespace ringgate {
+
+class HandshakeReframer;
+
+// The largest handshake message a client may send (a ClientHello with large extensions, in
+// several records); wolfSSL's MAX_HANDSHAKE_SZ in subprojects/wolfssl/user_settings.h.
+inline constexpr size_t kMaxClientHandshakeMessage = 64 * 1024;
 
 enum class TlsStatus : uint8_t {
   kOk,               // progress made (handshake complete, plaintext produced, data written)
@@ -38,9 +45,11 @@ class TlsSession {
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
 
-  void FeedCiphertext(std::string_view bytes) { cipher_in_.append(bytes); }
+  // A server session gathers the client's first handshake messages into whole ones first (see
+  // src/tls/handshake_reframer.h): a ClientHello may arrive cut into records of any size.
+  void FeedCiphertext(std::string_view bytes);
   // The transport reached EOF: once buffered ciphertext is consumed, reads report it.
-  void FeedEof() { transport_eof_ = true; }
+  void FeedEof();
 
   // Advances the handshake (accept or connect). kOk once it is complete.
   TlsStatus Handshake();
@@ -63,6 +72,9 @@ class TlsSession {
   std::string_view version() const;
   std::string_view cipher() const;
   bool resumed() const;  // the handshake resumed an earlier session (ticket or cache)
+  // The key exchange group the handshake used; kNone before it is done, for a TLS 1.2
+  // resumption (no key exchange) or a group ringgate does not offer.
+  TlsGroup group() const;
   int last_error() const { return last_error_; }
 
  private:
@@ -71,6 +83,7 @@ class TlsSession {
   TlsStatus ClassifyError(int ret);
 
   WOLFSSL* ssl_ = nullptr;
+  std::unique_ptr<HandshakeReframer> reframer_;  // server side, until the handshake is done
   std::string cipher_in_;
   size_t cipher_in_offset_ = 0;
   std::string cipher_out_;

@@ -124,6 +124,16 @@ std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& shards) {
     }
   }
 
+  Header(out, "ringgate_tls_handshakes_by_group_total", "counter",
+         "Completed TLS handshakes, by the key exchange group negotiated (none: a TLS 1.2 "
+         "resumption, which exchanges no key).");
+  for (int g = 0; g < kTlsGroupLabels; ++g) {
+    uint64_t n =
+        SumOver(shards, [&](const WorkerMetrics& m) { return m.handshakes_by_group[g].Get(); });
+    fmt::format_to(sink, "ringgate_tls_handshakes_by_group_total{{group=\"{}\"}} {}\n",
+                   TlsGroupName(static_cast<TlsGroup>(g)), n);
+  }
+
   Header(out, "ringgate_http_requests_total", "counter",
          "Requests answered, by status class (including the proxy's own 4xx/5xx).");
   for (int s = 0; s < 5; ++s) {

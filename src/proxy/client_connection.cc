@@ -405,15 +405,18 @@ void ClientConnection::ProcessCiphertext() {
       return;
     }
     EnterState(LifecycleState::kDataTransfer, Worker::NowNs());
+    tls_group_ = tls_->group();
     LogLine(spdlog::level::debug, "handshake done", id_)
         .With("version", tls_->version())
         .With("cipher", tls_->cipher())
+        .With("group", TlsGroupName(tls_group_))
         .With("resumed", tls_->resumed());
     if (WorkerMetrics* m = metrics()) {
       const TlsVersionLabel v = tls_->version() == "TLSv1.3"   ? TlsVersionLabel::kTls13
                                 : tls_->version() == "TLSv1.2" ? TlsVersionLabel::kTls12
                                                                : TlsVersionLabel::kUnknown;
       m->handshakes[static_cast<int>(HandshakeResult::kOk)][static_cast<int>(v)].Add();
+      m->handshakes_by_group[static_cast<int>(tls_group_)].Add();
       m->handshake_seconds.Observe(
           static_cast<double>(Worker::NowNs() - life_.entered_ns(LifecycleState::kCreated)) / 1e9);
     }
@@ -1323,7 +1326,9 @@ void ClientConnection::Finalize() {
           .With("tcp_notsent", tcp_at_close_.notsent_bytes)
           .With("tcp_unread", tcp_at_close_.unread_bytes);
     }
-    if (handshake_ns >= 0) line.WithMs("handshake_ms", handshake_ns);
+    if (handshake_ns >= 0) {
+      line.With("tls_group", TlsGroupName(tls_group_)).WithMs("handshake_ms", handshake_ns);
+    }
     if (flush_ns >= 0) line.WithMs("flush_ms", flush_ns);
     if (peer_close_ns >= 0) line.WithMs("peer_close_ms", peer_close_ns);
     if (shutdown_ns >= 0) line.WithMs("shutdown_ms", shutdown_ns);

@@ -165,6 +165,7 @@ class ClientConnection {
   int zero_copy_result_ = 0;
   Lifecycle life_;
   CloseInitiator initiator_ = CloseInitiator::kNone;
+  TlsGroup tls_group_ = TlsGroup::kNone;  // the handshake's key exchange group, for the close line
 
   std::unique_ptr<TlsSession> tls_;
   std::string plain_out_;  // plaintext queued since the last flush: encrypted as one batch

@@ -133,7 +133,7 @@ absl::StatusOr<const TicketKeys*> LoadTicketKeys(const std::string& path) {
 
 // wolfSSL's ticket callback: encrypts (enc=1) or decrypts the ticket in place with AES-256-GCM,
 // the key name as additional data.
-int CryptTicket(WOLFSSL*, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
+int CryptTicket(WOLFSSL* ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
                 unsigned char iv[WOLFSSL_TICKET_IV_SZ], unsigned char mac[WOLFSSL_TICKET_MAC_SZ],
                 int enc, unsigned char* ticket, int length, int* out_length, void* user_ctx) {
   const TicketKeys& keys = *static_cast<const TicketKeys*>(user_ctx);
@@ -167,8 +167,25 @@ int CryptTicket(WOLFSSL*, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
   wc_AesFree(&aes);
   if (ret != 0) return enc ? WOLFSSL_TICKET_RET_FATAL : WOLFSSL_TICKET_RET_REJECT;
   *out_length = length;
-  // Opened with an older key: valid, but the client gets a ticket under the current key.
-  return !enc && index > 0 ? WOLFSSL_TICKET_RET_CREATE : WOLFSSL_TICKET_RET_OK;
+  // Opened with an older key: valid, but the client should get a ticket under the current key.
+  // TLS 1.2 issues one only when told (RET_CREATE). TLS 1.3 issues one after every handshake,
+  // and wolfSSL from 5.7 resumes a TLS 1.3 session only on RET_OK (RET_CREATE makes it a full
+  // handshake; 5.5.4 resumed on both).
+  const bool tls13 = wolfSSL_GetVersion(ssl) == WOLFSSL_TLSV1_3;
+  return !enc && index > 0 && !tls13 ? WOLFSSL_TICKET_RET_CREATE : WOLFSSL_TICKET_RET_OK;
+}
+
+// The groups offered (supported_groups) and accepted, in order of preference.
+absl::Status SetGroups(WOLFSSL_CTX* ctx, const std::vector<TlsGroup>& groups) {
+  if (groups.empty()) return absl::OkStatus();
+  std::vector<int> code_points;
+  for (TlsGroup g : groups) code_points.push_back(TlsGroupCodePoint(g));
+  if (wolfSSL_CTX_set_groups(ctx, code_points.data(), static_cast<int>(code_points.size())) !=
+      WOLFSSL_SUCCESS) {
+    return absl::InvalidArgumentError(absl::StrCat("wolfSSL refused the key exchange groups ",
+                                                   TlsGroupList(groups), WolfErrorDetail()));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ApplyCommonSettings(WOLFSSL_CTX* ctx) {
@@ -192,8 +209,9 @@ absl::Status ApplyCommonSettings(WOLFSSL_CTX* ctx) {
 // Some wolfSSL builds (Debian's binary among them) accept a key that does not match the
 // certificate in wolfSSL_CTX_check_private_key. A handshake in memory cannot be fooled: the
 // client checks the server's signature against the certificate's public key.
-bool TlsContext::HandshakesWithItself(const TlsContext& server) {
-  absl::StatusOr<TlsContext> client = CreateClient();
+bool TlsContext::HandshakesWithItself(const TlsContext& server,
+                                      const std::vector<TlsGroup>& groups) {
+  absl::StatusOr<TlsContext> client = CreateClient(groups);
   if (!client.ok()) return false;
   TlsSession server_side(server, /*is_server=*/true);
   TlsSession client_side(*client, /*is_server=*/false);
@@ -212,7 +230,8 @@ bool TlsContext::HandshakesWithItself(const TlsContext& server) {
 
 absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path,
                                                     const std::string& key_path,
-                                                    const std::string& ticket_key_path) {
+                                                    const std::string& ticket_key_path,
+                                                    const std::vector<TlsGroup>& groups) {
   static const int init = wolfSSL_Init();
   (void)init;
   if (absl::Status s = CheckReadable(cert_path, "certificate"); !s.ok()) return s;
@@ -222,6 +241,7 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path
   if (raw == nullptr) return absl::ResourceExhaustedError("wolfSSL_CTX_new failed");
   TlsContext ctx(raw);
   if (absl::Status s = ApplyCommonSettings(raw); !s.ok()) return s;
+  if (absl::Status s = SetGroups(raw, groups); !s.ok()) return s;
 
   if (wolfSSL_CTX_use_certificate_chain_file(raw, cert_path.c_str()) != WOLFSSL_SUCCESS) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -243,7 +263,7 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path
     wolfSSL_CTX_set_TicketEncCtx(raw, const_cast<TicketKeys*>(*keys));
     wolfSSL_CTX_set_TicketEncCb(raw, CryptTicket);
   }
-  if (!HandshakesWithItself(ctx)) {
+  if (!HandshakesWithItself(ctx, groups)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "private key '", key_path, "' does not match certificate '", cert_path,
         "' (a test handshake with them failed)"));
@@ -251,13 +271,15 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path
   return ctx;
 }
 
-absl::StatusOr<TlsContext> TlsContext::CreateClient() {
+absl::StatusOr<TlsContext> TlsContext::CreateClient(const std::vector<TlsGroup>& groups) {
   static const int init = wolfSSL_Init();
   (void)init;
   WOLFSSL_CTX* raw = wolfSSL_CTX_new(wolfSSLv23_client_method());
   if (raw == nullptr) return absl::ResourceExhaustedError("wolfSSL_CTX_new failed");
   TlsContext ctx(raw);
   if (absl::Status s = ApplyCommonSettings(raw); !s.ok()) return s;
+  // A client's key share is for the first group set (wolfSSL's speculative share).
+  if (absl::Status s = SetGroups(raw, groups); !s.ok()) return s;
   return ctx;
 }
 

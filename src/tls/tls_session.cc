@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/spare_capacity.h"
+#include "tls/handshake_reframer.h"
 
 namespace ringgate {
 
@@ -15,6 +16,7 @@ TlsSession::TlsSession(const TlsContext& ctx, bool is_server) : is_server_(is_se
   wolfSSL_SetIOReadCtx(ssl_, this);
   wolfSSL_SetIOWriteCtx(ssl_, this);
   if (is_server) {
+    reframer_ = std::make_unique<HandshakeReframer>(kMaxClientHandshakeMessage);
     // http/1.1 when the client offers it; a client that offers only other protocols (h2) still
     // gets a connection without ALPN, as nginx does. wolfSSL's native API sets this per session:
     // its CTX-wide select callback needs the OpenSSL layer, which our build leaves out.
@@ -25,6 +27,19 @@ TlsSession::TlsSession(const TlsContext& ctx, bool is_server) : is_server_(is_se
 
 TlsSession::~TlsSession() {
   if (ssl_ != nullptr) wolfSSL_free(ssl_);
+}
+
+void TlsSession::FeedCiphertext(std::string_view bytes) {
+  if (reframer_ != nullptr) {
+    reframer_->Feed(bytes, cipher_in_);
+  } else {
+    cipher_in_.append(bytes);
+  }
+}
+
+void TlsSession::FeedEof() {
+  if (reframer_ != nullptr) reframer_->Stop(cipher_in_);  // a cut record: wolfSSL's to refuse
+  transport_eof_ = true;
 }
 
 int TlsSession::OnRecv(WOLFSSL*, char* buf, int size, void* ctx) {
@@ -73,6 +88,10 @@ TlsStatus TlsSession::Handshake() {
   int ret = is_server_ ? wolfSSL_accept(ssl_) : wolfSSL_connect(ssl_);
   if (ret == WOLFSSL_SUCCESS) {
     handshake_done_ = true;
+    if (reframer_ != nullptr) {
+      reframer_->Stop(cipher_in_);  // holds nothing by now: the client's Finished came through
+      reframer_.reset();
+    }
     return TlsStatus::kOk;
   }
   return ClassifyError(ret);
@@ -132,6 +151,11 @@ TlsStatus TlsSession::QueueCloseNotify() {
 std::string_view TlsSession::version() const {
   const char* v = ssl_ ? wolfSSL_get_version(ssl_) : nullptr;
   return v ? v : "";
+}
+
+TlsGroup TlsSession::group() const {
+  if (ssl_ == nullptr || !handshake_done_) return TlsGroup::kNone;
+  return TlsGroupFromWolfSslName(wolfSSL_get_curve_name(ssl_));
 }
 
 bool TlsSession::resumed() const { return ssl_ != nullptr && wolfSSL_session_reused(ssl_) == 1; }

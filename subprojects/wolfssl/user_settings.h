@@ -2,11 +2,17 @@
  * wolfSSL's build configuration for ringgate, included by wolfssl/wolfcrypt/settings.h when
  * WOLFSSL_USER_SETTINGS is defined (the library and everything that includes its headers).
  *
- * Derived from Debian's wolfSSL 5.5.4 source configured with
- *   --enable-tls13 --enable-sni --enable-alpn --enable-session-ticket --enable-opensslall
- *   --enable-opensslextra --enable-aesni --enable-intelasm --enable-sp --enable-sp-asm
- *   --disable-oldtls --enable-curve25519
- * minus the OCSP, system-CA and test knobs a reverse proxy's server side does not use.
+ * Derived from wolfSSL 5.9.2's configure.ac with
+ *   --enable-tls13 --enable-sni --enable-alpn --enable-session-ticket --enable-aesni
+ *   --enable-intelasm --enable-sp --enable-sp-asm --disable-oldtls --enable-curve25519
+ *   --enable-mlkem=768 --enable-pqc-hybrids --disable-dh
+ * minus the OCSP, system-CA and test knobs a reverse proxy's server side does not use. The same
+ * file builds the fallback (5.7.2, scripts/fetch-wolfssl.sh), which has no ML-KEM hybrid groups:
+ * subprojects/wolfssl/meson.build defines RINGGATE_WOLFSSL_MLKEM only for a source that has them.
+ *
+ * Left out as attack surface nothing in ringgate uses: raw RSA (WC_RSA_NO_PADDING), a context
+ * that is either client or server (WOLFSSL_EITHER_SIDE), PKCS#12, AES-CTS (HAVE_CTS), and finite
+ * field Diffie-Hellman altogether (NO_DH: no FFDHE group offered or accepted, no DHE suites).
  * The OpenSSL compatibility layer (--enable-opensslall/-extra) is left out: ringgate uses only
  * wolfSSL's native API, and the layer embeds a copy of the peer's X.509 certificate in every
  * session (KEEP_PEER_CERT), 3.7 KiB of each connection's 5.5 KiB WOLFSSL object.
@@ -40,7 +46,6 @@
 #define GCM_SMALL
 #define WOLFSSL_SP_MATH_ALL
 #define WOLFSSL_HAVE_SP_RSA
-#define WOLFSSL_HAVE_SP_DH
 #define WOLFSSL_HAVE_SP_ECC
 #define WOLFSSL_SP_4096
 #define WOLFSSL_SP_384
@@ -55,8 +60,20 @@
 #define WOLFSSL_SHA384
 #define WOLFSSL_SHA512
 #define WOLFSSL_SHA3
+#ifdef RINGGATE_WOLFSSL_MLKEM
+/* ML-KEM-768, wolfSSL's own implementation (with its AVX2 assembly), only inside the hybrid
+ * groups X25519MLKEM768 and SecP256r1MLKEM768: never alone, never 512 or 1024. */
+#define WOLFSSL_HAVE_MLKEM
+#define WOLFSSL_NO_ML_KEM_512
+#define WOLFSSL_NO_ML_KEM_1024
+#define WOLFSSL_PQC_HYBRIDS
+#define WOLFSSL_TLS_NO_MLKEM_STANDALONE
+#define WOLFSSL_SHAKE128
+#define WOLFSSL_SHAKE256
+#else
 #define WOLFSSL_NO_SHAKE128
 #define WOLFSSL_NO_SHAKE256
+#endif
 #define HAVE_HKDF
 #define HAVE_ECC
 #define HAVE_ECC384
@@ -69,11 +86,8 @@
 #define HAVE_HASHDRBG
 #define WC_RSA_PSS
 #define WOLFSSL_PSS_LONG_SALT
-#define WC_RSA_NO_PADDING
-#define HAVE_FFDHE_2048
-#define HAVE_DH_DEFAULT_PARAMS
 #define WOLFSSL_BASE64_ENCODE
-#define HAVE_CTS
+#define NO_DH
 #define NO_DSA
 #define NO_RC4
 #define NO_PSK
@@ -83,6 +97,14 @@
 
 /* TLS features. */
 #define WOLFSSL_TLS13
+/* RFC 8446 D.4: a dummy ChangeCipherSpec after the ServerHello when the client sent a non-empty
+ * legacy_session_id (as browsers and tlsfuzzer do); none when it sent an empty one. */
+#define WOLFSSL_TLS13_MIDDLEBOX_COMPAT
+/* The largest handshake message accepted, the ClientHello among them (RFC 8446 5.1 lets it span
+ * many records): 64 KiB. wolfSSL's default is its certificate chain bound (about 18 KiB), which
+ * refused large ClientHellos with HANDSHAKE_SIZE_ERROR (-404). A message in pieces is held in
+ * one buffer of its announced size until complete, inside the handshake timeout. */
+#define MAX_HANDSHAKE_SZ 65536
 #define HAVE_TLS_EXTENSIONS
 #define HAVE_SNI
 #define HAVE_ALPN
@@ -96,7 +118,6 @@
 #define WOLFSSL_FORCE_CACHE_ON_TICKET
 #define WOLFSSL_ENCRYPTED_KEYS
 #define WOLFSSL_EXTRA_ALERTS
-#define WOLFSSL_EITHER_SIDE
 #define WOLFSSL_CERT_NAME_ALL
 #define WOLFSSL_AKID_NAME
 #define WOLFSSL_ALWAYS_VERIFY_CB

@@ -633,6 +633,12 @@ TEST(StartupTest, VersionNamesTheReleaseAndTheBuildType) {
   EXPECT_TRUE(r.output.find("(Debian source ") != std::string::npos ||
               r.output.find("(Debian binary package ") != std::string::npos)
       << r.output;
+  // Which of scripts/fetch-wolfssl.sh's pins was built, or none (the system library).
+  EXPECT_TRUE(r.output.find("; primary pin;") != std::string::npos ||
+              r.output.find("; FALLBACK pin;") != std::string::npos ||
+              r.output.find("; no pin: the system library;") != std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("\nTLS key exchange groups by default: "), std::string::npos) << r.output;
   // liburing and llhttp: the pinned Debian copies built as subprojects (scripts/dep-pins.sh), not
   // Debian 12's liburing 2.3 or node-llhttp 8.1.
   EXPECT_NE(r.output.find("\nliburing 2."), std::string::npos) << r.output;

@@ -7,8 +7,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "ringgate/tls_context.h"
+#include "ringgate/tls_group.h"
 #include "test_certificates.h"
 
 namespace ringgate {
@@ -158,6 +161,169 @@ TEST(TlsContextTest, ExplainsMissingAndMismatchedFiles) {
   unlink(cert.c_str());
   unlink(other_key.c_str());
   unlink(not_pem.c_str());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key exchange groups, the middlebox-compatibility ChangeCipherSpec and ClientHello framing,
+// with a wolfSSL client in memory.
+
+// The records in `bytes` as (content type, payload).
+std::vector<std::pair<int, std::string>> Records(const std::string& bytes) {
+  std::vector<std::pair<int, std::string>> out;
+  for (size_t at = 0; at + 5 <= bytes.size();) {
+    const size_t length = (static_cast<unsigned char>(bytes[at + 3]) << 8) |
+                          static_cast<unsigned char>(bytes[at + 4]);
+    out.emplace_back(static_cast<unsigned char>(bytes[at]), bytes.substr(at + 5, length));
+    at += 5 + length;
+  }
+  return out;
+}
+
+// The handshake messages of `bytes` (plaintext handshake records) re-framed into records of at
+// most `size` bytes each, as RFC 8446 5.1 allows.
+std::string Reframe(const std::string& bytes, size_t size) {
+  std::string messages;
+  for (const auto& [type, payload] : Records(bytes)) messages += payload;
+  std::string out;
+  for (size_t at = 0; at < messages.size(); at += size) {
+    const std::string piece = messages.substr(at, size);
+    out += std::string{'\x16', '\x03', '\x01', static_cast<char>(piece.size() >> 8),
+                       static_cast<char>(piece.size() & 0xff)} +
+           piece;
+  }
+  return out;
+}
+
+class TlsHandshakeShapeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cert_ = testing::WriteTempFile(testing::kTestCertificatePem);
+    key_ = testing::WriteTempFile(testing::kTestKeyPem);
+  }
+  void TearDown() override {
+    unlink(cert_.c_str());
+    unlink(key_.c_str());
+  }
+  // Server and client contexts and sessions with these groups (empty: each side's default).
+  void Make(const std::vector<TlsGroup>& server_groups,
+            const std::vector<TlsGroup>& client_groups) {
+    auto server = server_groups.empty() ? TlsContext::CreateServer(cert_, key_)
+                                        : TlsContext::CreateServer(cert_, key_, "", server_groups);
+    ASSERT_TRUE(server.ok()) << server.status();
+    auto client = TlsContext::CreateClient(client_groups);
+    ASSERT_TRUE(client.ok()) << client.status();
+    server_ctx_ = std::make_unique<TlsContext>(*server);
+    client_ctx_ = std::make_unique<TlsContext>(*client);
+    server_ = std::make_unique<TlsSession>(*server_ctx_, true);
+    client_ = std::make_unique<TlsSession>(*client_ctx_, false);
+  }
+  // Runs the handshake to its end; `first_flight` gets the server's first answer, and each
+  // client flight is re-framed into records of `record_size` bytes (0: as wolfSSL wrote it).
+  void Handshake(std::string* first_flight = nullptr, size_t record_size = 0) {
+    bool first = true;
+    for (int i = 0; i < 10 && !(server_->handshake_done() && client_->handshake_done()); ++i) {
+      client_->Handshake();
+      std::string& to_server = client_->pending_ciphertext();
+      // Only the unencrypted flights (the ClientHellos) can be re-framed.
+      const bool plaintext =
+          !to_server.empty() && to_server[0] == '\x16' && !client_->handshake_done();
+      server_->FeedCiphertext(record_size != 0 && plaintext ? Reframe(to_server, record_size)
+                                                            : to_server);
+      to_server.clear();
+      server_->Handshake();
+      std::string& to_client = server_->pending_ciphertext();
+      if (first && first_flight != nullptr) *first_flight = to_client;
+      first = false;
+      client_->FeedCiphertext(to_client);
+      to_client.clear();
+    }
+    ASSERT_TRUE(server_->handshake_done()) << "wolfSSL error " << server_->last_error();
+    ASSERT_TRUE(client_->handshake_done()) << "wolfSSL error " << client_->last_error();
+  }
+
+  std::string cert_, key_;
+  std::unique_ptr<TlsContext> server_ctx_, client_ctx_;
+  std::unique_ptr<TlsSession> server_, client_;
+};
+
+TEST_F(TlsHandshakeShapeTest, ClientOfferingOnlyX25519MLKEM768NegotiatesIt) {
+  if (!TlsGroupAvailable(TlsGroup::kX25519MLKEM768)) GTEST_SKIP() << "fallback wolfSSL: no ML-KEM";
+  Make({}, {TlsGroup::kX25519MLKEM768});
+  Handshake();
+  EXPECT_EQ(server_->version(), "TLSv1.3");
+  EXPECT_EQ(server_->group(), TlsGroup::kX25519MLKEM768);
+  EXPECT_EQ(client_->group(), TlsGroup::kX25519MLKEM768);
+}
+
+TEST_F(TlsHandshakeShapeTest, SecP256r1MLKEM768IsAcceptedWhenConfigured) {
+  if (!TlsGroupAvailable(TlsGroup::kSecP256r1MLKEM768)) GTEST_SKIP() << "fallback wolfSSL";
+  Make({TlsGroup::kSecP256r1MLKEM768, TlsGroup::kX25519}, {TlsGroup::kSecP256r1MLKEM768});
+  Handshake();
+  EXPECT_EQ(server_->group(), TlsGroup::kSecP256r1MLKEM768);
+}
+
+TEST_F(TlsHandshakeShapeTest, ClientOfferingOnlyX25519GetsX25519WithoutARetry) {
+  Make({}, {TlsGroup::kX25519});
+  std::string first_flight;
+  Handshake(&first_flight);
+  EXPECT_EQ(server_->group(), TlsGroup::kX25519);
+  // A HelloRetryRequest would make the first flight a ServerHello alone (and a CCS).
+  EXPECT_GE(Records(first_flight).size(), 4u);
+}
+
+TEST_F(TlsHandshakeShapeTest, ServerGroupsLimitWhatIsNegotiated) {
+  // The client's default key share (X25519MLKEM768 or P-256) is not acceptable: the server asks
+  // for P-384 with a HelloRetryRequest.
+  Make({TlsGroup::kSecp384r1}, {TlsGroup::kX25519, TlsGroup::kSecp256r1, TlsGroup::kSecp384r1});
+  Handshake();
+  EXPECT_EQ(server_->group(), TlsGroup::kSecp384r1);
+}
+
+TEST_F(TlsHandshakeShapeTest, ChangeCipherSpecFollowsTheServerHelloForMiddleboxCompatibility) {
+  // wolfSSL's client, built with middlebox compatibility, sends a 32-byte legacy_session_id.
+  Make({}, {});
+  std::string first_flight;
+  Handshake(&first_flight);
+  std::vector<std::pair<int, std::string>> records = Records(first_flight);
+  ASSERT_GE(records.size(), 3u);
+  EXPECT_EQ(records[0].first, 22);  // ServerHello
+  EXPECT_EQ(records[1].first, 20) << "no ChangeCipherSpec after the ServerHello";
+  EXPECT_EQ(records[1].second, std::string(1, '\x01'));
+  EXPECT_EQ(records[2].first, 23);  // EncryptedExtensions, encrypted
+}
+
+TEST_F(TlsHandshakeShapeTest, ClientHelloInOneByteRecordsIsAccepted) {
+  Make({}, {});
+  Handshake(nullptr, 1);
+  EXPECT_EQ(server_->version(), "TLSv1.3");
+}
+
+TEST(TlsGroupTest, ParsesNamesAliasesAndOrder) {
+  absl::StatusOr<std::vector<TlsGroup>> groups = ParseTlsGroups("P-384:X25519:secp256r1");
+  ASSERT_TRUE(groups.ok()) << groups.status();
+  EXPECT_EQ(*groups, (std::vector<TlsGroup>{TlsGroup::kSecp384r1, TlsGroup::kX25519,
+                                             TlsGroup::kSecp256r1}));
+  if (TlsGroupAvailable(TlsGroup::kX25519MLKEM768)) {
+    EXPECT_EQ(DefaultTlsGroups(),
+              (std::vector<TlsGroup>{TlsGroup::kX25519MLKEM768, TlsGroup::kX25519,
+                                     TlsGroup::kSecp256r1, TlsGroup::kSecp384r1}));
+    EXPECT_TRUE(ParseTlsGroups("x25519mlkem768:SecP256r1MLKEM768").ok());
+  } else {
+    EXPECT_EQ(DefaultTlsGroups(), (std::vector<TlsGroup>{TlsGroup::kX25519, TlsGroup::kSecp256r1,
+                                                         TlsGroup::kSecp384r1}));
+    EXPECT_FALSE(ParseTlsGroups("X25519MLKEM768").ok());
+  }
+}
+
+TEST(TlsGroupTest, RefusesUnknownRepeatedAndEmptyEntries) {
+  for (const char* bad : {"", "x25519:", "ffdhe2048", "x25519:X25519", "P-521", "x448"}) {
+    absl::StatusOr<std::vector<TlsGroup>> groups = ParseTlsGroups(bad);
+    EXPECT_FALSE(groups.ok()) << bad;
+    EXPECT_NE(std::string(groups.status().message()).find("--tls-groups"), std::string::npos)
+        << groups.status();
+  }
+  EXPECT_NE(std::string(ParseTlsGroups("ffdhe2048").status().message()).find("'ffdhe2048'"),
+            std::string::npos);
 }
 
 TEST(TlsContextTest, BuiltWithAssemblyUnlessFallingBack) {
