@@ -17,7 +17,9 @@
 // worker and every instance given the same file resumes every other's tickets. The file holds
 // one or more 48-byte keys (`openssl rand 48`): a 16-byte name and a 32-byte AES-256-GCM key. The
 // first key encrypts new tickets; the others still decrypt, and a ticket they open is replaced
-// by a fresh one. Rotate by prepending a new key, dropping the oldest, and sending SIGHUP.
+// by a fresh one. Rotate by prepending a new key, dropping the oldest, and sending SIGHUP. A
+// reload's context gets the file's keys (at most 16); the keys it replaces stay in memory only
+// while a context or a session made before the reload lives, and are wiped then.
 #ifndef RINGGATE_TLS_CONTEXT_H_
 #define RINGGATE_TLS_CONTEXT_H_
 
@@ -44,6 +46,8 @@ class TlsContext {
   WOLFSSL_CTX* get() const { return ctx_.get(); }
   // True when wolfSSL was built from source with its assembly (not Debian's slow binary).
   static bool UsesAssemblyBuild();
+  // Ticket key sets loaded and not yet wiped (for tests).
+  static int LiveTicketKeySets();
 
  private:
   struct Deleter {
@@ -52,6 +56,9 @@ class TlsContext {
   explicit TlsContext(WOLFSSL_CTX* ctx) : ctx_(ctx, Deleter{}) {}
   static bool HandshakesWithItself(const TlsContext& server, const std::vector<TlsGroup>& groups);
   std::shared_ptr<WOLFSSL_CTX> ctx_;
+  // --ticket-key-file's keys, which wolfSSL's ticket callback reads through the context. Every
+  // copy of this context, each session's included (TlsSession), shares them.
+  std::shared_ptr<void> ticket_keys_;
 };
 
 }  // namespace ringgate

@@ -82,6 +82,10 @@ class TlsSession {
   static int OnSend(WOLFSSL* ssl, char* buf, int size, void* ctx);
   TlsStatus ClassifyError(int ret);
 
+  // Keeps the context's ticket keys alive as long as wolfSSL may call its ticket callback for
+  // this session (a reload may have replaced the context meanwhile); declared before ssl_,
+  // which the destructor frees first.
+  TlsContext context_;
   WOLFSSL* ssl_ = nullptr;
   std::unique_ptr<HandshakeReframer> reframer_;  // server side, until the handshake is done
   std::string cipher_in_;

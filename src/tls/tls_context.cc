@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
-#include <mutex>
+#include <atomic>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -87,12 +87,17 @@ struct TicketKey {
 };
 using TicketKeys = std::vector<TicketKey>;
 
-// Every key set ever loaded stays alive: a session made before a reload may still encrypt or
-// decrypt a ticket with its context's keys after the reload. A few hundred bytes per reload.
-std::mutex loaded_ticket_keys_mu;
-std::vector<std::unique_ptr<TicketKeys>>* loaded_ticket_keys = new std::vector<std::unique_ptr<TicketKeys>>();
+// Key sets in memory: each lives as long as a context or a session made from it (TlsContext),
+// and its bytes are wiped when it goes.
+std::atomic<int> live_ticket_key_sets{0};
 
-absl::StatusOr<const TicketKeys*> LoadTicketKeys(const std::string& path) {
+void WipeTicketKeys(TicketKeys* keys) {
+  explicit_bzero(keys->data(), keys->size() * sizeof(TicketKey));
+  delete keys;
+  live_ticket_key_sets.fetch_sub(1, std::memory_order_relaxed);
+}
+
+absl::StatusOr<std::shared_ptr<TicketKeys>> LoadTicketKeys(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return absl::InvalidArgumentError(
@@ -121,14 +126,14 @@ absl::StatusOr<const TicketKeys*> LoadTicketKeys(const std::string& path) {
         kTicketKeyRecord, " bytes each (make one with: openssl rand ", kTicketKeyRecord,
         "); it has ", total, " bytes"));
   }
-  auto keys = std::make_unique<TicketKeys>(static_cast<size_t>(total) / kTicketKeyRecord);
+  live_ticket_key_sets.fetch_add(1, std::memory_order_relaxed);
+  std::shared_ptr<TicketKeys> keys(
+      new TicketKeys(static_cast<size_t>(total) / kTicketKeyRecord), WipeTicketKeys);
   for (size_t i = 0; i < keys->size(); ++i) {
     std::memcpy((*keys)[i].name, bytes + i * kTicketKeyRecord, WOLFSSL_TICKET_NAME_SZ);
     std::memcpy((*keys)[i].aes_key, bytes + i * kTicketKeyRecord + WOLFSSL_TICKET_NAME_SZ, 32);
   }
-  std::lock_guard<std::mutex> lock(loaded_ticket_keys_mu);
-  loaded_ticket_keys->push_back(std::move(keys));
-  return loaded_ticket_keys->back().get();
+  return keys;
 }
 
 // wolfSSL's ticket callback: encrypts (enc=1) or decrypts the ticket in place with AES-256-GCM,
@@ -258,10 +263,11 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path
                                                    "'"));
   }
   if (!ticket_key_path.empty()) {
-    absl::StatusOr<const TicketKeys*> keys = LoadTicketKeys(ticket_key_path);
+    absl::StatusOr<std::shared_ptr<TicketKeys>> keys = LoadTicketKeys(ticket_key_path);
     if (!keys.ok()) return keys.status();
-    wolfSSL_CTX_set_TicketEncCtx(raw, const_cast<TicketKeys*>(*keys));
+    wolfSSL_CTX_set_TicketEncCtx(raw, keys->get());
     wolfSSL_CTX_set_TicketEncCb(raw, CryptTicket);
+    ctx.ticket_keys_ = *std::move(keys);
   }
   if (!HandshakesWithItself(ctx, groups)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -289,6 +295,10 @@ bool TlsContext::UsesAssemblyBuild() {
 #else
   return false;
 #endif
+}
+
+int TlsContext::LiveTicketKeySets() {
+  return live_ticket_key_sets.load(std::memory_order_relaxed);
 }
 
 }  // namespace ringgate

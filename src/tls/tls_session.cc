@@ -8,7 +8,8 @@
 
 namespace ringgate {
 
-TlsSession::TlsSession(const TlsContext& ctx, bool is_server) : is_server_(is_server) {
+TlsSession::TlsSession(const TlsContext& ctx, bool is_server)
+    : context_(ctx), is_server_(is_server) {
   ssl_ = wolfSSL_new(ctx.get());
   if (ssl_ == nullptr) return;
   wolfSSL_SSLSetIORecv(ssl_, &TlsSession::OnRecv);

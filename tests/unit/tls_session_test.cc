@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -161,6 +162,40 @@ TEST(TlsContextTest, ExplainsMissingAndMismatchedFiles) {
   unlink(cert.c_str());
   unlink(other_key.c_str());
   unlink(not_pem.c_str());
+}
+
+// A SIGHUP reload makes a new context with the file's keys. The keys it replaced stay in memory
+// only while a context or a session made from them lives (wolfSSL may still ask that session's
+// context to encrypt a ticket), and are wiped then; they used to stay for the process's life.
+TEST(TlsContextTest, TicketKeysLiveOnlyAsLongAsTheirContextOrASessionMadeFromIt) {
+  const std::string cert = testing::WriteTempFile(testing::kTestCertificatePem);
+  const std::string key = testing::WriteTempFile(testing::kTestKeyPem);
+  const std::string tickets = testing::WriteTempFile(std::string(48, 'k'));  // mode 0600
+  auto load = [&]() -> std::unique_ptr<TlsContext> {
+    absl::StatusOr<TlsContext> made = TlsContext::CreateServer(cert, key, tickets);
+    if (!made.ok()) {
+      ADD_FAILURE() << made.status();
+      return nullptr;
+    }
+    return std::make_unique<TlsContext>(*std::move(made));
+  };
+  const int before = TlsContext::LiveTicketKeySets();
+  std::unique_ptr<TlsContext> first = load();
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(TlsContext::LiveTicketKeySets(), before + 1);
+  auto session = std::make_unique<TlsSession>(*first, true);
+  std::unique_ptr<TlsContext> reloaded = load();
+  ASSERT_NE(reloaded, nullptr);
+  EXPECT_EQ(TlsContext::LiveTicketKeySets(), before + 2);
+  first.reset();
+  EXPECT_EQ(TlsContext::LiveTicketKeySets(), before + 2) << "a live session's keys were dropped";
+  session.reset();
+  EXPECT_EQ(TlsContext::LiveTicketKeySets(), before + 1) << "replaced keys outlived their sessions";
+  reloaded.reset();
+  EXPECT_EQ(TlsContext::LiveTicketKeySets(), before);
+  unlink(cert.c_str());
+  unlink(key.c_str());
+  unlink(tickets.c_str());
 }
 
 // ---------------------------------------------------------------------------------------------
