@@ -8,6 +8,7 @@
 #                                                           # flood
 #   PROXIES=ringgate RINGGATE_FLAGS="--max-conn-buffer=131072" SCENARIOS=flood \
 #     bash bench/side_by_side.sh 1                          # one proxy, with extra flags
+#   RINGGATE_BINARY=/tmp/old/ringgate ...                   # another ringgate build
 #
 # - one ECDSA P-256 certificate; TLS 1.3 with AES-128-GCM (the clients' first choice), plus a
 #   TLS 1.2 full-handshake scenario
@@ -100,7 +101,7 @@ http { access_log off; keepalive_requests 1000000; sendfile on;
 CONF
 nginx -c "$work/backend.conf" & bench_pids+=($!)
 
-taskset -c 0 ./build/ringgate --listen 127.0.0.1:$ringgate_port --backend 127.0.0.1:$backend_port \
+taskset -c 0 "${RINGGATE_BINARY:-./build/ringgate}" --listen 127.0.0.1:$ringgate_port --backend 127.0.0.1:$backend_port \
   --cert "$work/cert.pem" --key "$work/key.pem" --threads 1 --cpus 0 --log-level warn \
   --admin-listen off ${RINGGATE_FLAGS:-} & bench_pids+=($!)
 ringgate_pid=$!
@@ -110,7 +111,7 @@ haproxy -f "$work/haproxy.cfg" -db & bench_pids+=($!)
 haproxy_pid=$!
 ringgate2_pid= nginx2_master= haproxy2_pid=
 if want ka256x2; then
-  ./build/ringgate --listen 127.0.0.1:$ringgate2_port --backend 127.0.0.1:$backend_port \
+  "${RINGGATE_BINARY:-./build/ringgate}" --listen 127.0.0.1:$ringgate2_port --backend 127.0.0.1:$backend_port \
     --cert "$work/cert.pem" --key "$work/key.pem" --threads 2 --log-level warn \
     --admin-listen off & bench_pids+=($!)
   ringgate2_pid=$!
