@@ -132,7 +132,7 @@ if [ -z "$kind" ]; then
   applied=()
   for p in "$patches"/*.patch; do
     [ -f "$p" ] || continue
-    patch -d "$work/src" -p1 --quiet --forward --no-backup-if-mismatch <"$p" ||
+    patch -d "$work/src" -p1 --quiet --forward --fuzz=0 --no-backup-if-mismatch <"$p" ||
       { echo "fetch-wolfssl: $p does not apply to $fallback_version" >&2; exit 1; }
     applied+=("$(basename "$p" .patch)")
   done

@@ -91,7 +91,8 @@ void PrepareBoundedRecv(io_uring_sqe* sqe, int fd, uint16_t buffer_group, uint32
     io_uring_prep_recv_multishot(sqe, fd, nullptr, byte_limit, 0);
     sqe->optlen = byte_limit;
   } else {
-    io_uring_prep_recv(sqe, fd, nullptr, 0, 0);  // one provided buffer, then a final completion
+    // One provided buffer, then a final completion; len caps what that one recv takes.
+    io_uring_prep_recv(sqe, fd, nullptr, byte_limit, 0);
   }
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = buffer_group;

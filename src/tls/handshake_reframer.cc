@@ -73,11 +73,15 @@ void HandshakeReframer::EmitMessages(std::string& out) {
       return;
     }
     if (messages_.size() - complete < kMessageHeader + length) break;
+    // Each message starts a record of its own: cut together, a record boundary could fall
+    // inside the next message's header, which is what wolfSSL cannot take.
+    AppendRecords(std::string_view(messages_).substr(complete, kMessageHeader + length),
+                  record_version_, out);
     complete += kMessageHeader + length;
   }
   if (complete == 0) return;
-  AppendRecords(std::string_view(messages_).substr(0, complete), record_version_, out);
   messages_.erase(0, complete);
+  if (messages_.empty()) std::string().swap(messages_);  // a 64 KiB message's capacity goes
 }
 
 void HandshakeReframer::Stop(std::string& out) {

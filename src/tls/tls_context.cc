@@ -170,6 +170,7 @@ int CryptTicket(WOLFSSL* ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
                                  WOLFSSL_TICKET_NAME_SZ);
   }
   wc_AesFree(&aes);
+  explicit_bzero(&aes, sizeof aes);  // the expanded key schedule must not linger on the stack
   if (ret != 0) return enc ? WOLFSSL_TICKET_RET_FATAL : WOLFSSL_TICKET_RET_REJECT;
   *out_length = length;
   // Opened with an older key: valid, but the client should get a ticket under the current key.

@@ -48,6 +48,20 @@ TEST(HandshakeReframerTest, ABigMessageLeavesInRecordsOf16KiBAndInputMayArriveIn
                      Record(22, message.substr(32768)));
 }
 
+// Two messages completed by one record: the second starts a record of its own. Cut together
+// every 16 KiB, the second one's 4-byte header would straddle two records (16,382 + 4 bytes
+// before it), which wolfSSL cannot parse.
+TEST(HandshakeReframerTest, EveryMessageStartsARecordOfItsOwn) {
+  const std::string first = Message(16378);  // 16,382 bytes
+  const std::string second = Message(100);
+  const std::string both = first + second;
+  HandshakeReframer reframer(64 * 1024);
+  std::string out;
+  reframer.Feed(Record(22, both.substr(0, 10000)) + Record(22, both.substr(10000)), out);
+  EXPECT_EQ(out, Record(22, first) + Record(22, second));
+  EXPECT_EQ(reframer.held_bytes(), 0u);
+}
+
 TEST(HandshakeReframerTest, StopsAtTheFirstRecordThatIsNotAHandshakeRecord) {
   const std::string message = Message(10);
   const std::string ccs = Record(20, "\x01");
