@@ -12,11 +12,8 @@ runs=${1:-3}
 seconds=${2:-8}
 flag=${3:--tls1_3}
 shift 3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-openssl ecparam -name prime256v1 -genkey -noout -out "$work/key.pem" 2>/dev/null
-openssl req -new -x509 -key "$work/key.pem" -out "$work/cert.pem" -days 2 -subj /CN=localhost 2>/dev/null
-chmod 600 "$work/key.pem"
+source bench/lib.sh
+bench_setup  # $work: an ECDSA P-256 certificate and key
 ticks() {
   local f
   read -r -a f < <(sed 's/^.*) //' "/proc/$1/stat")
@@ -32,18 +29,10 @@ for run in $(seq "$runs"); do
     for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
     sleep 0.5
     before=$(ticks "$pid")
-    clients=()
-    for i in 1 2; do
-      taskset -c 1 openssl s_time -connect "127.0.0.1:$port" -new "$flag" -time "$seconds" \
-        >"$work/s_time.$i" 2>&1 &
-      clients+=($!)
-    done
-    wait "${clients[@]}" || true
+    total=$(bench_full_handshakes "$port" "$flag" "$seconds")
     after=$(ticks "$pid")
     kill "$pid"
     wait "$pid" || true
-    total=0
-    for i in 1 2; do total=$((total + $(awk '/connections in/ {print $1; exit}' "$work/s_time.$i"))); done
     awk -v bin="$bin" -v r="$run" -v t=$((after - before)) -v hz="$hz" -v n="$total" -v s="$seconds" \
       'BEGIN {printf "%s run %d: %d handshakes in %d s, %.0f us of ringgate CPU each\n", bin, r, n, s, t * 1e6 / hz / n}'
     port=$((port + 1))

@@ -65,3 +65,17 @@ median_range() {
 pct() {  # a b
   awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.1f%%", (a - b) / b * 100}'
 }
+
+# Two `openssl s_time -new` clients on CPU 1 for $3 seconds against 127.0.0.1:$1 with TLS flag $2
+# (-tls1_3, -tls1_2): prints how many full handshakes they completed together.
+bench_full_handshakes() {  # port tls-flag seconds
+  local clients=() i total=0
+  for i in 1 2; do
+    taskset -c 1 openssl s_time -connect "127.0.0.1:$1" -new "$2" -time "$3" \
+      > "$work/s_time.$i" 2>&1 &
+    clients+=($!)
+  done
+  wait "${clients[@]}" || true
+  for i in 1 2; do total=$((total + $(awk '/connections in/ {print $1; exit}' "$work/s_time.$i"))); done
+  echo "$total"
+}

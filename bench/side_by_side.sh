@@ -194,20 +194,11 @@ run_wrk() {  # proxy run name connections path
 }
 
 run_full_handshakes() {  # proxy run name tls-flag
-  local proxy=$1 run=$2 name=$3 flag=$4 port before after total=0 f
+  local proxy=$1 run=$2 name=$3 flag=$4 port before after total
   port=$(port_of "$proxy")
   before=$(proxy_cpu_ticks "$proxy")
-  local clients=()
-  for i in 1 2; do
-    taskset -c 1 openssl s_time -connect "127.0.0.1:$port" -new "$flag" -time "$seconds" \
-      > "$work/s_time.$i" 2>&1 &
-    clients+=($!)
-  done
-  wait "${clients[@]}" || true
+  total=$(bench_full_handshakes "$port" "$flag" "$seconds")
   after=$(proxy_cpu_ticks "$proxy")
-  for f in "$work"/s_time.[12]; do
-    total=$((total + $(awk '/connections in/ {print $1; exit}' "$f")))
-  done
   record "$proxy" "${name}_hps" "$run" "$(awk -v n="$total" -v s="$seconds" 'BEGIN {printf "%.0f", n / s}')"
   record "$proxy" "${name}_us" "$run" "$(us_per $((after - before)) "$total")"
   record "$proxy" "${name}_cpu" "$run" "$(utilization $((after - before)) "$seconds")"
