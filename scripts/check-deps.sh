@@ -123,8 +123,7 @@ check_pinned_deps() {
     (cd "$work/pins-$dep" && apt-get "${apt_private[@]}" "${fetch[@]}" -qq "$package=$pinned") \
       >"$work/pins-$dep.log" 2>&1 || fetched=
     for f in "${!sha256[@]}"; do
-      [ -n "$fetched" ] && echo "${sha256[$f]}  $work/pins-$dep/$f" | sha256sum --check --quiet - \
-        >/dev/null 2>&1 && continue
+      [ -n "$fetched" ] && debian_sha256_matches "$work/pins-$dep" "${dep}_sha256" "$f" && continue
       fetched=
     done
     if [ -z "$fetched" ]; then

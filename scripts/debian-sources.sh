@@ -46,3 +46,11 @@ SOURCES
                -o "Dir::State::Lists=$work/lists" -o "APT::Sandbox::User=root")
   apt-get "${apt_private[@]}" update -qq
 }
+
+# Whether file $3 in folder $1 has the sha256 that the associative array named $2 (file name ->
+# sha256) pins for it. Every fetch checks every file with this before unpacking anything.
+debian_sha256_matches() {
+  local -n pinned_sums=$2
+  [ -n "${pinned_sums[$3]:-}" ] &&
+    echo "${pinned_sums[$3]}  $1/$3" | sha256sum --check --quiet - >/dev/null 2>&1
+}

@@ -45,7 +45,7 @@ for dep in "${wanted[@]}"; do
   esac
   (cd "$work/$dep" && apt-get "${apt_private[@]}" "${fetch[@]}" -qq "$package=$version")
   for f in "${!sha256[@]}"; do
-    echo "${sha256[$f]}  $work/$dep/$f" | sha256sum --check --quiet - ||
+    debian_sha256_matches "$work/$dep" "${dep}_sha256" "$f" ||
       { echo "fetch-deps: sha256 mismatch for $f" >&2; exit 1; }
   done
   case $kind in

@@ -62,11 +62,10 @@ source scripts/debian-sources.sh
 
 # Checks the named files in $work against the given sha256 table; a mismatch ends the script.
 check_sha256() {
-  local -n sums=$1
+  local table=$1 f
   shift
-  local f
   for f in "$@"; do
-    echo "${sums[$f]}  $work/$f" | sha256sum --check --quiet - ||
+    debian_sha256_matches "$work" "$table" "$f" ||
       { echo "fetch-wolfssl: sha256 mismatch for $f: refusing it" >&2; exit 1; }
   done
 }
