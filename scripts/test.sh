@@ -12,6 +12,7 @@ status=0
 # A pinned dependency that Debian's archive no longer serves fails the run (a fresh machine could
 # not build what CI built); a newer release only warns.
 bash scripts/check-deps.sh || status=$?
+bash scripts/check-layers.sh || status=$?
 meson test -C build --print-errorlogs || status=$?
 
 if [ ! -f build-sanitize/build.ninja ]; then

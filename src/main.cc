@@ -33,13 +33,13 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "core/uring_features.h"
-#include "core/worker.h"
-#include "diag/admin_server.h"
-#include "ringgate/config.h"
-#include "ringgate/log.h"
-#include "ringgate/tls_context.h"
-#include "ringgate/wolfssl.h"  // LIBWOLFSSL_VERSION_STRING, for --version
+#include "ringgate/core/uring_features.h"
+#include "ringgate/proxy/worker.h"
+#include "ringgate/diag/admin_server.h"
+#include "ringgate/config/config.h"
+#include "ringgate/core/log.h"
+#include "ringgate/tls/tls_context.h"
+#include "ringgate/tls/wolfssl.h"  // LIBWOLFSSL_VERSION_STRING, for --version
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:8443", "TLS listen address, host:port");
 ABSL_FLAG(std::string, backend, "127.0.0.1:8080", "plain-HTTP backend address, host:port");
@@ -487,7 +487,7 @@ int Main(int argc, char** argv) {
     }
   }
   std::atomic<bool> draining{false};
-  std::vector<Worker*> worker_ptrs;
+  std::vector<WorkerView*> worker_ptrs;
   for (auto& w : workers) worker_ptrs.push_back(w.get());
   AdminServer admin(worker_ptrs, draining, config->admin_token);
   if (config->admin_enabled) {

@@ -11,13 +11,13 @@
 #include <string>
 #include <string_view>
 
-#include "core/buffer_ring.h"
-#include "ringgate/http_codec.h"
-#include "ringgate/metrics.h"
-#include "ringgate/tls_context.h"
-#include "ringgate/tls_session.h"
-#include "ringgate/user_data.h"
-#include "../../tests/unit/test_certificates.h"
+#include "ringgate/core/buffer_ring.h"
+#include "ringgate/http/http_codec.h"
+#include "ringgate/diag/metrics.h"
+#include "ringgate/tls/tls_context.h"
+#include "ringgate/tls/tls_session.h"
+#include "ringgate/core/user_data.h"
+#include "../../tests/unit/tls/test_certificates.h"
 
 namespace ringgate {
 namespace {

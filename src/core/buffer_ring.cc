@@ -1,4 +1,4 @@
-#include "core/buffer_ring.h"
+#include "ringgate/core/buffer_ring.h"
 
 #include <sys/mman.h>
 

@@ -1,4 +1,4 @@
-#include "core/uring_features.h"
+#include "ringgate/core/uring_features.h"
 
 #include <sys/socket.h>
 #include <unistd.h>

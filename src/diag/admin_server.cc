@@ -1,4 +1,4 @@
-#include "diag/admin_server.h"
+#include "ringgate/diag/admin_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -12,11 +12,10 @@
 #include <cstring>
 #include <system_error>
 
-#include "core/worker.h"
-#include "ringgate/config.h"
+#include "ringgate/config/config.h"
 #include "fmt/format.h"
-#include "ringgate/log.h"
-#include "ringgate/metrics.h"
+#include "ringgate/core/log.h"
+#include "ringgate/diag/metrics.h"
 
 namespace ringgate {
 namespace {
@@ -245,7 +244,7 @@ std::string AdminServer::Respond(const std::string& method, const std::string& p
   }
   if (path == "/metrics") {
     std::vector<const WorkerMetrics*> shards;
-    for (Worker* w : workers_) shards.push_back(&w->metrics_shard());
+    for (WorkerView* w : workers_) shards.push_back(&w->metrics_shard());
     std::string body = RenderPrometheus(shards);
     body += fmt::format(
         "# HELP ringgate_log_lines_dropped_total Log lines dropped because the async queue was full.\n"
@@ -257,7 +256,7 @@ std::string AdminServer::Respond(const std::string& method, const std::string& p
     const SnapshotKind kind =
         path == "/connections" ? SnapshotKind::kConnections : SnapshotKind::kClosures;
     std::string body = "[";
-    for (Worker* w : workers_) {
+    for (WorkerView* w : workers_) {
       std::string part = w->Snapshot(kind, std::chrono::milliseconds(1000));
       if (part.size() > 2) {  // "[...]" with something inside
         if (body.size() > 1) body += ',';

@@ -1,8 +1,8 @@
-#include "diag/closures.h"
+#include "ringgate/diag/closures.h"
 
 #include <iterator>
 
-#include "ringgate/log.h"
+#include "ringgate/core/log.h"
 
 namespace ringgate {
 

@@ -1,4 +1,4 @@
-#include "ringgate/lifecycle.h"
+#include "ringgate/diag/lifecycle.h"
 
 namespace ringgate {
 

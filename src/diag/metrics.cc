@@ -1,4 +1,4 @@
-#include "ringgate/metrics.h"
+#include "ringgate/diag/metrics.h"
 
 #include <cmath>
 #include <iterator>

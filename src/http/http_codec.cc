@@ -1,4 +1,4 @@
-#include "ringgate/http_codec.h"
+#include "ringgate/http/http_codec.h"
 
 #include <array>
 #include <cctype>

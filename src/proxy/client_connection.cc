@@ -1,4 +1,4 @@
-#include "proxy/client_connection.h"
+#include "ringgate/proxy/client_connection.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -15,11 +15,11 @@
 #include <cstring>
 
 #include "absl/time/clock.h"
-#include "core/uring_features.h"
-#include "core/worker.h"
-#include "proxy/upstream.h"
-#include "ringgate/log.h"
-#include "ringgate/shutdown_chain.h"
+#include "ringgate/core/uring_features.h"
+#include "ringgate/proxy/worker.h"
+#include "ringgate/proxy/upstream.h"
+#include "ringgate/core/log.h"
+#include "ringgate/shutdown/shutdown_chain.h"
 
 namespace ringgate {
 namespace {

@@ -1,4 +1,4 @@
-#include "proxy/upstream.h"
+#include "ringgate/proxy/upstream.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -8,10 +8,10 @@
 #include <cerrno>
 #include <cstring>
 
-#include "core/uring_features.h"
-#include "core/worker.h"
-#include "proxy/client_connection.h"
-#include "ringgate/log.h"
+#include "ringgate/core/uring_features.h"
+#include "ringgate/proxy/worker.h"
+#include "ringgate/proxy/client_connection.h"
+#include "ringgate/core/log.h"
 
 namespace ringgate {
 

@@ -1,11 +1,11 @@
-#include "ringgate/shutdown_chain.h"
+#include "ringgate/shutdown/shutdown_chain.h"
 
 #include <sys/socket.h>
 
 #include <array>
 
-#include "core/sq_room.h"
-#include "ringgate/user_data.h"
+#include "ringgate/core/sq_room.h"
+#include "ringgate/core/user_data.h"
 
 namespace ringgate {
 

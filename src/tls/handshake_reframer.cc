@@ -1,4 +1,4 @@
-#include "tls/handshake_reframer.h"
+#include "ringgate/tls/handshake_reframer.h"
 
 #include <algorithm>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "ringgate/tls_context.h"
+#include "ringgate/tls/tls_context.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,8 +13,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "ringgate/log.h"
-#include "ringgate/tls_session.h"
+#include "ringgate/core/log.h"
+#include "ringgate/tls/tls_session.h"
 
 namespace ringgate {
 namespace {

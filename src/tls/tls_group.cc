@@ -1,4 +1,4 @@
-#include "ringgate/tls_group.h"
+#include "ringgate/tls/tls_group.h"
 
 #include <algorithm>
 #include <array>
@@ -6,7 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "ringgate/wolfssl.h"
+#include "ringgate/tls/wolfssl.h"
 
 namespace ringgate {
 namespace {

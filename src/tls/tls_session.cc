@@ -1,10 +1,10 @@
-#include "ringgate/tls_session.h"
+#include "ringgate/tls/tls_session.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "core/spare_capacity.h"
-#include "tls/handshake_reframer.h"
+#include "ringgate/core/spare_capacity.h"
+#include "ringgate/tls/handshake_reframer.h"
 
 namespace ringgate {
 

@@ -18,7 +18,7 @@
 
 #include "reparse.h"
 #include "rfc9112_framing.h"
-#include "ringgate/http_codec.h"
+#include "ringgate/http/http_codec.h"
 
 namespace {
 

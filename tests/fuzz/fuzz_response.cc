@@ -15,7 +15,7 @@
 
 #include "reparse.h"
 #include "rfc9112_framing.h"
-#include "ringgate/http_codec.h"
+#include "ringgate/http/http_codec.h"
 
 using ringgate::fuzz::Require;
 using ringgate::fuzz::rfc9112::Message;

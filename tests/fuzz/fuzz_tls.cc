@@ -13,9 +13,9 @@
 #include <string>
 #include <string_view>
 
-#include "ringgate/tls_context.h"
-#include "ringgate/tls_session.h"
-#include "../unit/test_certificates.h"
+#include "ringgate/tls/tls_context.h"
+#include "ringgate/tls/tls_session.h"
+#include "../unit/tls/test_certificates.h"
 
 namespace {
 

@@ -1,0 +1,94 @@
+// config.h
+// Everything the command line decides, validated once at start-up. Configuration errors are
+// absl::Status values whose message tells the user what to fix.
+//
+//   absl::StatusOr<SocketAddress> addr = ParseSocketAddress("127.0.0.1:8443");
+#ifndef RINGGATE_CONFIG_CONFIG_H_
+#define RINGGATE_CONFIG_CONFIG_H_
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "ringgate/tls/tls_group.h"
+
+namespace ringgate {
+
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  std::string text;  // as the user wrote it, for messages
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+  int family() const { return storage.ss_family; }
+};
+
+// "127.0.0.1:8443", "[::1]:8443" or "localhost:8443".
+absl::StatusOr<SocketAddress> ParseSocketAddress(std::string_view text);
+// "0,1,4-7" -> {0,1,4,5,6,7}.
+absl::StatusOr<std::vector<int>> ParseCpuList(std::string_view text);
+
+// An address block: 16 bytes (IPv4 as IPv4-mapped IPv6) and how many leading bits must match.
+struct Cidr {
+  uint8_t address[16] = {};
+  int prefix_bits = 0;
+};
+// "10.0.0.0/8,192.0.2.1,2001:db8::/32" (a bare address is a /32 or /128). Empty: none.
+absl::StatusOr<std::vector<Cidr>> ParseCidrList(std::string_view text);
+// Whether the peer `address` (AF_INET or AF_INET6, v4-mapped included) is inside one of `blocks`.
+bool AddressInCidrs(const sockaddr_storage& address, const std::vector<Cidr>& blocks);
+
+struct Config {
+  SocketAddress listen;
+  SocketAddress backend;
+  std::string cert_path;
+  std::string key_path;
+  std::string ticket_key_path;  // empty: tickets under a key of this process's own
+  std::vector<TlsGroup> tls_groups = DefaultTlsGroups();  // key exchange, in order of preference
+  int threads = 1;
+  std::vector<int> cpus;  // empty: not pinned
+
+  absl::Duration handshake_timeout = absl::Seconds(10);
+  absl::Duration request_header_timeout = absl::Seconds(30);
+  absl::Duration request_body_timeout = absl::Seconds(30);  // between bytes of a request body
+  absl::Duration idle_timeout = absl::Seconds(60);
+  absl::Duration upstream_connect_timeout = absl::Seconds(5);
+  absl::Duration upstream_response_timeout = absl::Seconds(60);
+  absl::Duration close_notify_timeout = absl::Seconds(5);
+  absl::Duration drain_timeout = absl::Seconds(30);  // hard deadline of a graceful stop
+  absl::Duration send_timeout = absl::Seconds(60);   // a client that reads nothing for this long
+  absl::Duration upstream_idle_timeout = absl::Seconds(30);  // pooled backend connections
+  size_t upstream_idle_max = 1024;                   // pooled backend connections per worker
+
+  uint32_t ring_entries = 4096;
+  uint32_t recv_buffers = 256;        // per worker, a power of two
+  uint32_t recv_buffer_size = 16384;  // one TLS record
+  bool sqpoll = false;                // a kernel thread polls each worker's submission queue
+  uint32_t sqpoll_idle_ms = 1000;     // before that thread sleeps
+  uint32_t send_zc_threshold = 0;     // client sends this large or larger: zero-copy (0: never)
+  size_t max_request_head_bytes = 64 * 1024;  // over it: 431
+  size_t max_request_headers = 100;           // over it: 431
+  size_t max_request_target_bytes = 8 * 1024; // over it: 414
+  uint64_t max_request_body_bytes = 0;        // over it: 413 (0: no limit)
+  uint32_t max_pipelined = 32;                // complete requests read ahead of the one answered
+  size_t max_conn_buffer_bytes = 256 * 1024;  // user-space bytes one connection may hold
+  std::vector<Cidr> trusted_proxies;          // peers whose forwarding headers are believed
+  size_t max_conns_per_worker = 0;            // 0: no limit; over it new connections are closed
+
+  // Diagnostics.
+  bool diagnostics = true;              // metrics, flight recorder, kernel view at close
+  bool admin_enabled = true;
+  SocketAddress admin_listen;           // plain HTTP: /metrics /connections /closures /healthz /readyz
+  std::string admin_token;              // empty: none, and admin_listen must be loopback
+  size_t closures_per_worker = 256;     // flight recorder depth
+};
+
+}  // namespace ringgate
+
+#endif  // RINGGATE_CONFIG_CONFIG_H_

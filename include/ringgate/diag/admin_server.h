@@ -1,0 +1,98 @@
+// admin_server.h
+// The operator's window, in plain HTTP on its own address (never the TLS listener), served off
+// the workers' threads so that a slow scraper never touches a worker's loop:
+//   /metrics      Prometheus text, all workers' shards merged
+//   /connections  live connections as JSON (state, age, bytes, worker)
+//   /closures     the flight recorder: recently closed connections with their stage timelines
+//   /healthz      200 while the process runs
+//   /readyz       200, or 503 while draining
+//
+// One accepting thread, and a short-lived thread per connection (at most kMaxConnections at
+// once; beyond that a newcomer gets 503 at once), so a client that stalls delays nobody else.
+// Each connection has kRequestDeadline from accept to send its whole request and take the
+// answer, then it is dropped. With a token, every request must carry
+// `Authorization: Bearer <token>` (else 401); without one, only a loopback address is allowed.
+//
+//   AdminServer admin(workers, draining, token);
+//   if (absl::Status s = admin.Listen(address); !s.ok()) ...;  // on main, before Start
+//   admin.Start();  ...  admin.Stop();
+#ifndef RINGGATE_DIAG_ADMIN_SERVER_H_
+#define RINGGATE_DIAG_ADMIN_SERVER_H_
+
+#include <atomic>
+#include <chrono>
+#include <list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "ringgate/config/config.h"
+#include "ringgate/diag/metrics.h"
+
+namespace ringgate {
+
+// What the admin endpoint reads from one worker. The worker implements it (proxy/worker.h), so
+// that diag observes the workers without depending on them.
+enum class SnapshotKind : uint8_t { kConnections, kClosures };
+class WorkerView {
+ public:
+  virtual ~WorkerView() = default;
+  // This worker's metrics shard; read while the worker updates it (relaxed atomics).
+  virtual const WorkerMetrics& metrics_shard() const = 0;
+  // A JSON array of the worker's live connections or recent closures, built on the worker's own
+  // thread between two completions; "[]" after `timeout`.
+  virtual std::string Snapshot(SnapshotKind kind, std::chrono::milliseconds timeout) = 0;
+};
+
+// 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104.
+bool IsLoopbackAddress(const SocketAddress& address);
+// The admin endpoint on `address` may be exposed with `token` (empty: none): a non-loopback
+// address needs a token, and a token must be 16 to 512 visible ASCII characters (no spaces).
+absl::Status CheckAdminAccess(const SocketAddress& address, std::string_view token);
+
+class AdminServer {
+ public:
+  static constexpr int kMaxConnections = 16;
+  static constexpr std::chrono::seconds kRequestDeadline{5};
+
+  AdminServer(std::vector<WorkerView*> workers, const std::atomic<bool>& draining,
+              std::string token = {})
+      : workers_(std::move(workers)), draining_(draining), token_(std::move(token)) {}
+  ~AdminServer() { Stop(); }
+
+  // Refuses what CheckAdminAccess refuses, then binds.
+  absl::Status Listen(const SocketAddress& address);
+  void Start();
+  // Joins every thread: each notices within 200 ms.
+  void Stop();
+  // The response (status line, headers, body) for one request path; public for tests.
+  std::string Respond(const std::string& method, const std::string& path);
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Session {
+    std::thread thread;
+    std::atomic<bool> done{false};
+  };
+
+  void Serve();
+  void HandleConnection(int fd);
+  // Waits until `fd` is ready for `events`, in slices that notice Stop(); false at `deadline`.
+  bool WaitFor(int fd, short events, Clock::time_point deadline) const;
+  bool Authorized(std::string_view head) const;
+
+  std::vector<WorkerView*> workers_;
+  const std::atomic<bool>& draining_;
+  const std::string token_;
+  int listen_fd_ = -1;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  std::list<std::unique_ptr<Session>> sessions_;  // the accepting thread's alone
+};
+
+}  // namespace ringgate
+
+#endif  // RINGGATE_DIAG_ADMIN_SERVER_H_

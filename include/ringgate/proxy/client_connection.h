@@ -1,0 +1,257 @@
+// client_connection.h
+// One TLS client connection and the exchanges it carries. Every completion for it, and every
+// event from its backend connection or its timer, enters through one of the On* methods below
+// and changes state only there. Requests are answered strictly in order; a pipelined request
+// waits, unforwarded, until the response before it is complete (a read-ahead parser only counts
+// the requests waiting, for the --max-pipelined window).
+//
+// How it closes is the product: see BeginShutdown, StartShutdownChain and Finalize, and
+// src/shutdown/ for the linked-SQE chain itself.
+#ifndef RINGGATE_PROXY_CLIENT_CONNECTION_H_
+#define RINGGATE_PROXY_CLIENT_CONNECTION_H_
+
+#include <linux/time_types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "ringgate/core/send_queue.h"
+#include "ringgate/diag/closures.h"
+#include "fmt/format.h"
+#include "ringgate/diag/metrics.h"
+#include "ringgate/http/http_codec.h"
+#include "ringgate/diag/lifecycle.h"
+#include "ringgate/tls/tls_session.h"
+#include "ringgate/core/user_data.h"
+
+namespace ringgate {
+
+class Worker;
+class Upstream;
+
+// What the connection's single timer is waiting for.
+enum class ClientTimer : uint8_t {
+  kNone,
+  kHandshake,         // TLS handshake must finish
+  kIdle,              // keep-alive: the next request must begin
+  kRequestHead,       // a begun request head must complete
+  kRequestBody,       // the next byte of a request body owed must arrive
+  kUpstreamConnect,   // the backend must accept the connection
+  kUpstreamResponse,  // the backend must send (more of) its response
+  kClientSend,        // the client must accept some of the bytes we owe it
+  kShutdownBackstop,  // the chain must have finished its current phase by now (see OnTimer)
+  kDrainClose,        // draining: this idle connection's turn to close
+};
+
+class ClientConnection {
+ public:
+  ClientConnection(Worker& worker, uint32_t slot) : worker_(worker), slot_(slot) {}
+
+  void Start(int fd, uint64_t id);
+  void OnCompletion(Op op, int result, uint32_t flags);
+  // A queued wake-up at `queued_deadline_ns` came due.
+  void OnTimer(int64_t queued_deadline_ns);
+
+  // The process is stopping: close now if idle (after `idle_close_delay`), else after the
+  // response in progress.
+  void OnDrain(absl::Duration idle_close_delay);
+  // --drain-timeout passed: end the connection now, counted and logged.
+  void CutAtDrainDeadline();
+
+  // Events from the bound backend connection.
+  void OnUpstreamConnected();
+  void OnUpstreamData(std::string_view bytes);
+  void OnUpstreamEof();
+  void OnUpstreamFailed(int error);
+  void OnUpstreamDrained();
+
+  uint32_t slot() const { return slot_; }
+  uint32_t generation() const { return generation_; }
+  bool in_use() const { return in_use_; }
+  uint64_t id() const { return id_; }
+  // This connection as a JSON object for /connections.
+  void AppendJson(fmt::memory_buffer& out, int64_t now_ns) const;
+
+ private:
+  // Reading.
+  void ArmRecv();
+  void PauseRecv();
+  void ResumeRecv();
+  bool WantsToRead() const;
+  void OnRecv(int result, uint32_t flags);
+  void ProcessCiphertext();
+  void ProcessRequests();
+  // ProcessRequests, then reading resumes if it was paused and nothing holds it back now: after
+  // an exchange ends, the backend takes the body, or the client reads what it is owed.
+  void ProcessRequestsAndReadOn();
+  void CountRequestsReadAhead();
+  // Unparsed input, the pipelining window or the backend's backlog says: stop reading.
+  bool ReadingOverLimits() const;
+  void AbandonUnansweredRequests();
+  // --max-conn-buffer: what this connection holds in user space, and the marks derived from it.
+  size_t BufferedBytes() const;
+  void NoteBufferedBytes();
+  // Bytes owed to one peer above which the other side's reading pauses (resumed below the low
+  // mark); far above one TLS record, so that bulk transfers keep several in flight.
+  size_t OwedHigh() const { return BufferBudget() / 4; }
+  size_t OwedLow() const { return BufferBudget() / 16; }
+  // Unparsed input (pipelined requests waiting their turn) above which reading pauses.
+  size_t UnparsedHigh() const { return BufferBudget() / 8; }
+  // The request parser waits at a message boundary with input beyond it: the request being
+  // answered is complete, or the next one waits for the client to read what it is owed. What
+  // follows in the input is counted against the pipelining window.
+  bool WaitingForTurn() const;
+  // What one armed recv may bring: UnparsedHigh while a request body is read, less otherwise.
+  size_t RecvLimit() const;
+  static constexpr size_t kHeadRecvLimit = 4096;
+  // Answered requests' bytes kept at the front of the input before it is compacted: moving the
+  // few unanswered bytes left is cheap, holding a flood's answered requests is not.
+  static constexpr size_t kCompactInputAfter = 4096;
+  size_t BufferBudget() const;
+  HttpLimits RequestLimits() const;  // --max-request-* for every request parser here
+  void StartExchange();
+  void FinishExchange(bool upstream_reusable);
+  bool RetryOnFreshUpstream(bool request_reached_backend);
+  // Writing.
+  void QueuePlaintext(std::string_view plain);
+  void FlushToClient();
+  void SubmitSend(std::string_view bytes);
+  void ScheduleIdleMemoryRelease();
+  void ReleaseIdleMemory();
+  void OnSend(int result);
+  // Closing.
+  void RespondWithError(int status_code, CloseInitiator initiator);
+  void BeginShutdown(CloseInitiator initiator);
+  void Abort(TerminationCause cause, CloseInitiator initiator);
+  void MaybeStartShutdownChain();
+  void OnShutdownStep(Op op, int result);
+  void DrainAfterCloseNotify(std::string_view ciphertext);
+  void Finalize();
+  Upstream* BoundUpstream() const;
+  void DetachUpstream(bool reusable);
+  void SetTimer(ClientTimer kind, absl::Duration after);
+  WorkerMetrics* metrics();
+  // Records a lifecycle stage and moves the per-state connection gauge with it.
+  void EnterState(LifecycleState state, int64_t now_ns);
+  void NotePeerCloseNotify();
+  bool Idle() const;  // handshake done, no exchange, nothing unparsed
+  // Cancels whatever the shutdown chain still has pending on the socket; the close follows.
+  void CancelChain();
+  // Gives up on a client that does not read: drops what is owed and cancels the stuck send.
+  void GiveUpOnStalledClient();
+  // One answered request: metrics and the access log.
+  void RecordExchange(int status);
+  // The kernel's view of the socket, read through observer_fd_ just before the last close.
+  void ReadTcpCloseView();
+  void NoteIoError(int error);
+  // The client's side is gone: stop writing to it, keep serving what it already sent.
+  void OnClientGone(int error);
+  bool InputEnded() const { return peer_fin_ || peer_close_notify_ || client_gone_; }
+
+  Worker& worker_;
+  const uint32_t slot_;
+  uint32_t generation_ = 1;
+  bool in_use_ = false;
+  int fd_ = -1;
+  uint64_t id_ = 0;
+  std::string peer_ip_;
+  bool peer_trusted_ = false;  // in --trusted-proxies: its forwarding headers are believed
+  int ops_in_flight_ = 0;
+  // A zero-copy send's result, held until the kernel's notification says it no longer reads
+  // the buffer: only then may the send queue reuse it or move on (SubmitSend, OnCompletion).
+  int zero_copy_result_ = 0;
+  Lifecycle life_;
+  CloseInitiator initiator_ = CloseInitiator::kNone;
+  TlsGroup tls_group_ = TlsGroup::kNone;  // the handshake's key exchange group, for the close line
+
+  std::unique_ptr<TlsSession> tls_;
+  std::string plain_out_;  // plaintext queued since the last flush: encrypted as one batch
+  SendQueue out_;
+  std::string plaintext_in_;
+  size_t plaintext_offset_ = 0;
+  std::unique_ptr<HttpParser> request_parser_;
+  uint64_t stream_base_ = 0;  // offset of plaintext_in_[0] in everything the client sent
+  // The pipelining window (CountRequestsReadAhead): where the complete requests read ahead of
+  // the one being answered end, as offsets in the client's stream.
+  std::unique_ptr<HttpParser> read_ahead_parser_;
+  std::vector<uint64_t> read_ahead_ends_;
+  uint64_t read_ahead_to_ = 0;
+  bool read_ahead_stuck_ = false;  // an error or an Upgrade ahead: read no more
+  uint32_t answered_after_input_end_ = 0;  // requests started after the client's FIN/close/reset
+
+  // Reading state.
+  bool recv_armed_ = false;
+  bool recv_paused_ = false;
+  bool cancel_in_flight_ = false;
+  bool peer_close_notify_ = false;
+  bool peer_fin_ = false;
+  // The client reset the connection or can no longer receive (EPIPE). Requests that fully
+  // arrived before that are still forwarded; their responses are discarded.
+  bool client_gone_ = false;
+  // The client read nothing for --send-timeout: what we owe it is dropped, sends are cancelled.
+  bool client_stalled_ = false;
+
+  // The exchange in progress (at most one).
+  bool exchange_active_ = false;
+  bool request_complete_ = false;
+  bool response_started_ = false;
+  bool head_request_ = false;
+  bool request_has_body_ = false;
+  bool retried_ = false;
+  bool close_after_response_ = false;
+  bool client_http10_ = false;  // no chunked coding, no interim responses
+  std::string upstream_request_head_;  // kept for one retry on a stale pooled connection
+  uint32_t upstream_slot_ = 0;
+  uint32_t upstream_generation_ = 0;
+  bool has_upstream_ = false;
+  uint64_t requests_ = 0;
+  int64_t exchange_started_ns_ = 0;  // head parsed, backend asked
+  int64_t request_begun_ns_ = 0;     // first byte of the request parsed
+  int response_status_ = 0;
+  uint64_t response_bytes_ = 0;
+  std::string request_method_;
+  std::string request_target_;
+
+  // Timer.
+  ClientTimer timer_ = ClientTimer::kNone;
+  int64_t timer_deadline_ns_ = 0;  // when timer_ fires
+  int64_t queued_wakeup_ns_ = 0;   // our one entry in the worker's timer heap; 0 = none
+  int64_t release_idle_memory_at_ns_ = 0;  // ScheduleIdleMemoryRelease; 0 = none pending
+
+  // Shutdown.
+  bool closing_ = false;          // no new requests; the chain starts once I/O is quiet
+  bool graceful_ = true;          // send close_notify (false: abort, the client sees truncation)
+  bool chain_started_ = false;
+  bool fd_closed_ = false;
+  bool timed_out_ = false;
+  bool reset_seen_ = false;
+  bool error_seen_ = false;
+  TerminationCause forced_cause_ = TerminationCause::kNone;
+  std::string chain_flush_;
+  std::string chain_close_notify_;
+  std::unique_ptr<char[]> drain_buffer_;
+  __kernel_timespec drain_deadline_{};
+  uint64_t bytes_pending_at_shutdown_ = 0;
+  uint64_t bytes_drained_ = 0;
+  int drain_recv_result_ = 0;      // classified in Finalize, once the deadline's CQE is in too
+  int64_t drain_recv_done_ns_ = 0;
+  bool close_notify_sent_ = false;
+  // A second descriptor for the socket, taken when the chain starts, so that the chain's close
+  // is not the last one: at its completion the socket still exists and TCP_INFO, SIOCOUTQ and
+  // SIOCINQ tell what the kernel still held. Closed right after.
+  int observer_fd_ = -1;
+  TcpCloseView tcp_at_close_;
+
+  // Counters for the close summary.
+  uint64_t cipher_bytes_in_ = 0;
+  uint64_t cipher_bytes_out_ = 0;
+  uint64_t plain_bytes_in_ = 0;
+  uint64_t plain_bytes_out_ = 0;
+};
+
+}  // namespace ringgate
+
+#endif  // RINGGATE_PROXY_CLIENT_CONNECTION_H_

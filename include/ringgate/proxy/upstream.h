@@ -1,0 +1,89 @@
+// upstream.h
+// A plain-TCP connection to the backend. While it serves an exchange it is bound to one client
+// connection (by slot and generation, never by pointer) and streams the response back to it;
+// between exchanges it waits in the worker's pool with a recv armed, so that a backend close
+// is noticed before the connection is reused.
+#ifndef RINGGATE_PROXY_UPSTREAM_H_
+#define RINGGATE_PROXY_UPSTREAM_H_
+
+#include <cstdint>
+#include <string>
+
+#include "ringgate/core/send_queue.h"
+#include "ringgate/http/http_codec.h"
+#include "ringgate/core/user_data.h"
+
+namespace ringgate {
+
+class Worker;
+
+class Upstream {
+ public:
+  enum class State : uint8_t {
+    kFree,        // slot unused
+    kConnecting,  // connect submitted
+    kConnected,   // usable: bound to a client or idle in the pool
+    kClosing,     // recv cancel and close in flight; the slot is freed when all ops are back
+  };
+
+  Upstream(Worker& worker, uint32_t slot) : worker_(worker), slot_(slot) {}
+
+  // Creates the socket and submits the connect. False if the socket could not be created.
+  bool Connect();
+  void Bind(uint32_t client_slot, uint32_t client_generation, bool head_request,
+            bool client_http10);
+  void Unbind() { has_client_ = false; }
+  void Send(std::string_view bytes);
+  void SendOwned(std::string& bytes);
+  void Close();
+  // Stops or restarts reading from the backend (backpressure from a slow client).
+  void PauseRecv();
+  void ResumeRecv();
+
+  void OnCompletion(Op op, int result, uint32_t flags);
+
+  State state() const { return state_; }
+  uint32_t slot() const { return slot_; }
+  uint32_t generation() const { return generation_; }
+  size_t send_backlog() const { return out_.backlog(); }
+  bool reused() const { return reused_; }
+  // Bytes of the bound exchange's request submitted for sending (0: nothing can have reached the
+  // backend).
+  uint64_t request_bytes_submitted() const { return request_bytes_submitted_; }
+  void set_reused(bool reused) { reused_ = reused; }
+  int64_t idle_since_ns() const { return idle_since_ns_; }
+  void set_idle_since_ns(int64_t ns) { idle_since_ns_ = ns; }
+  HttpParser& response_parser() { return response_parser_; }
+
+  void ResetForNewSocket();
+
+ private:
+  void ArmRecv();
+  void SubmitSend();
+  void SubmitBytes(std::string_view bytes);
+  void MaybeFinishClose();
+  class ClientConnection* BoundClient();
+
+  Worker& worker_;
+  const uint32_t slot_;
+  uint32_t generation_ = 1;
+  State state_ = State::kFree;
+  int fd_ = -1;
+  int ops_in_flight_ = 0;
+  bool recv_armed_ = false;
+  bool recv_paused_ = false;
+  bool cancel_in_flight_ = false;
+  bool close_submitted_ = false;
+  bool reused_ = false;
+  bool has_client_ = false;
+  uint64_t request_bytes_submitted_ = 0;
+  int64_t idle_since_ns_ = 0;  // when it last went back to the pool
+  uint32_t client_slot_ = 0;
+  uint32_t client_generation_ = 0;
+  SendQueue out_;
+  HttpParser response_parser_{HttpParser::Kind::kResponse, 64 * 1024};
+};
+
+}  // namespace ringgate
+
+#endif  // RINGGATE_PROXY_UPSTREAM_H_

@@ -1,0 +1,175 @@
+// worker.h
+// One worker per core: its own io_uring, its own SO_REUSEPORT listener, its own provided
+// buffers, timers and upstream pool. It owns every connection it accepted; nothing on the data
+// path is shared with another thread, so nothing is locked.
+//
+// The loop: submit what is queued and wait (bounded by the next timer), run every completion
+// through OnCompletion, then fire expired timers.
+#ifndef RINGGATE_PROXY_WORKER_H_
+#define RINGGATE_PROXY_WORKER_H_
+
+#include <liburing.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <memory>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "ringgate/core/buffer_ring.h"
+#include "ringgate/diag/admin_server.h"
+#include "ringgate/diag/closures.h"
+#include "ringgate/diag/metrics.h"
+#include "ringgate/config/config.h"
+#include "ringgate/tls/tls_context.h"
+#include "ringgate/core/user_data.h"
+
+namespace ringgate {
+
+class ClientConnection;
+class Upstream;
+
+class Worker final : public WorkerView {
+ public:
+  Worker(int id, const Config& config, const TlsContext& tls);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Binds the listener. Called on the main thread so that "address in use" stops start-up.
+  absl::Status Listen();
+  // Creates the ring and runs the loop until RequestStop. Called on the worker's own thread
+  // (the ring is SINGLE_ISSUER).
+  absl::Status Run();
+  // Any thread: the loop ends after its current iteration.
+  void RequestStop();
+  // Any thread: stop accepting, let in-flight requests finish, close idle connections politely,
+  // cut what is left at --drain-timeout; the loop ends when no connection remains.
+  void RequestDrain();
+  // Any thread: new handshakes use `tls` from the next loop iteration on (SIGHUP reload).
+  void ReplaceTls(const TlsContext& tls);
+  bool draining() const { return draining_; }
+  bool finished() const { return finished_.load(); }
+
+  // Services for connections.
+  int id() const { return id_; }
+  const Config& config() const { return config_; }
+  const TlsContext& tls() const { return tls_; }
+  int64_t drain_deadline_ns() const { return drain_deadline_ns_; }
+  io_uring* ring() { return &ring_; }
+  BufferRing& buffers() { return buffers_; }
+  // Null when --diagnostics=false: every update site checks, so nothing is counted.
+  WorkerMetrics* metrics() { return config_.diagnostics ? &metrics_ : nullptr; }
+  const WorkerMetrics& metrics_shard() const override { return metrics_; }
+  void RecordClosure(ClosureRecord record) { closures_.Add(std::move(record)); }
+  // This loop iteration's access-log lines (null when the access log is off); handed to the
+  // logger as one message at the end of the iteration.
+  fmt::memory_buffer* access_batch() { return access_log_on_ ? &access_batch_ : nullptr; }
+  // Any thread: a JSON array of this worker's live connections or recent closures, built by the
+  // worker itself between two completions. Empty array after `timeout`.
+  std::string Snapshot(SnapshotKind kind, std::chrono::milliseconds timeout) override;
+  io_uring_sqe* Sqe();  // never null: submits to make room
+  static int64_t NowNs();
+  // Queues a wake-up for a client connection. The connection keeps at most one entry queued and
+  // decides, when it fires, whether its real deadline has moved later (see ClientConnection::OnTimer).
+  void ArmTimer(int64_t deadline_ns, uint32_t slot, uint32_t generation);
+
+  ClientConnection* Client(uint32_t slot, uint32_t generation);
+  Upstream* UpstreamAt(uint32_t slot, uint32_t generation);
+  // An idle pooled backend connection, or a new one whose connect is submitted.
+  Upstream* AcquireUpstream();
+  void ReleaseUpstream(Upstream* upstream, bool reusable);
+  void FreeClientSlot(uint32_t slot);
+  void FreeUpstreamSlot(uint32_t slot);
+  size_t live_clients() const { return clients_.size() - free_clients_.size(); }
+
+ private:
+  struct Timer {
+    int64_t deadline_ns;
+    uint32_t slot;
+    uint32_t generation;
+    bool operator>(const Timer& o) const { return deadline_ns > o.deadline_ns; }
+  };
+
+  absl::Status SetUpRing();
+  void ArmAccept();
+  void ArmWake();
+  void Wake();
+  void OnCompletion(const io_uring_cqe* cqe);
+  void OnAccept(int result, uint32_t flags);
+  void PauseAccepting(int error);
+  void OnAcceptRetry();
+  void CloseListenerForDrain();
+  void AdoptConnection(int fd);  // a freshly accepted client socket: slot, id, Start
+  void FireTimers();
+  int64_t NextTimerDelayNs() const;
+  void ServeSnapshots();
+  // Closes pooled backend connections idle longer than --upstream-idle-timeout (once a second).
+  void SweepIdleUpstreams(int64_t now_ns);
+  // Hands free heap memory back to the kernel once this worker's connections have fallen to
+  // half their peak (at most once a second): buffers a flood of connections grew are kept in the
+  // heap by design (main.cc, KeepLargeBuffersInTheHeap), and would otherwise stay resident.
+  void TrimHeapAfterConnectionsEnd(int64_t now_ns);
+  void ApplyControlRequests();  // reload and drain, on the worker's own thread
+  void StartDrain();
+  void CutAtDrainDeadline();
+  // Hands the access-log batch to the logger when it is large or old enough (or `force`):
+  // each hand-off wakes the logging thread, so it is not done per request.
+  void FlushAccessLog(bool force);
+
+  const int id_;
+  const Config& config_;
+  TlsContext tls_;  // replaced on reload; sessions keep their own reference to the old one
+  io_uring ring_{};
+  bool ring_ready_ = false;
+  BufferRing buffers_;
+  int listen_fd_ = -1;
+  // Accepting pauses (no accept armed) after EMFILE/ENFILE/ENOBUFS/ENOMEM; see PauseAccepting.
+  bool accept_paused_ = false;
+  int64_t accept_backoff_ms_ = 0;
+  __kernel_timespec accept_retry_after_{};  // read by the kernel until the timeout completes
+  int wake_fd_ = -1;
+  uint64_t wake_value_ = 0;
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> drain_requested_{false};
+  std::atomic<bool> finished_{false};
+  bool draining_ = false;
+  bool drain_cut_done_ = false;
+  int64_t drain_deadline_ns_ = 0;
+  std::optional<TlsContext> pending_tls_;  // guarded by snapshot_mu_
+  uint64_t next_connection_sequence_ = 1;
+
+  std::vector<std::unique_ptr<ClientConnection>> clients_;
+  std::vector<uint32_t> free_clients_;
+  std::vector<std::unique_ptr<Upstream>> upstreams_;
+  std::vector<uint32_t> free_upstreams_;
+  std::vector<uint32_t> idle_upstreams_;  // oldest first; reuse takes the newest
+  int64_t next_idle_sweep_ns_ = 0;
+  size_t peak_clients_since_trim_ = 0;
+  int64_t next_trim_allowed_ns_ = 0;
+  bool trim_pending_ = false;  // connections fell, but a trim ran less than a second ago
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
+  WorkerMetrics metrics_;
+  ClosureRecorder closures_;
+  bool access_log_on_ = false;
+  fmt::memory_buffer access_batch_;
+  int64_t access_flush_due_ns_ = 0;
+
+  // Snapshot hand-off with the admin thread: touched only when the admin endpoint is asked.
+  std::mutex snapshot_mu_;
+  std::condition_variable snapshot_cv_;
+  uint64_t snapshot_requested_ = 0;
+  uint64_t snapshot_served_ = 0;
+  std::string snapshot_connections_;
+  std::string snapshot_closures_;
+};
+
+}  // namespace ringgate
+
+#endif  // RINGGATE_PROXY_WORKER_H_

@@ -1,0 +1,560 @@
+#include "ringgate/proxy/worker.h"
+
+#include <fcntl.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <algorithm>
+
+#include "absl/time/time.h"
+
+#include "absl/strings/str_cat.h"
+#include "ringgate/core/sq_room.h"
+#include "ringgate/proxy/client_connection.h"
+#include "ringgate/proxy/upstream.h"
+#include "ringgate/core/log.h"
+#include "spdlog/spdlog.h"
+
+namespace ringgate {
+
+Worker::Worker(int id, const Config& config, const TlsContext& tls)
+    : id_(id), config_(config), tls_(tls), closures_(config.diagnostics ? config.closures_per_worker : 0) {}
+
+Worker::~Worker() {
+  // Connections go first: their destructors free wolfSSL objects, not ring resources.
+  clients_.clear();
+  upstreams_.clear();
+  buffers_.Close();  // unregistering the buffer group needs the ring
+  if (ring_ready_) io_uring_queue_exit(&ring_);
+  if (listen_fd_ >= 0) close(listen_fd_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+int64_t Worker::NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+absl::Status Worker::Listen() {
+  listen_fd_ = socket(config_.listen.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+  int one = 1;
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (bind(listen_fd_, config_.listen.get(), config_.listen.length) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config_.listen.text, ": ", std::strerror(errno)));
+  }
+  if (listen(listen_fd_, 4096) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("listen on ", config_.listen.text, ": ", std::strerror(errno)));
+  }
+  wake_fd_ = eventfd(0, EFD_CLOEXEC);
+  if (wake_fd_ < 0) return absl::InternalError(absl::StrCat("eventfd: ", std::strerror(errno)));
+  return absl::OkStatus();
+}
+
+absl::Status Worker::SetUpRing() {
+  io_uring_params params{};
+  params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_CQSIZE;
+  if (config_.sqpoll) {
+    // The kernel's polling thread submits; DEFER_TASKRUN cannot be combined with it (the
+    // shutdown chain's deadline then relies on the worker's own back-up timer).
+    params.flags |= IORING_SETUP_SQPOLL;
+    params.sq_thread_idle = config_.sqpoll_idle_ms;
+  } else {
+    params.flags |= IORING_SETUP_DEFER_TASKRUN;
+  }
+  params.cq_entries = config_.ring_entries * 4;
+  int ret = io_uring_queue_init_params(config_.ring_entries, &ring_, &params);
+  if (ret == -EINVAL && !config_.sqpoll) {
+    // Older kernels: no DEFER_TASKRUN / SINGLE_ISSUER. Same semantics, a little slower.
+    LogLine(spdlog::level::warn, "io_uring refused SINGLE_ISSUER|DEFER_TASKRUN; using default flags")
+        .With("worker", id_);
+    params = io_uring_params{};
+    params.flags = IORING_SETUP_CQSIZE;
+    params.cq_entries = config_.ring_entries * 4;
+    ret = io_uring_queue_init_params(config_.ring_entries, &ring_, &params);
+  }
+  if (ret != 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "io_uring_queue_init", config_.sqpoll ? " (--sqpoll)" : "", ": ", std::strerror(-ret)));
+  }
+  ring_ready_ = true;
+  // Every io_uring_enter then skips looking up the ring's descriptor. Optional: a kernel that
+  // cannot register it costs that lookup and nothing else.
+  if (io_uring_register_ring_fd(&ring_) < 0) {
+    LogLine(spdlog::level::debug, "io_uring ring descriptor not registered").With("worker", id_);
+  }
+  return buffers_.Init(&ring_, /*group=*/0, config_.recv_buffers, config_.recv_buffer_size);
+}
+
+io_uring_sqe* Worker::Sqe() {
+  int submits = 0;
+  io_uring_sqe* sqe = TakeSqe(&ring_, &submits);  // under --sqpoll, waits for the kernel's thread
+  if (submits > 0) {
+    if (WorkerMetrics* m = metrics()) m->uring_submissions.Add(static_cast<uint64_t>(submits));
+  }
+  return sqe;
+}
+
+void Worker::ArmAccept() {
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  io_uring_sqe_set_data64(sqe, EncodeTag({Op::kAccept, 0, 0}));
+}
+
+void Worker::ArmWake() {
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_read(sqe, wake_fd_, &wake_value_, sizeof wake_value_, 0);
+  io_uring_sqe_set_data64(sqe, EncodeTag({Op::kWake, 0, 0}));
+}
+
+// Another thread's request: the worker's eventfd read completes, and its loop looks.
+void Worker::Wake() {
+  uint64_t one = 1;
+  if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
+}
+
+void Worker::RequestDrain() {
+  drain_requested_.store(true);
+  Wake();
+}
+
+void Worker::ReplaceTls(const TlsContext& tls) {
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    pending_tls_ = tls;
+  }
+  Wake();
+}
+
+void Worker::ApplyControlRequests() {
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    if (pending_tls_) {
+      tls_ = std::move(*pending_tls_);
+      pending_tls_.reset();
+      LogLine(spdlog::level::info, "certificate reloaded").With("worker", id_);
+    }
+  }
+  if (drain_requested_.load() && !draining_) StartDrain();
+}
+
+void Worker::StartDrain() {
+  draining_ = true;
+  const int64_t now = NowNs();
+  drain_deadline_ns_ = now + absl::ToInt64Nanoseconds(config_.drain_timeout);
+  // Stop accepting: the multishot accept is cancelled, and its last completion closes the
+  // listener (closing it while the accept is pending would not stop the accept).
+  if (accept_paused_) {
+    CloseListenerForDrain();  // no accept is pending to be cancelled
+  } else {
+    io_uring_sqe* sqe = Sqe();
+    io_uring_prep_cancel64(sqe, EncodeTag({Op::kAccept, 0, 0}), 0);
+    io_uring_sqe_set_data64(sqe, EncodeTag({Op::kAcceptCancel, 0, 0}));
+  }
+  // Idle connections close now, spread over a short window so that clients do not all
+  // reconnect at the same instant; busy ones close after their current response.
+  const absl::Duration window = std::min(config_.drain_timeout / 4, absl::Seconds(2));
+  size_t live = live_clients();
+  size_t index = 0;
+  for (auto& c : clients_) {
+    if (!c->in_use()) continue;
+    c->OnDrain(live > 1 ? window * static_cast<double>(index++) / static_cast<double>(live - 1)
+                        : absl::ZeroDuration());
+  }
+  for (uint32_t slot : idle_upstreams_) upstreams_[slot]->Close();
+  idle_upstreams_.clear();
+  LogLine(spdlog::level::info, "draining")
+      .With("worker", id_)
+      .With("connections", live)
+      .With("deadline", absl::FormatDuration(config_.drain_timeout));
+}
+
+void Worker::CutAtDrainDeadline() {
+  drain_cut_done_ = true;
+  for (auto& c : clients_) {
+    if (c->in_use()) c->CutAtDrainDeadline();
+  }
+}
+
+void Worker::RequestStop() {
+  stop_requested_.store(true, std::memory_order_relaxed);
+  Wake();
+}
+
+absl::Status Worker::Run() {
+  // However Run ends, main's signal loop must see this worker as finished.
+  struct MarkFinished {
+    std::atomic<bool>& flag;
+    ~MarkFinished() { flag.store(true); }
+  } mark_finished{finished_};
+  if (absl::Status s = SetUpRing(); !s.ok()) return s;
+  access_log_on_ = AccessLogger() != nullptr;
+  ArmAccept();
+  ArmWake();
+  while (!stop_requested_.load(std::memory_order_relaxed) && !(draining_ && live_clients() == 0)) {
+    int64_t delay = NextTimerDelayNs();
+    __kernel_timespec ts{delay / 1000000000, delay % 1000000000};
+    io_uring_cqe* cqe = nullptr;
+    if (WorkerMetrics* m = metrics()) m->uring_submissions.Add();
+    int ret = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, delay >= 0 ? &ts : nullptr, nullptr);
+    if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY) {
+      return absl::InternalError(absl::StrCat("io_uring_submit_and_wait: ", std::strerror(-ret)));
+    }
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      ++seen;
+      OnCompletion(cqe);
+    }
+    io_uring_cq_advance(&ring_, seen);
+    if (WorkerMetrics* m = metrics()) {
+      m->uring_completions.Add(seen);
+      // More completions than the CQ holds were posted: the kernel keeps the rest in its
+      // overflow list (IORING_FEAT_NODROP) and hands them over on the next enter.
+      if (io_uring_cq_has_overflow(&ring_)) m->uring_cq_overflows.Add();
+    }
+    FireTimers();
+    SweepIdleUpstreams(NowNs());
+    TrimHeapAfterConnectionsEnd(NowNs());
+    if (draining_ && !drain_cut_done_ && NowNs() >= drain_deadline_ns_) CutAtDrainDeadline();
+    // Past the deadline by more than a close takes, stop waiting: process exit closes the rest.
+    if (draining_ && NowNs() >= drain_deadline_ns_ + 2'000'000'000) break;
+    FlushAccessLog(/*force=*/false);
+  }
+  FlushAccessLog(/*force=*/true);
+  return absl::OkStatus();
+}
+
+void Worker::OnCompletion(const io_uring_cqe* cqe) {
+  const OpTag tag = DecodeTag(cqe->user_data);
+  switch (tag.op) {
+    case Op::kAccept:
+      OnAccept(cqe->res, cqe->flags);
+      return;
+    case Op::kWake:
+      // A stop (the loop condition sees it), a drain or reload, or a snapshot request.
+      ServeSnapshots();
+      ApplyControlRequests();
+      if (!stop_requested_.load(std::memory_order_relaxed)) ArmWake();
+      return;
+    case Op::kAcceptCancel:
+      return;
+    case Op::kAcceptRetry:
+      OnAcceptRetry();
+      return;
+    case Op::kUpstreamConnect:
+    case Op::kUpstreamRecv:
+    case Op::kUpstreamSend:
+    case Op::kUpstreamCancelRecv:
+    case Op::kUpstreamClose: {
+      if (tag.slot >= upstreams_.size() || upstreams_[tag.slot]->generation() != tag.generation) {
+        if (WorkerMetrics* m = metrics()) m->uring_stale_completions.Add();
+        return;
+      }
+      upstreams_[tag.slot]->OnCompletion(tag.op, cqe->res, cqe->flags);
+      return;
+    }
+    case Op::kNone:
+      if (WorkerMetrics* m = metrics()) m->uring_stale_completions.Add();
+      return;
+    default: {
+      if (tag.slot >= clients_.size() || !clients_[tag.slot]->in_use() ||
+          clients_[tag.slot]->generation() != tag.generation) {
+        if (WorkerMetrics* m = metrics()) m->uring_stale_completions.Add();
+        return;
+      }
+      clients_[tag.slot]->OnCompletion(tag.op, cqe->res, cqe->flags);
+      return;
+    }
+  }
+}
+
+void Worker::CloseListenerForDrain() {
+  if (listen_fd_ < 0) return;
+  // No accept is pending any more. Connections already in the accept queue would be reset by
+  // close(2): take them first (they get one answer, then the drain closes them).
+  fcntl(listen_fd_, F_SETFL, fcntl(listen_fd_, F_GETFL) | O_NONBLOCK);
+  for (int fd; (fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC)) >= 0;) {
+    AdoptConnection(fd);
+  }
+  close(listen_fd_);  // new clients are refused from here on
+  listen_fd_ = -1;
+}
+
+namespace {
+// accept(2) errors that say the process or the system is short of descriptors or memory: retrying
+// at once would fail again, so accepting pauses while the connections already open are served.
+bool IsResourceShortage(int error) {
+  return error == -EMFILE || error == -ENFILE || error == -ENOBUFS || error == -ENOMEM;
+}
+}  // namespace
+
+void Worker::OnAccept(int result, uint32_t flags) {
+  if (!(flags & IORING_CQE_F_MORE)) {
+    if (draining_) {
+      CloseListenerForDrain();
+    } else if (!stop_requested_.load(std::memory_order_relaxed)) {
+      if (IsResourceShortage(result)) {
+        PauseAccepting(result);
+      } else {
+        ArmAccept();
+      }
+    }
+  }
+  if (result < 0) {
+    if (result != -ECANCELED && !IsResourceShortage(result)) {
+      LogLine(spdlog::level::warn, "accept failed").With("worker", id_).With("error", std::strerror(-result));
+    }
+    return;
+  }
+  accept_backoff_ms_ = 0;  // the next shortage starts again from the shortest pause
+  AdoptConnection(result);
+}
+
+void Worker::PauseAccepting(int error) {
+  // 50 ms, doubling to 1 s while the shortage lasts. The pending connections wait in the
+  // listen backlog meanwhile; nginx pauses for 500 ms in the same situation.
+  accept_backoff_ms_ = accept_backoff_ms_ == 0 ? 50 : std::min<int64_t>(accept_backoff_ms_ * 2, 1000);
+  accept_paused_ = true;
+  if (WorkerMetrics* m = metrics()) m->accept_pauses.Add();
+  LogLine(spdlog::level::warn, "accept paused")
+      .With("worker", id_)
+      .With("error", std::strerror(-error))
+      .With("retry_ms", accept_backoff_ms_)
+      .With("connections", live_clients());
+  accept_retry_after_.tv_sec = accept_backoff_ms_ / 1000;
+  accept_retry_after_.tv_nsec = (accept_backoff_ms_ % 1000) * 1'000'000;
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_timeout(sqe, &accept_retry_after_, 0, 0);
+  io_uring_sqe_set_data64(sqe, EncodeTag({Op::kAcceptRetry, 0, 0}));
+}
+
+void Worker::OnAcceptRetry() {
+  accept_paused_ = false;
+  if (draining_) {
+    CloseListenerForDrain();  // StartDrain found no accept to cancel
+  } else if (!stop_requested_.load(std::memory_order_relaxed)) {
+    ArmAccept();
+  }
+}
+
+void Worker::AdoptConnection(int fd) {
+  if (config_.max_conns_per_worker != 0 && live_clients() >= config_.max_conns_per_worker) {
+    // At the limit: the existing connections keep their share; the newcomer is closed at once
+    // (a plain close: it has sent nothing we would leave unread).
+    close(fd);
+    if (WorkerMetrics* m = metrics()) m->connections_refused.Add();
+    LogLine(spdlog::level::debug, "refused: at --max-conns").With("worker", id_);
+    return;
+  }
+  if (WorkerMetrics* m = metrics()) m->connections_accepted.Add();
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  uint32_t slot;
+  if (!free_clients_.empty()) {
+    slot = free_clients_.back();
+    free_clients_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(clients_.size());
+    clients_.push_back(std::make_unique<ClientConnection>(*this, slot));
+  }
+  uint64_t id = (static_cast<uint64_t>(id_) << 48) | next_connection_sequence_++;
+  clients_[slot]->Start(fd, id);
+}
+
+void Worker::FreeClientSlot(uint32_t slot) { free_clients_.push_back(slot); }
+
+void Worker::FlushAccessLog(bool force) {
+  constexpr size_t kBatchBytes = 32 << 10;
+  constexpr int64_t kBatchAgeNs = 200'000'000;
+  if (access_batch_.size() == 0) return;
+  const int64_t now = NowNs();
+  if (access_flush_due_ns_ == 0) access_flush_due_ns_ = now + kBatchAgeNs;
+  if (!force && access_batch_.size() < kBatchBytes && now < access_flush_due_ns_) return;
+  AccessLogger()->info(std::string_view(access_batch_.data(), access_batch_.size()));
+  access_batch_.clear();
+  access_flush_due_ns_ = 0;
+}
+
+std::string Worker::Snapshot(SnapshotKind kind, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(snapshot_mu_);
+  const uint64_t ticket = ++snapshot_requested_;
+  lock.unlock();
+  Wake();
+  lock.lock();
+  if (!snapshot_cv_.wait_for(lock, timeout, [&] { return snapshot_served_ >= ticket; })) {
+    return "[]";
+  }
+  return kind == SnapshotKind::kConnections ? snapshot_connections_ : snapshot_closures_;
+}
+
+void Worker::ServeSnapshots() {
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  if (snapshot_served_ >= snapshot_requested_) return;
+  const int64_t now = NowNs();
+  fmt::memory_buffer out;
+  out.push_back('[');
+  bool first = true;
+  for (const auto& c : clients_) {
+    if (!c->in_use()) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    c->AppendJson(out, now);
+  }
+  out.push_back(']');
+  snapshot_connections_ = fmt::to_string(out);
+  out.clear();
+  out.push_back('[');
+  closures_.AppendJson(out, id_);
+  out.push_back(']');
+  snapshot_closures_ = fmt::to_string(out);
+  snapshot_served_ = snapshot_requested_;
+  snapshot_cv_.notify_all();
+}
+
+ClientConnection* Worker::Client(uint32_t slot, uint32_t generation) {
+  if (slot >= clients_.size()) return nullptr;
+  ClientConnection* c = clients_[slot].get();
+  return (c->in_use() && c->generation() == generation) ? c : nullptr;
+}
+
+Upstream* Worker::UpstreamAt(uint32_t slot, uint32_t generation) {
+  if (slot >= upstreams_.size()) return nullptr;
+  Upstream* u = upstreams_[slot].get();
+  return (u->state() != Upstream::State::kFree && u->generation() == generation) ? u : nullptr;
+}
+
+Upstream* Worker::AcquireUpstream() {
+  while (!idle_upstreams_.empty()) {
+    Upstream* u = upstreams_[idle_upstreams_.back()].get();
+    idle_upstreams_.pop_back();
+    if (u->state() == Upstream::State::kConnected) {
+      u->set_reused(true);
+      return u;
+    }
+  }
+  uint32_t slot;
+  if (!free_upstreams_.empty()) {
+    slot = free_upstreams_.back();
+    free_upstreams_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(upstreams_.size());
+    upstreams_.push_back(std::make_unique<Upstream>(*this, slot));
+  }
+  Upstream* u = upstreams_[slot].get();
+  u->ResetForNewSocket();
+  if (!u->Connect()) {
+    free_upstreams_.push_back(slot);
+    return nullptr;
+  }
+  return u;
+}
+
+void Worker::ReleaseUpstream(Upstream* upstream, bool reusable) {
+  upstream->Unbind();
+  // Pooled up to --upstream-idle-max: after a load peak the pool must not keep every connection
+  // the peak needed.
+  if (reusable && upstream->state() == Upstream::State::kConnected && !draining_ &&
+      idle_upstreams_.size() < config_.upstream_idle_max) {
+    upstream->set_idle_since_ns(NowNs());
+    // A pause for a slow client can outlive the exchange (the response's last bytes were
+    // already on their way when it was issued); an idle connection must read, both to notice a
+    // backend close and to receive the next response.
+    upstream->ResumeRecv();
+    idle_upstreams_.push_back(upstream->slot());
+  } else {
+    upstream->Close();
+  }
+}
+
+void Worker::SweepIdleUpstreams(int64_t now_ns) {
+  if (idle_upstreams_.empty() || now_ns < next_idle_sweep_ns_) return;
+  next_idle_sweep_ns_ = now_ns + 1'000'000'000;
+  const int64_t oldest_allowed = now_ns - absl::ToInt64Nanoseconds(config_.upstream_idle_timeout);
+  size_t expired = 0;
+  while (expired < idle_upstreams_.size() &&
+         upstreams_[idle_upstreams_[expired]]->idle_since_ns() <= oldest_allowed) {
+    ++expired;
+  }
+  if (expired == 0) return;
+  std::vector<uint32_t> closing(idle_upstreams_.begin(), idle_upstreams_.begin() + static_cast<long>(expired));
+  idle_upstreams_.erase(idle_upstreams_.begin(), idle_upstreams_.begin() + static_cast<long>(expired));
+  for (uint32_t slot : closing) upstreams_[slot]->Close();
+}
+
+void Worker::TrimHeapAfterConnectionsEnd(int64_t now_ns) {
+  const size_t live = live_clients();
+  peak_clients_since_trim_ = std::max(peak_clients_since_trim_, live);
+  trim_pending_ = peak_clients_since_trim_ >= 2 * live + 1;
+  if (!trim_pending_ || now_ns < next_trim_allowed_ns_) return;
+  malloc_trim(0);
+  // With no client left, no recv buffer holds bytes anyone needs (an idle pooled backend
+  // connection that receives any is closed unread).
+  if (live == 0) buffers_.ReleaseIdlePages();
+  peak_clients_since_trim_ = live;
+  trim_pending_ = false;
+  next_trim_allowed_ns_ = now_ns + 1'000'000'000;
+  if (WorkerMetrics* m = metrics()) m->memory_trims.Add();
+}
+
+void Worker::FreeUpstreamSlot(uint32_t slot) {
+  for (size_t i = 0; i < idle_upstreams_.size(); ++i) {
+    if (idle_upstreams_[i] == slot) {
+      idle_upstreams_.erase(idle_upstreams_.begin() + static_cast<long>(i));
+      break;
+    }
+  }
+  free_upstreams_.push_back(slot);
+}
+
+void Worker::ArmTimer(int64_t deadline_ns, uint32_t slot, uint32_t generation) {
+  timers_.push(Timer{deadline_ns, slot, generation});
+}
+
+int64_t Worker::NextTimerDelayNs() const {
+  int64_t next = timers_.empty() ? -1 : timers_.top().deadline_ns;
+  if (draining_) {
+    const int64_t due = drain_cut_done_ ? drain_deadline_ns_ + 2'000'000'000 : drain_deadline_ns_;
+    if (next < 0 || due < next) next = due;
+  }
+  if (trim_pending_) {  // a trim waits for its one-second spacing even when nothing else happens
+    const int64_t due = std::max(next_trim_allowed_ns_, NowNs() + 1'000'000);
+    if (next < 0 || due < next) next = due;
+  }
+  if (!idle_upstreams_.empty()) {  // the idle-pool sweep must run even when nothing else happens
+    const int64_t due = std::max(next_idle_sweep_ns_, NowNs() + 1'000'000);
+    if (next < 0 || due < next) next = due;
+  }
+  if (access_batch_.size() > 0) {
+    // Wake for a pending access-log batch even when idle (its due time is set on the first
+    // check; until then, look again within the batch age).
+    const int64_t due = access_flush_due_ns_ != 0 ? access_flush_due_ns_ : NowNs() + 200'000'000;
+    if (next < 0 || due < next) next = due;
+  }
+  if (next < 0) return -1;
+  int64_t delay = next - NowNs();
+  return delay < 0 ? 0 : delay;
+}
+
+void Worker::FireTimers() {
+  if (timers_.empty()) return;
+  const int64_t now = NowNs();
+  while (!timers_.empty() && timers_.top().deadline_ns <= now) {
+    Timer t = timers_.top();
+    timers_.pop();
+    if (ClientConnection* c = Client(t.slot, t.generation)) c->OnTimer(t.deadline_ns);
+  }
+}
+
+}  // namespace ringgate
