@@ -1,4 +1,4 @@
-#include "ringgate/log.h"
+#include "ringgate/core/log.h"
 
 #include <time.h>
 

@@ -110,7 +110,7 @@ void ClientConnection::Start(int fd, uint64_t id) {
     peer_ip_ = "unknown";
     peer_trusted_ = false;
   }
-  const int64_t now = Worker::NowNs();
+  const int64_t now = worker_.NowNs();
   life_ = Lifecycle(now);
   initiator_ = CloseInitiator::kNone;
   tls_ = std::make_unique<TlsSession>(worker_.tls());
@@ -210,7 +210,7 @@ void ClientConnection::OnCompletion(Op op, int result, uint32_t flags) {
 void ClientConnection::SetTimer(ClientTimer kind, absl::Duration after) {
   timer_ = kind;
   if (kind == ClientTimer::kNone) return;
-  timer_deadline_ns_ = Worker::NowNs() + absl::ToInt64Nanoseconds(after);
+  timer_deadline_ns_ = worker_.NowNs() + absl::ToInt64Nanoseconds(after);
   // One queued wake-up per connection: only queue another if ours would come too late.
   if (queued_wakeup_ns_ == 0 || queued_wakeup_ns_ > timer_deadline_ns_) {
     queued_wakeup_ns_ = timer_deadline_ns_;
@@ -221,7 +221,7 @@ void ClientConnection::SetTimer(ClientTimer kind, absl::Duration after) {
 void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
   if (queued_deadline_ns != queued_wakeup_ns_) return;  // superseded by an earlier wake-up
   queued_wakeup_ns_ = 0;
-  const int64_t now = Worker::NowNs();
+  const int64_t now = worker_.NowNs();
   if (release_idle_memory_at_ns_ != 0 && now >= release_idle_memory_at_ns_) {
     release_idle_memory_at_ns_ = 0;
     if (timer_ == ClientTimer::kIdle && !closing_ && out_.empty() && !exchange_active_) {
@@ -364,7 +364,7 @@ void ClientConnection::OnRecv(int result, uint32_t flags) {
     // Not fed to wolfSSL as EOF: that would mark the session dead and refuse our close_notify,
     // yet a client that half-closed can still read it. The FIN is tracked here instead.
     peer_fin_ = true;
-    EnterState(LifecycleState::kPeerClosed, Worker::NowNs());
+    EnterState(LifecycleState::kPeerClosed, worker_.NowNs());
   } else if (result == -ENOBUFS) {
     if (WorkerMetrics* m = metrics()) m->uring_recv_enobufs.Add();
   } else if (result < 0 && result != -ECANCELED) {
@@ -404,7 +404,7 @@ void ClientConnection::ProcessCiphertext() {
             status == TlsStatus::kPeerEof ? CloseInitiator::kClient : CloseInitiator::kServerError);
       return;
     }
-    EnterState(LifecycleState::kDataTransfer, Worker::NowNs());
+    EnterState(LifecycleState::kDataTransfer, worker_.NowNs());
     tls_group_ = tls_->group();
     LogLine(spdlog::level::debug, "handshake done", id_)
         .With("version", tls_->version())
@@ -418,7 +418,7 @@ void ClientConnection::ProcessCiphertext() {
       m->handshakes[static_cast<int>(HandshakeResult::kOk)][static_cast<int>(v)].Add();
       m->handshakes_by_group[static_cast<int>(tls_group_)].Add();
       m->handshake_seconds.Observe(
-          static_cast<double>(Worker::NowNs() - life_.entered_ns(LifecycleState::kCreated)) / 1e9);
+          static_cast<double>(worker_.NowNs() - life_.entered_ns(LifecycleState::kCreated)) / 1e9);
     }
     if (worker_.draining()) {
       // Handshake finished during a drain: a short grace for its first request, then close.
@@ -433,12 +433,12 @@ void ClientConnection::ProcessCiphertext() {
   switch (status) {
     case TlsStatus::kPeerCloseNotify:
       NotePeerCloseNotify();
-      EnterState(LifecycleState::kPeerClosed, Worker::NowNs());
+      EnterState(LifecycleState::kPeerClosed, worker_.NowNs());
       LogLine(spdlog::level::debug, "client sent close_notify", id_);
       break;
     case TlsStatus::kPeerEof:
       peer_fin_ = true;
-      EnterState(LifecycleState::kPeerClosed, Worker::NowNs());
+      EnterState(LifecycleState::kPeerClosed, worker_.NowNs());
       break;
     case TlsStatus::kError:
       LogLine(spdlog::level::info, "TLS error while reading", id_)
@@ -489,7 +489,7 @@ void ClientConnection::ProcessRequests() {
     std::string body;
     const bool was_in_message = request_parser_->in_message();
     const size_t used = request_parser_->Execute(input, body);
-    if (!was_in_message && used > 0 && !exchange_active_) request_begun_ns_ = Worker::NowNs();
+    if (!was_in_message && used > 0 && !exchange_active_) request_begun_ns_ = worker_.NowNs();
     plaintext_offset_ += used;
     if (request_parser_->error() != HttpError::kNone) {
       LogLine(spdlog::level::info, "bad request", id_)
@@ -646,13 +646,13 @@ void ClientConnection::StartExchange() {
   close_after_response_ = !head.keep_alive || head.upgrade;
   upstream_request_head_ = BuildUpstreamRequestHead(
       head, ForwardingContext{peer_ip_, peer_trusted_, worker_.config().backend.text});
-  exchange_started_ns_ = Worker::NowNs();
+  exchange_started_ns_ = worker_.NowNs();
   response_status_ = 0;
   response_bytes_ = 0;
   request_method_ = head.method;
   request_target_ = head.target;
   if (InputEnded()) ++answered_after_input_end_;
-  Upstream* upstream = worker_.AcquireUpstream();
+  Upstream* upstream = worker_.upstreams().Acquire();
   LogLine(spdlog::level::debug, "request", id_)
       .With("method", head.method)
       .With("target", head.target)
@@ -690,7 +690,7 @@ bool ClientConnection::RetryOnFreshUpstream(bool request_reached_backend) {
     return false;
   }
   retried_ = true;
-  Upstream* upstream = worker_.AcquireUpstream();
+  Upstream* upstream = worker_.upstreams().Acquire();
   if (upstream == nullptr) return false;
   upstream->Bind(slot_, generation_, head_request_, client_http10_);
   upstream_slot_ = upstream->slot();
@@ -850,13 +850,13 @@ void ClientConnection::OnUpstreamDrained() {
 }
 
 Upstream* ClientConnection::BoundUpstream() const {
-  return has_upstream_ ? worker_.UpstreamAt(upstream_slot_, upstream_generation_) : nullptr;
+  return has_upstream_ ? worker_.upstreams().At(upstream_slot_, upstream_generation_) : nullptr;
 }
 
 void ClientConnection::DetachUpstream(bool reusable) {
   Upstream* upstream = BoundUpstream();
   has_upstream_ = false;
-  if (upstream != nullptr) worker_.ReleaseUpstream(upstream, reusable);
+  if (upstream != nullptr) worker_.upstreams().Release(upstream, reusable);
 }
 
 void ClientConnection::FinishExchange(bool upstream_reusable) {
@@ -979,7 +979,7 @@ void ClientConnection::OnSend(int result) {
 // keep-alive request used to cost). So they go when the connection is still idle a little later.
 void ClientConnection::ScheduleIdleMemoryRelease() {
   constexpr int64_t kGraceNs = 200'000'000;
-  release_idle_memory_at_ns_ = Worker::NowNs() + kGraceNs;
+  release_idle_memory_at_ns_ = worker_.NowNs() + kGraceNs;
   if (queued_wakeup_ns_ == 0 || queued_wakeup_ns_ > release_idle_memory_at_ns_) {
     queued_wakeup_ns_ = release_idle_memory_at_ns_;
     worker_.ArmTimer(queued_wakeup_ns_, slot_, generation_);
@@ -1046,7 +1046,7 @@ void ClientConnection::RespondWithError(int status_code, CloseInitiator initiato
       .With("reason", StatusReason(status_code));
   if (!exchange_active_) {  // refused before a request was understood: still one answered request
     ++requests_;
-    exchange_started_ns_ = Worker::NowNs();
+    exchange_started_ns_ = worker_.NowNs();
     // (Not `= "-"`: GCC 12 reports a false -Wrestrict on short literal assignment, bug 105329.)
     request_method_.assign(1, '-');
     request_target_.assign(1, '-');
@@ -1068,7 +1068,7 @@ void ClientConnection::BeginShutdown(CloseInitiator initiator) {
   if (initiator_ == CloseInitiator::kNone) initiator_ = initiator;
   timer_ = ClientTimer::kNone;
   DetachUpstream(false);
-  const int64_t now = Worker::NowNs();
+  const int64_t now = worker_.NowNs();
   const LifecycleState state_before_shutdown = life_.state();
   EnterState(LifecycleState::kShutdownInitiated, now);
   FlushToClient();
@@ -1149,7 +1149,7 @@ void ClientConnection::MaybeStartShutdownChain() {
   // The flush and close_notify sends have no deadline of their own: a client that reads
   // nothing would hold them forever. The drain recv's deadline is re-armed once they are out.
   SetTimer(ClientTimer::kShutdownBackstop, worker_.config().send_timeout + absl::Milliseconds(500));
-  if (chain_flush_.empty()) EnterState(LifecycleState::kBufferFlushed, Worker::NowNs());
+  if (chain_flush_.empty()) EnterState(LifecycleState::kBufferFlushed, worker_.NowNs());
   LogLine(spdlog::level::debug, "shutdown chain submitted", id_)
       .With("flush_bytes", chain_flush_.size())
       .With("close_notify", !chain_close_notify_.empty())
@@ -1171,7 +1171,7 @@ void ClientConnection::DrainAfterCloseNotify(std::string_view ciphertext) {
 }
 
 void ClientConnection::OnShutdownStep(Op op, int result) {
-  const int64_t now = Worker::NowNs();
+  const int64_t now = worker_.NowNs();
   switch (op) {
     case Op::kShutdownFlush:
       if (result >= 0) {
@@ -1244,7 +1244,7 @@ void ClientConnection::OnShutdownStep(Op op, int result) {
 }
 
 void ClientConnection::Finalize() {
-  const int64_t now = Worker::NowNs();
+  const int64_t now = worker_.NowNs();
   // MSG_WAITALL makes the drain recv return short only at the peer's FIN, or when the deadline
   // cancelled it, which only the deadline's own completion tells; both are in by now.
   if (drain_recv_done_ns_ != 0 && !timed_out_ && drain_recv_result_ >= 0 &&
@@ -1421,7 +1421,7 @@ void ClientConnection::CancelChain() {
   io_uring_sqe_set_data64(sqe, EncodeTag({Op::kClientCancelRecv, generation_, slot_}));
   ++ops_in_flight_;
   timed_out_ = true;
-  EnterState(LifecycleState::kTimedOut, Worker::NowNs());
+  EnterState(LifecycleState::kTimedOut, worker_.NowNs());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1446,7 +1446,7 @@ void ClientConnection::NotePeerCloseNotify() {
 }
 
 void ClientConnection::RecordExchange(int status) {
-  const int64_t now = Worker::NowNs();
+  const int64_t now = worker_.NowNs();
   if (WorkerMetrics* m = metrics()) {
     if (status >= 100 && status < 600) m->requests_by_status_class[status / 100 - 1].Add();
     if (exchange_started_ns_ != 0) {

@@ -136,7 +136,7 @@ void Upstream::MaybeFinishClose() {
   if (close_submitted_ && ops_in_flight_ == 0) {
     state_ = State::kFree;
     generation_ = (generation_ + 1) & kGenerationMask;
-    worker_.FreeUpstreamSlot(slot_);
+    worker_.upstreams().FreeSlot(slot_);
   }
 }
 

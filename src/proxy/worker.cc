@@ -16,7 +16,6 @@
 #include "absl/time/time.h"
 
 #include "absl/strings/str_cat.h"
-#include "ringgate/core/sq_room.h"
 #include "ringgate/proxy/client_connection.h"
 #include "ringgate/proxy/upstream.h"
 #include "ringgate/core/log.h"
@@ -27,20 +26,23 @@ namespace ringgate {
 Worker::Worker(int id, const Config& config, const TlsContext& tls)
     : id_(id), config_(config), tls_(tls), closures_(config.diagnostics ? config.closures_per_worker : 0) {}
 
-Worker::~Worker() {
-  // Connections go first: their destructors free wolfSSL objects, not ring resources.
-  clients_.clear();
-  upstreams_.clear();
-  buffers_.Close();  // unregistering the buffer group needs the ring
-  if (ring_ready_) io_uring_queue_exit(&ring_);
-  if (listen_fd_ >= 0) close(listen_fd_);
-  if (wake_fd_ >= 0) close(wake_fd_);
+Worker::Worker(int id, const Config& config, const TlsContext& tls, Ring& ring, Clock& clock)
+    : Worker(id, config, tls) {
+  ring_ = &ring;
+  clock_ = &clock;
+  const absl::Status mapped =
+      buffers_.Init(/*ring=*/nullptr, /*group=*/0, config_.recv_buffers, config_.recv_buffer_size);
+  RINGGATE_CHECK(mapped.ok(), "recv buffers for a test worker");
 }
 
-int64_t Worker::NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+Worker::~Worker() {
+  // Connections go first: their destructors free wolfSSL objects, not ring resources.
+  clients_.Clear();
+  upstreams_.Clear();
+  buffers_.Close();  // unregistering the buffer group needs the ring
+  uring_.reset();
+  if (listen_fd_ >= 0) close(listen_fd_);
+  if (wake_fd_ >= 0) close(wake_fd_);
 }
 
 absl::Status Worker::Listen() {
@@ -63,47 +65,16 @@ absl::Status Worker::Listen() {
 }
 
 absl::Status Worker::SetUpRing() {
-  io_uring_params params{};
-  params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_CQSIZE;
-  if (config_.sqpoll) {
-    // The kernel's polling thread submits; DEFER_TASKRUN cannot be combined with it (the
-    // shutdown chain's deadline then relies on the worker's own back-up timer).
-    params.flags |= IORING_SETUP_SQPOLL;
-    params.sq_thread_idle = config_.sqpoll_idle_ms;
-  } else {
-    params.flags |= IORING_SETUP_DEFER_TASKRUN;
-  }
-  params.cq_entries = config_.ring_entries * 4;
-  int ret = io_uring_queue_init_params(config_.ring_entries, &ring_, &params);
-  if (ret == -EINVAL && !config_.sqpoll) {
-    // Older kernels: no DEFER_TASKRUN / SINGLE_ISSUER. Same semantics, a little slower.
+  uring_ = std::make_unique<UringRing>();
+  absl::Status status = uring_->Init(UringRing::Options{config_.ring_entries, config_.sqpoll,
+                                                        config_.sqpoll_idle_ms});
+  if (!status.ok()) return status;
+  if (uring_->used_default_flags()) {
     LogLine(spdlog::level::warn, "io_uring refused SINGLE_ISSUER|DEFER_TASKRUN; using default flags")
         .With("worker", id_);
-    params = io_uring_params{};
-    params.flags = IORING_SETUP_CQSIZE;
-    params.cq_entries = config_.ring_entries * 4;
-    ret = io_uring_queue_init_params(config_.ring_entries, &ring_, &params);
   }
-  if (ret != 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "io_uring_queue_init", config_.sqpoll ? " (--sqpoll)" : "", ": ", std::strerror(-ret)));
-  }
-  ring_ready_ = true;
-  // Every io_uring_enter then skips looking up the ring's descriptor. Optional: a kernel that
-  // cannot register it costs that lookup and nothing else.
-  if (io_uring_register_ring_fd(&ring_) < 0) {
-    LogLine(spdlog::level::debug, "io_uring ring descriptor not registered").With("worker", id_);
-  }
-  return buffers_.Init(&ring_, /*group=*/0, config_.recv_buffers, config_.recv_buffer_size);
-}
-
-io_uring_sqe* Worker::Sqe() {
-  int submits = 0;
-  io_uring_sqe* sqe = TakeSqe(&ring_, &submits);  // under --sqpoll, waits for the kernel's thread
-  if (submits > 0) {
-    if (WorkerMetrics* m = metrics()) m->uring_submissions.Add(static_cast<uint64_t>(submits));
-  }
-  return sqe;
+  ring_ = uring_.get();
+  return buffers_.Init(uring_->raw(), /*group=*/0, config_.recv_buffers, config_.recv_buffer_size);
 }
 
 void Worker::ArmAccept() {
@@ -167,13 +138,12 @@ void Worker::StartDrain() {
   const absl::Duration window = std::min(config_.drain_timeout / 4, absl::Seconds(2));
   size_t live = live_clients();
   size_t index = 0;
-  for (auto& c : clients_) {
-    if (!c->in_use()) continue;
-    c->OnDrain(live > 1 ? window * static_cast<double>(index++) / static_cast<double>(live - 1)
-                        : absl::ZeroDuration());
-  }
-  for (uint32_t slot : idle_upstreams_) upstreams_[slot]->Close();
-  idle_upstreams_.clear();
+  clients_.ForEach([&](ClientConnection& c) {
+    if (!c.in_use()) return;
+    c.OnDrain(live > 1 ? window * static_cast<double>(index++) / static_cast<double>(live - 1)
+                       : absl::ZeroDuration());
+  });
+  upstreams_.CloseIdle();
   LogLine(spdlog::level::info, "draining")
       .With("worker", id_)
       .With("connections", live)
@@ -182,9 +152,9 @@ void Worker::StartDrain() {
 
 void Worker::CutAtDrainDeadline() {
   drain_cut_done_ = true;
-  for (auto& c : clients_) {
-    if (c->in_use()) c->CutAtDrainDeadline();
-  }
+  clients_.ForEach([](ClientConnection& c) {
+    if (c.in_use()) c.CutAtDrainDeadline();
+  });
 }
 
 void Worker::RequestStop() {
@@ -203,29 +173,21 @@ absl::Status Worker::Run() {
   ArmAccept();
   ArmWake();
   while (!stop_requested_.load(std::memory_order_relaxed) && !(draining_ && live_clients() == 0)) {
-    int64_t delay = NextTimerDelayNs();
-    __kernel_timespec ts{delay / 1000000000, delay % 1000000000};
-    io_uring_cqe* cqe = nullptr;
-    if (WorkerMetrics* m = metrics()) m->uring_submissions.Add();
-    int ret = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, delay >= 0 ? &ts : nullptr, nullptr);
+    const int ret = uring_->SubmitAndWait(NextTimerDelayNs());
     if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY) {
       return absl::InternalError(absl::StrCat("io_uring_submit_and_wait: ", std::strerror(-ret)));
     }
-    unsigned head;
-    unsigned seen = 0;
-    io_uring_for_each_cqe(&ring_, head, cqe) {
-      ++seen;
-      OnCompletion(cqe);
-    }
-    io_uring_cq_advance(&ring_, seen);
+    const unsigned seen = uring_->DrainCompletions(
+        [&](const io_uring_cqe& cqe) { Dispatch(cqe.user_data, cqe.res, cqe.flags); });
     if (WorkerMetrics* m = metrics()) {
+      m->uring_submissions.Add(1 + uring_->TakeRoomSubmissions());
       m->uring_completions.Add(seen);
       // More completions than the CQ holds were posted: the kernel keeps the rest in its
       // overflow list (IORING_FEAT_NODROP) and hands them over on the next enter.
-      if (io_uring_cq_has_overflow(&ring_)) m->uring_cq_overflows.Add();
+      if (uring_->completions_overflowed()) m->uring_cq_overflows.Add();
     }
     FireTimers();
-    SweepIdleUpstreams(NowNs());
+    upstreams_.SweepIdle(NowNs());
     TrimHeapAfterConnectionsEnd(NowNs());
     if (draining_ && !drain_cut_done_ && NowNs() >= drain_deadline_ns_) CutAtDrainDeadline();
     // Past the deadline by more than a close takes, stop waiting: process exit closes the rest.
@@ -236,11 +198,11 @@ absl::Status Worker::Run() {
   return absl::OkStatus();
 }
 
-void Worker::OnCompletion(const io_uring_cqe* cqe) {
-  const OpTag tag = DecodeTag(cqe->user_data);
+void Worker::Dispatch(uint64_t user_data, int result, uint32_t flags) {
+  const OpTag tag = DecodeTag(user_data);
   switch (tag.op) {
     case Op::kAccept:
-      OnAccept(cqe->res, cqe->flags);
+      OnAccept(result, flags);
       return;
     case Op::kWake:
       // A stop (the loop condition sees it), a drain or reload, or a snapshot request.
@@ -258,23 +220,24 @@ void Worker::OnCompletion(const io_uring_cqe* cqe) {
     case Op::kUpstreamSend:
     case Op::kUpstreamCancelRecv:
     case Op::kUpstreamClose: {
-      if (tag.slot >= upstreams_.size() || upstreams_[tag.slot]->generation() != tag.generation) {
+      Upstream* upstream = upstreams_.At(tag.slot, tag.generation);
+      if (upstream == nullptr) {
         if (WorkerMetrics* m = metrics()) m->uring_stale_completions.Add();
         return;
       }
-      upstreams_[tag.slot]->OnCompletion(tag.op, cqe->res, cqe->flags);
+      upstream->OnCompletion(tag.op, result, flags);
       return;
     }
     case Op::kNone:
       if (WorkerMetrics* m = metrics()) m->uring_stale_completions.Add();
       return;
     default: {
-      if (tag.slot >= clients_.size() || !clients_[tag.slot]->in_use() ||
-          clients_[tag.slot]->generation() != tag.generation) {
+      ClientConnection* client = Client(tag.slot, tag.generation);
+      if (client == nullptr) {
         if (WorkerMetrics* m = metrics()) m->uring_stale_completions.Add();
         return;
       }
-      clients_[tag.slot]->OnCompletion(tag.op, cqe->res, cqe->flags);
+      client->OnCompletion(tag.op, result, flags);
       return;
     }
   }
@@ -361,19 +324,11 @@ void Worker::AdoptConnection(int fd) {
   if (WorkerMetrics* m = metrics()) m->connections_accepted.Add();
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  uint32_t slot;
-  if (!free_clients_.empty()) {
-    slot = free_clients_.back();
-    free_clients_.pop_back();
-  } else {
-    slot = static_cast<uint32_t>(clients_.size());
-    clients_.push_back(std::make_unique<ClientConnection>(*this, slot));
-  }
-  uint64_t id = (static_cast<uint64_t>(id_) << 48) | next_connection_sequence_++;
-  clients_[slot]->Start(fd, id);
+  ClientConnection& client = clients_.Acquire(
+      [&](uint32_t slot) { return std::make_unique<ClientConnection>(*this, slot); });
+  const uint64_t id = (static_cast<uint64_t>(id_) << 48) | next_connection_sequence_++;
+  client.Start(fd, id);
 }
-
-void Worker::FreeClientSlot(uint32_t slot) { free_clients_.push_back(slot); }
 
 void Worker::FlushAccessLog(bool force) {
   constexpr size_t kBatchBytes = 32 << 10;
@@ -406,12 +361,12 @@ void Worker::ServeSnapshots() {
   fmt::memory_buffer out;
   out.push_back('[');
   bool first = true;
-  for (const auto& c : clients_) {
-    if (!c->in_use()) continue;
+  clients_.ForEach([&](const ClientConnection& c) {
+    if (!c.in_use()) return;
     if (!first) out.push_back(',');
     first = false;
-    c->AppendJson(out, now);
-  }
+    c.AppendJson(out, now);
+  });
   out.push_back(']');
   snapshot_connections_ = fmt::to_string(out);
   out.clear();
@@ -424,73 +379,8 @@ void Worker::ServeSnapshots() {
 }
 
 ClientConnection* Worker::Client(uint32_t slot, uint32_t generation) {
-  if (slot >= clients_.size()) return nullptr;
-  ClientConnection* c = clients_[slot].get();
-  return (c->in_use() && c->generation() == generation) ? c : nullptr;
-}
-
-Upstream* Worker::UpstreamAt(uint32_t slot, uint32_t generation) {
-  if (slot >= upstreams_.size()) return nullptr;
-  Upstream* u = upstreams_[slot].get();
-  return (u->state() != Upstream::State::kFree && u->generation() == generation) ? u : nullptr;
-}
-
-Upstream* Worker::AcquireUpstream() {
-  while (!idle_upstreams_.empty()) {
-    Upstream* u = upstreams_[idle_upstreams_.back()].get();
-    idle_upstreams_.pop_back();
-    if (u->state() == Upstream::State::kConnected) {
-      u->set_reused(true);
-      return u;
-    }
-  }
-  uint32_t slot;
-  if (!free_upstreams_.empty()) {
-    slot = free_upstreams_.back();
-    free_upstreams_.pop_back();
-  } else {
-    slot = static_cast<uint32_t>(upstreams_.size());
-    upstreams_.push_back(std::make_unique<Upstream>(*this, slot));
-  }
-  Upstream* u = upstreams_[slot].get();
-  u->ResetForNewSocket();
-  if (!u->Connect()) {
-    free_upstreams_.push_back(slot);
-    return nullptr;
-  }
-  return u;
-}
-
-void Worker::ReleaseUpstream(Upstream* upstream, bool reusable) {
-  upstream->Unbind();
-  // Pooled up to --upstream-idle-max: after a load peak the pool must not keep every connection
-  // the peak needed.
-  if (reusable && upstream->state() == Upstream::State::kConnected && !draining_ &&
-      idle_upstreams_.size() < config_.upstream_idle_max) {
-    upstream->set_idle_since_ns(NowNs());
-    // A pause for a slow client can outlive the exchange (the response's last bytes were
-    // already on their way when it was issued); an idle connection must read, both to notice a
-    // backend close and to receive the next response.
-    upstream->ResumeRecv();
-    idle_upstreams_.push_back(upstream->slot());
-  } else {
-    upstream->Close();
-  }
-}
-
-void Worker::SweepIdleUpstreams(int64_t now_ns) {
-  if (idle_upstreams_.empty() || now_ns < next_idle_sweep_ns_) return;
-  next_idle_sweep_ns_ = now_ns + 1'000'000'000;
-  const int64_t oldest_allowed = now_ns - absl::ToInt64Nanoseconds(config_.upstream_idle_timeout);
-  size_t expired = 0;
-  while (expired < idle_upstreams_.size() &&
-         upstreams_[idle_upstreams_[expired]]->idle_since_ns() <= oldest_allowed) {
-    ++expired;
-  }
-  if (expired == 0) return;
-  std::vector<uint32_t> closing(idle_upstreams_.begin(), idle_upstreams_.begin() + static_cast<long>(expired));
-  idle_upstreams_.erase(idle_upstreams_.begin(), idle_upstreams_.begin() + static_cast<long>(expired));
-  for (uint32_t slot : closing) upstreams_[slot]->Close();
+  ClientConnection* c = clients_.At(slot);
+  return (c != nullptr && c->in_use() && c->generation() == generation) ? c : nullptr;
 }
 
 void Worker::TrimHeapAfterConnectionsEnd(int64_t now_ns) {
@@ -508,22 +398,8 @@ void Worker::TrimHeapAfterConnectionsEnd(int64_t now_ns) {
   if (WorkerMetrics* m = metrics()) m->memory_trims.Add();
 }
 
-void Worker::FreeUpstreamSlot(uint32_t slot) {
-  for (size_t i = 0; i < idle_upstreams_.size(); ++i) {
-    if (idle_upstreams_[i] == slot) {
-      idle_upstreams_.erase(idle_upstreams_.begin() + static_cast<long>(i));
-      break;
-    }
-  }
-  free_upstreams_.push_back(slot);
-}
-
-void Worker::ArmTimer(int64_t deadline_ns, uint32_t slot, uint32_t generation) {
-  timers_.push(Timer{deadline_ns, slot, generation});
-}
-
 int64_t Worker::NextTimerDelayNs() const {
-  int64_t next = timers_.empty() ? -1 : timers_.top().deadline_ns;
+  int64_t next = timers_.NextDeadlineNs();
   if (draining_) {
     const int64_t due = drain_cut_done_ ? drain_deadline_ns_ + 2'000'000'000 : drain_deadline_ns_;
     if (next < 0 || due < next) next = due;
@@ -532,9 +408,9 @@ int64_t Worker::NextTimerDelayNs() const {
     const int64_t due = std::max(next_trim_allowed_ns_, NowNs() + 1'000'000);
     if (next < 0 || due < next) next = due;
   }
-  if (!idle_upstreams_.empty()) {  // the idle-pool sweep must run even when nothing else happens
-    const int64_t due = std::max(next_idle_sweep_ns_, NowNs() + 1'000'000);
-    if (next < 0 || due < next) next = due;
+  // The idle-pool sweep must run even when nothing else happens.
+  if (const int64_t due = upstreams_.NextSweepNs(NowNs()); due >= 0 && (next < 0 || due < next)) {
+    next = due;
   }
   if (access_batch_.size() > 0) {
     // Wake for a pending access-log batch even when idle (its due time is set on the first
@@ -549,12 +425,9 @@ int64_t Worker::NextTimerDelayNs() const {
 
 void Worker::FireTimers() {
   if (timers_.empty()) return;
-  const int64_t now = NowNs();
-  while (!timers_.empty() && timers_.top().deadline_ns <= now) {
-    Timer t = timers_.top();
-    timers_.pop();
-    if (ClientConnection* c = Client(t.slot, t.generation)) c->OnTimer(t.deadline_ns);
-  }
+  timers_.FireExpired(NowNs(), [&](const TimerQueue::Entry& due) {
+    if (ClientConnection* c = Client(due.slot, due.generation)) c->OnTimer(due.deadline_ns);
+  });
 }
 
 }  // namespace ringgate

@@ -4,12 +4,11 @@
 
 #include <array>
 
-#include "ringgate/core/sq_room.h"
 #include "ringgate/core/user_data.h"
 
 namespace ringgate {
 
-int PrepareShutdownChain(io_uring* ring, const ShutdownChainSpec& spec) {
+int PrepareShutdownChain(Ring& ring, const ShutdownChainSpec& spec) {
   const bool has_flush = !spec.flush.empty();
   const bool has_close_notify = !spec.close_notify.empty();
   const bool wait_for_peer = spec.wait_for_peer && spec.drain_buffer != nullptr &&
@@ -18,9 +17,9 @@ int PrepareShutdownChain(io_uring* ring, const ShutdownChainSpec& spec) {
                     (wait_for_peer ? 2 : 0) + 1;
 
   // Room for the whole chain first: a submission between two of its entries would cut the link.
-  MakeSqRoom(ring, static_cast<unsigned>(count));
+  ring.Reserve(static_cast<unsigned>(count));
   std::array<io_uring_sqe*, 6> sqes{};
-  for (int i = 0; i < count; ++i) sqes[i] = io_uring_get_sqe(ring);
+  for (int i = 0; i < count; ++i) sqes[i] = ring.Sqe();
 
   auto tag = [&](Op op) { return EncodeTag({op, spec.generation, spec.slot}); };
   int i = 0;

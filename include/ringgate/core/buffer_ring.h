@@ -32,7 +32,8 @@ class BufferRing {
   BufferRing(const BufferRing&) = delete;
   BufferRing& operator=(const BufferRing&) = delete;
 
-  // `count` must be a power of two.
+  // `count` must be a power of two. With a null `ring` only the buffers are mapped, for tests
+  // that write a "received" buffer themselves (MutableData) and complete a recv by hand.
   absl::Status Init(io_uring* ring, uint16_t group, uint32_t count, uint32_t size);
   static uint16_t BufferId(uint32_t cqe_flags) {
     return static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
@@ -40,6 +41,8 @@ class BufferRing {
   std::string_view Data(uint16_t bid, size_t len) const {
     return {storage_ + static_cast<size_t>(bid) * size_, len};
   }
+  char* MutableData(uint16_t bid) { return storage_ + static_cast<size_t>(bid) * size_; }
+  uint32_t buffer_size() const { return size_; }
   void Return(uint16_t bid);
   // Unregisters the group and unmaps the ring and the buffers; the destructor calls it too. The
   // owner of the io_uring calls it before io_uring_queue_exit.

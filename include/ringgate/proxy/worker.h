@@ -17,28 +17,37 @@
 #include <mutex>
 #include <optional>
 #include <memory>
-#include <queue>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "ringgate/core/buffer_ring.h"
+#include "ringgate/core/clock.h"
+#include "ringgate/core/ring.h"
+#include "ringgate/core/slot_table.h"
+#include "ringgate/core/timer_queue.h"
 #include "ringgate/diag/admin_server.h"
 #include "ringgate/diag/closures.h"
 #include "ringgate/diag/metrics.h"
 #include "ringgate/config/config.h"
 #include "ringgate/tls/tls_context.h"
 #include "ringgate/core/user_data.h"
+#include "ringgate/proxy/client_connection.h"
+#include "ringgate/proxy/upstream_pool.h"
 
 namespace ringgate {
 
 class ClientConnection;
-class Upstream;
 
 class Worker final : public WorkerView {
  public:
+  // Production: Run creates the worker's io_uring on its own thread; time is CLOCK_MONOTONIC.
   Worker(int id, const Config& config, const TlsContext& tls);
-  ~Worker();
+  // Tests: connections submit to `ring` (a FakeRing) and read `clock` (a ManualClock); the recv
+  // buffers are mapped but not registered with any kernel ring. Nothing runs a loop: the test
+  // hands completions to Dispatch and fires timers with FireTimers.
+  Worker(int id, const Config& config, const TlsContext& tls, Ring& ring, Clock& clock);
+  ~Worker() override;
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -57,61 +66,58 @@ class Worker final : public WorkerView {
   bool draining() const { return draining_; }
   bool finished() const { return finished_.load(); }
 
+  // One completion, routed by its user_data tag to the connection it belongs to (stale ones are
+  // counted and dropped). The loop calls it for every CQE; tests call it by hand.
+  void Dispatch(uint64_t user_data, int result, uint32_t flags);
+  // Wakes every connection whose queued deadline has come (by the injected clock).
+  void FireTimers();
+  // A freshly accepted client socket: a slot, an id, and its handshake starts.
+  void AdoptConnection(int fd);
+
   // Services for connections.
   int id() const { return id_; }
   const Config& config() const { return config_; }
   const TlsContext& tls() const { return tls_; }
   int64_t drain_deadline_ns() const { return drain_deadline_ns_; }
-  io_uring* ring() { return &ring_; }
+  int64_t NowNs() const { return clock_->NowNs(); }
+  Ring& ring() { return *ring_; }
+  io_uring_sqe* Sqe() { return ring_->Sqe(); }  // never null
   BufferRing& buffers() { return buffers_; }
   // Null when --diagnostics=false: every update site checks, so nothing is counted.
   WorkerMetrics* metrics() { return config_.diagnostics ? &metrics_ : nullptr; }
   const WorkerMetrics& metrics_shard() const override { return metrics_; }
   void RecordClosure(ClosureRecord record) { closures_.Add(std::move(record)); }
+  const ClosureRecorder& closures() const { return closures_; }
   // This loop iteration's access-log lines (null when the access log is off); handed to the
   // logger as one message at the end of the iteration.
   fmt::memory_buffer* access_batch() { return access_log_on_ ? &access_batch_ : nullptr; }
   // Any thread: a JSON array of this worker's live connections or recent closures, built by the
   // worker itself between two completions. Empty array after `timeout`.
   std::string Snapshot(SnapshotKind kind, std::chrono::milliseconds timeout) override;
-  io_uring_sqe* Sqe();  // never null: submits to make room
-  static int64_t NowNs();
   // Queues a wake-up for a client connection. The connection keeps at most one entry queued and
   // decides, when it fires, whether its real deadline has moved later (see ClientConnection::OnTimer).
-  void ArmTimer(int64_t deadline_ns, uint32_t slot, uint32_t generation);
+  void ArmTimer(int64_t deadline_ns, uint32_t slot, uint32_t generation) {
+    timers_.Arm(deadline_ns, slot, generation);
+  }
 
   ClientConnection* Client(uint32_t slot, uint32_t generation);
-  Upstream* UpstreamAt(uint32_t slot, uint32_t generation);
-  // An idle pooled backend connection, or a new one whose connect is submitted.
-  Upstream* AcquireUpstream();
-  void ReleaseUpstream(Upstream* upstream, bool reusable);
-  void FreeClientSlot(uint32_t slot);
-  void FreeUpstreamSlot(uint32_t slot);
-  size_t live_clients() const { return clients_.size() - free_clients_.size(); }
+  UpstreamPool& upstreams() { return upstreams_; }
+  void FreeClientSlot(uint32_t slot) { clients_.Release(slot); }
+  size_t live_clients() const { return clients_.in_use(); }
+  // The connection in `slot`, in use or not (tests).
+  ClientConnection* ClientAt(uint32_t slot) { return clients_.At(slot); }
 
  private:
-  struct Timer {
-    int64_t deadline_ns;
-    uint32_t slot;
-    uint32_t generation;
-    bool operator>(const Timer& o) const { return deadline_ns > o.deadline_ns; }
-  };
-
   absl::Status SetUpRing();
   void ArmAccept();
   void ArmWake();
   void Wake();
-  void OnCompletion(const io_uring_cqe* cqe);
   void OnAccept(int result, uint32_t flags);
   void PauseAccepting(int error);
   void OnAcceptRetry();
   void CloseListenerForDrain();
-  void AdoptConnection(int fd);  // a freshly accepted client socket: slot, id, Start
-  void FireTimers();
   int64_t NextTimerDelayNs() const;
   void ServeSnapshots();
-  // Closes pooled backend connections idle longer than --upstream-idle-timeout (once a second).
-  void SweepIdleUpstreams(int64_t now_ns);
   // Hands free heap memory back to the kernel once this worker's connections have fallen to
   // half their peak (at most once a second): buffers a flood of connections grew are kept in the
   // heap by design (main.cc, KeepLargeBuffersInTheHeap), and would otherwise stay resident.
@@ -126,8 +132,10 @@ class Worker final : public WorkerView {
   const int id_;
   const Config& config_;
   TlsContext tls_;  // replaced on reload; sessions keep their own reference to the old one
-  io_uring ring_{};
-  bool ring_ready_ = false;
+  MonotonicClock monotonic_clock_;
+  const Clock* clock_ = &monotonic_clock_;
+  std::unique_ptr<UringRing> uring_;  // production only; ring_ points at it
+  Ring* ring_ = nullptr;
   BufferRing buffers_;
   int listen_fd_ = -1;
   // Accepting pauses (no accept armed) after EMFILE/ENFILE/ENOBUFS/ENOMEM; see PauseAccepting.
@@ -145,16 +153,12 @@ class Worker final : public WorkerView {
   std::optional<TlsContext> pending_tls_;  // guarded by snapshot_mu_
   uint64_t next_connection_sequence_ = 1;
 
-  std::vector<std::unique_ptr<ClientConnection>> clients_;
-  std::vector<uint32_t> free_clients_;
-  std::vector<std::unique_ptr<Upstream>> upstreams_;
-  std::vector<uint32_t> free_upstreams_;
-  std::vector<uint32_t> idle_upstreams_;  // oldest first; reuse takes the newest
-  int64_t next_idle_sweep_ns_ = 0;
+  SlotTable<ClientConnection> clients_;
+  UpstreamPool upstreams_{*this};
   size_t peak_clients_since_trim_ = 0;
   int64_t next_trim_allowed_ns_ = 0;
   bool trim_pending_ = false;  // connections fell, but a trim ran less than a second ago
-  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
+  TimerQueue timers_;
   WorkerMetrics metrics_;
   ClosureRecorder closures_;
   bool access_log_on_ = false;

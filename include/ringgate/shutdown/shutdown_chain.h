@@ -25,6 +25,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "ringgate/core/ring.h"
+
 namespace ringgate {
 
 struct ShutdownChainSpec {
@@ -40,11 +42,11 @@ struct ShutdownChainSpec {
   __kernel_timespec* deadline = nullptr;  // relative; read by the kernel at submission
 };
 
-// Reserves every SQE of the chain through MakeSqRoom (src/core/sq_room.h), the helper behind
-// Worker::Sqe: it submits what is queued first if the SQ lacks room, since links do not span
-// submissions, and under SQPOLL waits until the kernel's thread has taken enough entries. Then
-// it prepares them. Returns how many SQEs were prepared, i.e. how many completions will arrive.
-int PrepareShutdownChain(io_uring* ring, const ShutdownChainSpec& spec);
+// Reserves every SQE of the chain first (Ring::Reserve: it submits what is queued if the SQ lacks
+// room, since links do not span submissions, and under SQPOLL waits until the kernel's thread
+// has taken enough entries), then prepares them. Returns how many SQEs were prepared, i.e. how
+// many completions will arrive.
+int PrepareShutdownChain(Ring& ring, const ShutdownChainSpec& spec);
 
 }  // namespace ringgate
 

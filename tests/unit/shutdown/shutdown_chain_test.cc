@@ -78,7 +78,8 @@ class ShutdownChainTest : public ::testing::Test {
 
   // Submits the chain and collects its completions: op -> result.
   std::map<Op, int> Run(const ShutdownChainSpec& spec) {
-    const int count = PrepareShutdownChain(&ring_, spec);
+    UringRing ring_view(&ring_);
+    const int count = PrepareShutdownChain(ring_view, spec);
     io_uring_submit(&ring_);
     std::map<Op, int> results = Collect(count, {}, 5000);
     EXPECT_EQ(results.size(), static_cast<size_t>(count)) << "every step posts one completion";
@@ -236,7 +237,8 @@ TEST(ShutdownChainSqpollTest, NearlyFullQueueStillGetsEveryEntryWithItsLinks) {
     spec.drain_buffer = drain;
     spec.drain_buffer_size = sizeof drain;
     spec.deadline = &deadline;
-    const int count = PrepareShutdownChain(&ring, spec);
+    UringRing ring_view(&ring);
+    const int count = PrepareShutdownChain(ring_view, spec);
     ASSERT_EQ(count, 6);
     io_uring_submit(&ring);
     std::map<Op, int> results;
@@ -292,7 +294,8 @@ TEST(ShutdownChainPlainRingTest, CancellingTheDrainRecvStillRunsTheClose) {
   spec.drain_buffer = drain;
   spec.drain_buffer_size = sizeof drain;
   spec.deadline = &deadline;
-  const int count = PrepareShutdownChain(&ring, spec);
+  UringRing ring_view(&ring);
+    const int count = PrepareShutdownChain(ring_view, spec);
   io_uring_submit(&ring);
   std::map<Op, int> results;
   (void)count;
