@@ -536,6 +536,141 @@ TEST_F(ClientConnectionTest, ClientCloseNotifyWhileIdleClosesCleanly) {
   EXPECT_EQ(d_.LastClose(), "clean/client");
 }
 
+TEST_F(ClientConnectionTest, ClientFinAfterARequestStillGetsTheResponse) {
+  Open();
+  d_.ClientSends(kGet1);
+  d_.ClientSendsFin();  // the client half-closes and waits for its answer
+  EXPECT_FALSE(d_.Has(Op::kClientCancelRecv));
+  EXPECT_TRUE(d_.ChainSqes().empty()) << "the response is still owed";
+  d_.ConnectUpstream();
+  d_.TakeUpstreamSend();
+  d_.BackendSends(kResponse1);
+  EXPECT_EQ(d_.ClientReads(), kResponse1);
+  const std::vector<io_uring_sqe> chain = d_.ChainSqes();
+  // Its FIN is in: our alert and FIN go out, there is nothing to wait for.
+  ASSERT_THAT(OpsOf(chain), ElementsAre(Op::kShutdownCloseNotify, Op::kShutdownHalfClose,
+                                        Op::kShutdownClose));
+  CompleteSends(chain);
+  d_.Complete(chain[2], 0);
+  EXPECT_EQ(d_.LastClose(), "peer_fin/client");
+}
+
+TEST_F(ClientConnectionTest, ClientResetMidExchangeLetsTheExchangeEndWithoutReplies) {
+  Open();
+  d_.ClientSends(kGet1);
+  d_.ConnectUpstream();
+  d_.TakeUpstreamSend();
+  d_.CompleteOp(Op::kClientRecv, -ECONNRESET);
+  EXPECT_TRUE(d_.ChainSqes().empty()) << "the backend's answer is awaited (and discarded)";
+  const size_t sends_before = d_.CountSubmitted(Op::kClientSend);
+  d_.BackendSends(kResponse1);
+  EXPECT_EQ(d_.CountSubmitted(Op::kClientSend), sends_before) << "nobody to send to";
+  EXPECT_EQ(d_.worker().upstreams().idle(), 1u) << "the backend connection is still reusable";
+  const std::vector<io_uring_sqe> chain = d_.ChainSqes();
+  ASSERT_THAT(OpsOf(chain), ElementsAre(Op::kShutdownClose));
+  d_.Complete(chain[0], 0);
+  EXPECT_EQ(d_.LastClose(), "reset/client");
+}
+
+TEST_F(ClientConnectionTest, SendFailingWithEpipeIsAReset) {
+  Open();
+  d_.ClientSends(kGet1);
+  d_.ConnectUpstream();
+  d_.TakeUpstreamSend();
+  d_.BackendSends(kResponse1);
+  d_.CompleteOp(Op::kClientSend, -EPIPE);
+  d_.CompleteRecvCancel();
+  const std::vector<io_uring_sqe> chain = d_.ChainSqes();
+  ASSERT_THAT(OpsOf(chain), ElementsAre(Op::kShutdownClose));
+  d_.Complete(chain[0], 0);
+  EXPECT_EQ(d_.LastClose(), "reset/client");
+}
+
+TEST_F(ClientConnectionTest, RequestAfterIdleMemoryWasReleasedIsServed) {
+  Open();
+  d_.Advance(absl::Seconds(1));  // past the idle grace: buffers handed back
+  d_.ClientSends(kGet1);
+  d_.ConnectUpstream();
+  EXPECT_THAT(d_.TakeUpstreamSend(), StartsWith("GET /1 "));
+  d_.BackendSends(kResponse1);
+  EXPECT_EQ(d_.ClientReads(), kResponse1);
+}
+
+TEST_F(ClientConnectionTest, ZeroCopySendHoldsTheChainUntilItsNotification) {
+  testing::ConnectionDriver zc([] {
+    Config config = testing::DriverConfig();
+    config.send_zc_threshold = 1;  // every send
+    return config;
+  }());
+  zc.Accept();
+  zc.Handshake();
+  zc.ClientSends("GET /z HTTP/1.1\r\nHost: example\r\nConnection: close\r\n\r\n");
+  zc.ConnectUpstream();
+  zc.TakeUpstreamSend();
+  zc.BackendSends(kResponse1);
+  const io_uring_sqe send = zc.Expect(Op::kClientSend);
+  EXPECT_EQ(send.opcode, IORING_OP_SEND_ZC);
+  EXPECT_GT(zc.metrics().send_zc.Get(), 0u);
+  zc.client_tls().FeedCiphertext(SqeBytes(send));
+  // The send's result, while the kernel still holds the pages; then its notification.
+  zc.worker().Dispatch(send.user_data, static_cast<int>(send.len), IORING_CQE_F_MORE);
+  zc.CompleteRecvCancel();
+  EXPECT_TRUE(zc.ChainSqes().empty()) << "the buffer is the kernel's until the notification";
+  zc.Complete(send, IORING_NOTIF_USAGE_ZC_COPIED, IORING_CQE_F_NOTIF);
+  EXPECT_EQ(zc.metrics().send_zc_copied.Get(), 1u);
+  const std::vector<io_uring_sqe> chain = zc.ChainSqes();
+  ASSERT_FALSE(chain.empty()) << "the chain follows the notification";
+  std::string plain;
+  zc.client_tls().ReadPlaintext(plain);
+  EXPECT_EQ(plain.substr(plain.size() - 3), "one");
+}
+
+// ---- Draining -----------------------------------------------------------------------------------
+
+uint64_t WakeTag() { return EncodeTag({Op::kWake, 0, 0}); }
+
+TEST_F(ClientConnectionTest, DrainClosesAnIdleConnectionPolitely) {
+  Open();
+  d_.worker().RequestDrain();
+  d_.worker().Dispatch(WakeTag(), 8, 0);  // the worker's eventfd read
+  EXPECT_TRUE(d_.worker().draining());
+  EXPECT_TRUE(d_.Has(Op::kAcceptCancel)) << "accepting stops";
+  d_.Advance(absl::ZeroDuration());  // an only connection closes at once
+  d_.CompleteRecvCancel();
+  const std::vector<io_uring_sqe> chain = d_.ChainSqes();
+  ASSERT_THAT(OpsOf(chain), ElementsAre(Op::kShutdownCloseNotify, Op::kShutdownHalfClose,
+                                        Op::kShutdownDrainRecv, Op::kShutdownDeadline,
+                                        Op::kShutdownClose));
+  CompleteSends(chain);
+  d_.Complete(chain[2], 0);
+  d_.Complete(chain[3], -ECANCELED);
+  d_.Complete(chain[4], 0);
+  EXPECT_EQ(d_.LastClose(), "peer_fin/drain");
+}
+
+TEST_F(ClientConnectionTest, DrainLetsTheResponseInProgressFinishWithConnectionClose) {
+  Open();
+  d_.ClientSends(kGet1);
+  d_.ConnectUpstream();
+  d_.TakeUpstreamSend();
+  d_.worker().RequestDrain();
+  d_.worker().Dispatch(WakeTag(), 8, 0);
+  d_.Advance(absl::ZeroDuration());
+  EXPECT_FALSE(d_.Has(Op::kClientCancelRecv)) << "a busy connection is not cut";
+  d_.BackendSends(kResponse1);
+  EXPECT_EQ(d_.ClientReads(),
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\none");
+  EXPECT_EQ(d_.worker().upstreams().idle(), 0u) << "nothing is pooled while draining";
+  d_.CompleteRecvCancel();
+  const std::vector<io_uring_sqe> chain = d_.ChainSqes();
+  ASSERT_EQ(chain.size(), 5u);
+  CompleteSends(chain);
+  d_.Complete(chain[2], 0);
+  d_.Complete(chain[3], -ECANCELED);
+  d_.Complete(chain[4], 0);
+  EXPECT_EQ(d_.LastClose(), "peer_fin/drain");
+}
+
 // ---- Stale completions --------------------------------------------------------------------------
 
 TEST_F(ClientConnectionTest, StaleCompletionAfterTheSlotIsReusedChangesNothing) {
