@@ -182,6 +182,28 @@ TEST_F(ClientConnectionTest, HandshakeTimeoutAbortsWithoutCloseNotify) {
   EXPECT_EQ(d_.worker().live_clients(), 0u);
 }
 
+TEST_F(ClientConnectionTest, HandshakeTimeoutWithTheServerFlightUnreadEndsAtTheBackstop) {
+  d_.Accept();
+  d_.client_tls().Handshake();
+  d_.SendClientCiphertext();  // the server's flight goes out as a send the client never reads
+  ASSERT_TRUE(d_.Has(Op::kClientSend));
+  d_.Advance(d_.config().handshake_timeout);
+  d_.CompleteRecvCancel();
+  EXPECT_TRUE(d_.ChainSqes().empty()) << "the chain waits for the send in flight";
+  d_.Advance(d_.config().send_timeout + absl::Milliseconds(499));
+  EXPECT_FALSE(d_.Has(Op::kClientCancelRecv));
+  d_.Advance(absl::Milliseconds(1));
+  const io_uring_sqe cancel = d_.Expect(Op::kClientCancelRecv);
+  EXPECT_TRUE(cancel.cancel_flags & IORING_ASYNC_CANCEL_ALL);
+  d_.CompleteOp(Op::kClientSend, -ECANCELED);
+  d_.Complete(cancel, 1);
+  const std::vector<io_uring_sqe> chain = d_.ChainSqes();
+  ASSERT_THAT(OpsOf(chain), ElementsAre(Op::kShutdownHalfClose, Op::kShutdownClose));
+  d_.Complete(chain[0], 0);
+  d_.Complete(chain[1], 0);
+  EXPECT_EQ(d_.LastClose(), "timeout/server_timeout");
+}
+
 TEST_F(ClientConnectionTest, ClientFinDuringHandshakeIsPeerFinFromTheClient) {
   d_.Accept();
   d_.client_tls().Handshake();
@@ -263,6 +285,86 @@ TEST_F(ClientConnectionTest, BadRequestAnswers400AndCloses) {
   EXPECT_THAT(d_.ClientReads(), StartsWith("HTTP/1.1 400 Bad Request\r\n"));
   EXPECT_FALSE(d_.Has(Op::kUpstreamConnect));
   EXPECT_TRUE(d_.Has(Op::kClientCancelRecv)) << "no more requests are read";
+}
+
+TEST_F(ClientConnectionTest, PipelinedRequestsBeforeTheClientsCloseNotifyAreAllAnswered) {
+  Open();
+  ASSERT_EQ(d_.client_tls().WritePlaintext(std::string(kGet1) + kGet2), TlsStatus::kOk);
+  ASSERT_EQ(d_.client_tls().QueueCloseNotify(), TlsStatus::kOk);
+  d_.SendClientCiphertext();
+  d_.ConnectUpstream();
+  EXPECT_THAT(d_.TakeUpstreamSend(), StartsWith("GET /1 "));
+  d_.BackendSends(kResponse1);
+  EXPECT_THAT(d_.TakeUpstreamSend(), StartsWith("GET /2 "));
+  EXPECT_TRUE(d_.ChainSqes().empty()) << "the second answer is still owed";
+  d_.BackendSends(kResponse2);  // queued behind the first response's send, still out
+  EXPECT_EQ(d_.ClientReads(), kResponse1);
+  d_.CompleteRecvCancel();
+  const std::vector<io_uring_sqe> chain = d_.ChainSqes();
+  // The second response is the chain's flush: sent before our close_notify, in one submission.
+  ASSERT_THAT(OpsOf(chain), ElementsAre(Op::kShutdownFlush, Op::kShutdownCloseNotify,
+                                        Op::kShutdownHalfClose, Op::kShutdownClose));
+  TlsStatus status;
+  EXPECT_EQ(ClientReadsChainSends(chain, &status), kResponse2);
+  EXPECT_EQ(status, TlsStatus::kPeerCloseNotify);
+  CompleteSends(chain);
+  d_.Complete(chain[3], 0);
+  EXPECT_EQ(d_.LastClose(), "clean/client");
+  EXPECT_THAT(d_.Closures().back(), HasSubstr("\"requests\":2"));
+}
+
+TEST_F(ClientConnectionTest, PipeliningWindowPausesReadingUntilRequestsAreAnswered) {
+  testing::ConnectionDriver d([] {
+    Config config = testing::DriverConfig();
+    config.max_pipelined = 2;
+    return config;
+  }());
+  d.Accept();
+  d.Handshake();
+  std::string requests;
+  for (int i = 1; i <= 5; ++i) {
+    requests += "GET /" + std::to_string(i) + " HTTP/1.1\r\nHost: example\r\n\r\n";
+  }
+  d.ClientSends(requests);
+  // One answered, two read ahead: the window is full, reading pauses.
+  EXPECT_TRUE(d.Has(Op::kClientCancelRecv));
+  d.CompleteRecvCancel();
+  ASSERT_FALSE(d.Has(Op::kClientRecv));
+  d.ConnectUpstream();
+  std::string order;
+  for (int i = 1; i <= 5; ++i) {
+    const std::string sent = d.TakeUpstreamSend();
+    order += sent.substr(5, 1);
+    EXPECT_FALSE(d.Has(Op::kUpstreamSend)) << "one request at a time";
+    d.BackendSends(kResponse1);
+  }
+  EXPECT_EQ(order, "12345");
+  EXPECT_TRUE(d.Has(Op::kClientRecv)) << "reading resumed once the window had room";
+  std::string all;
+  for (int i = 0; i < 5; ++i) all += kResponse1;
+  EXPECT_EQ(d.ClientReads(), all);
+}
+
+TEST_F(ClientConnectionTest, UnframedResponseEndsAtTheBackendsCloseAndCloseNotifyMarksItsEnd) {
+  Open();
+  d_.ClientSends(kGet1);
+  d_.ConnectUpstream();
+  d_.TakeUpstreamSend();
+  d_.BackendSends("HTTP/1.1 200 OK\r\n\r\nabc");  // neither length nor chunks
+  d_.BackendSends("def");
+  d_.BackendCloses();
+  std::string got = d_.ClientReads();
+  d_.CompleteRecvCancel();
+  const std::vector<io_uring_sqe> chain = d_.ChainSqes();
+  TlsStatus status;
+  got += ClientReadsChainSends(chain, &status);  // "def" was queued: it goes out as the flush
+  EXPECT_EQ(got, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabcdef");
+  EXPECT_EQ(status, TlsStatus::kPeerCloseNotify) << "the only sign that the body is complete";
+  CompleteSends(chain);
+  d_.Complete(Step(chain, Op::kShutdownDrainRecv), 0);
+  d_.Complete(Step(chain, Op::kShutdownDeadline), -ECANCELED);
+  d_.Complete(Step(chain, Op::kShutdownClose), 0);
+  EXPECT_EQ(d_.LastClose(), "peer_fin/server_policy");
 }
 
 // ---- Backpressure -------------------------------------------------------------------------------

@@ -254,6 +254,46 @@ TEST_F(UpstreamTest, IdlePooledConnectionThatSendsBytesIsClosed) {
   EXPECT_EQ(d_.ClientReads(), "") << "nothing reaches the client";
 }
 
+TEST_F(UpstreamTest, IdleSweepClosesPooledConnectionsPastTheIdleTimeout) {
+  ServeOneAndPool();
+  UpstreamPool& pool = d_.worker().upstreams();
+  pool.SweepIdle(d_.clock().NowNs());
+  EXPECT_FALSE(d_.Has(Op::kUpstreamCancelRecv));
+  d_.clock().Advance(d_.config().upstream_idle_timeout - absl::Seconds(1) - absl::Milliseconds(1));
+  pool.SweepIdle(d_.clock().NowNs());
+  EXPECT_EQ(pool.idle(), 1u) << "not yet";
+  d_.clock().Advance(absl::Seconds(1) + absl::Milliseconds(1));
+  pool.SweepIdle(d_.clock().NowNs());
+  EXPECT_EQ(pool.idle(), 0u);
+  EXPECT_TRUE(d_.Has(Op::kUpstreamCancelRecv)) << "its recv goes first (a pending recv stops the FIN)";
+  d_.CompleteOp(Op::kUpstreamRecv, -ECANCELED);
+  d_.CompleteOp(Op::kUpstreamCancelRecv, 0);
+  EXPECT_TRUE(d_.Has(Op::kUpstreamClose));
+}
+
+TEST_F(UpstreamTest, RequestBodyBacklogPausesTheClientUntilTheBackendTakesIt) {
+  Open();
+  const std::string body(40000, 'b');
+  d_.ClientSends("POST /up HTTP/1.1\r\nHost: example\r\nContent-Length: 40000\r\n\r\n" + body);
+  // The backend has not even connected: the body waits, and past the high mark (a quarter of
+  // --max-conn-buffer) reading stops; the rest stays in the client's socket.
+  EXPECT_GT(d_.client_bytes_waiting(), 0u);
+  EXPECT_FALSE(d_.Has(Op::kClientRecv));
+  d_.CompleteRecvCancel();  // (a multishot still armed when the pause came is cancelled)
+  d_.ConnectUpstream();
+  std::string forwarded;
+  for (int i = 0; i < 100 && (d_.Has(Op::kUpstreamSend) || d_.client_bytes_waiting() > 0); ++i) {
+    while (d_.Has(Op::kUpstreamSend)) forwarded += d_.TakeUpstreamSend();
+    d_.DeliverWaitingClientBytes();  // the backend took the body: reading has resumed
+  }
+  EXPECT_EQ(d_.client_bytes_waiting(), 0u);
+  EXPECT_EQ(forwarded.substr(forwarded.find("\r\n\r\n") + 4), body);
+  EXPECT_GT(d_.metrics().connection_buffered_bytes_max.Get(), 16 * 1024);
+  EXPECT_LT(d_.metrics().connection_buffered_bytes_max.Get(), 64 * 1024) << "--max-conn-buffer";
+  d_.BackendSends(kOk);
+  EXPECT_EQ(d_.ClientReads(), kOk);
+}
+
 TEST_F(UpstreamTest, StaleUpstreamCompletionIsCountedAndDropped) {
   ServeOneAndPool();
   const io_uring_sqe old_recv = d_.Expect(Op::kUpstreamRecv);

@@ -192,10 +192,19 @@ class ConnectionDriver {
   // The client's ciphertext arrives on the armed recv, in chunks no larger than the recv and a
   // provided buffer allow. A multishot recv stays armed (IORING_CQE_F_MORE) until its byte
   // limit is reached; a single-shot one completes and the connection re-arms it.
+  // Bytes that find no recv armed (the connection paused reading) wait, as they would in the
+  // kernel's socket buffer, until DeliverWaitingClientBytes.
   void ClientSendsCiphertext(std::string_view bytes) {
+    if (!waiting_client_bytes_.empty()) {
+      waiting_client_bytes_.append(bytes);
+      return;
+    }
     while (!bytes.empty()) {
       std::optional<io_uring_sqe> recv = FindClient(Op::kClientRecv);
-      ASSERT_TRUE(recv.has_value()) << "no client recv armed for " << bytes.size() << " bytes";
+      if (!recv) {
+        waiting_client_bytes_.assign(bytes);
+        return;
+      }
       const bool multishot = IsMultishotRecv(*recv);
       uint64_t& taken = recv_taken_[recv->user_data];
       const size_t limit = std::min<size_t>(recv->len - (multishot ? taken : 0),
@@ -210,6 +219,14 @@ class ConnectionDriver {
       Complete(*recv, static_cast<int>(n), flags);
       bytes.remove_prefix(n);
     }
+  }
+  size_t client_bytes_waiting() const { return waiting_client_bytes_.size(); }
+  // Hands the waiting bytes to the recv, if one is armed again; returns how many were taken.
+  size_t DeliverWaitingClientBytes() {
+    std::string bytes;
+    bytes.swap(waiting_client_bytes_);
+    ClientSendsCiphertext(bytes);
+    return bytes.size() - waiting_client_bytes_.size();
   }
   // The client encrypts `plain` and sends it.
   void ClientSends(std::string_view plain) {
@@ -390,6 +407,7 @@ class ConnectionDriver {
   std::unique_ptr<TlsSession> client_;
   std::vector<io_uring_sqe> outstanding_;
   std::vector<io_uring_sqe> submitted_;
+  std::string waiting_client_bytes_;  // sent by the client, not yet read by the proxy
   std::map<uint64_t, uint64_t> recv_taken_;  // bytes a multishot recv has delivered
   std::vector<int> fds_;
   int client_fd_ = -1;
