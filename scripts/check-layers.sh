@@ -15,7 +15,7 @@ allowed = {
     "http": {"core", "http"},
     "shutdown": {"core", "shutdown"},
     "config": {"core", "tls", "config"},
-    "diag": {"core", "tls", "config", "diag"},
+    "diag": {"core", "tls", "shutdown", "config", "diag"},
     "proxy": {"core", "tls", "http", "shutdown", "config", "diag", "proxy"},
 }
 include = re.compile(r'^\s*#\s*include\s+"ringgate/([a-z_]+)/')

@@ -153,7 +153,9 @@ void Worker::StartDrain() {
 void Worker::CutAtDrainDeadline() {
   drain_cut_done_ = true;
   clients_.ForEach([](ClientConnection& c) {
-    if (c.in_use()) c.CutAtDrainDeadline();
+    if (c.in_use()) {
+      c.RequestClose(CloseKind::kDrainCut, CloseInitiator::kDrain, TerminationCause::kTimeout);
+    }
   });
 }
 

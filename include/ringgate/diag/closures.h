@@ -12,17 +12,9 @@
 
 #include "fmt/format.h"
 #include "ringgate/diag/lifecycle.h"
+#include "ringgate/shutdown/tcp_close_view.h"
 
 namespace ringgate {
-
-// What the kernel said about the socket just before its last reference was closed.
-struct TcpCloseView {
-  bool valid = false;
-  uint32_t unacked_segments = 0;  // TCP_INFO tcpi_unacked
-  uint32_t notsent_bytes = 0;     // TCP_INFO tcpi_notsent_bytes
-  int32_t send_queue_bytes = 0;   // SIOCOUTQ: sent but unacknowledged plus not yet sent
-  int32_t unread_bytes = 0;       // SIOCINQ: received but never read (the kernel will send RST)
-};
 
 struct ClosureRecord {
   uint64_t id = 0;

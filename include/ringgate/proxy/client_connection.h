@@ -5,8 +5,14 @@
 // waits, unforwarded, until the response before it is complete (a read-ahead parser only counts
 // the requests waiting, for the --max-pipelined window).
 //
-// How it closes is the product: see BeginShutdown, StartShutdownChain and Finalize, and
-// src/shutdown/ for the linked-SQE chain itself.
+// Its control state is one ConnState (conn_state.h), changed only through Transition, which
+// checks the table of legal moves. How it closes is the product: RequestClose names the kind of
+// close, StartGracefulClose hands the socket to the shutdown chain (src/shutdown/), and
+// Finalize reports the end from the termination events recorded on the way (src/diag/).
+//
+// The code is split by concern: client_connection.cc (start, dispatch, timers, the close
+// sequence), tls_stream.cc (ciphertext in and out, backpressure toward the client),
+// exchange.cc (requests, the backend, responses, the pipelining window).
 #ifndef RINGGATE_PROXY_CLIENT_CONNECTION_H_
 #define RINGGATE_PROXY_CLIENT_CONNECTION_H_
 
@@ -19,7 +25,11 @@
 
 #include "absl/time/time.h"
 #include "ringgate/core/send_queue.h"
+#include "ringgate/core/ring.h"
+#include "ringgate/diag/close_report.h"
 #include "ringgate/diag/closures.h"
+#include "ringgate/proxy/conn_state.h"
+#include "ringgate/shutdown/graceful_close.h"
 #include "fmt/format.h"
 #include "ringgate/diag/metrics.h"
 #include "ringgate/http/http_codec.h"
@@ -58,8 +68,10 @@ class ClientConnection {
   // The process is stopping: close now if idle (after `idle_close_delay`), else after the
   // response in progress.
   void OnDrain(absl::Duration idle_close_delay);
-  // --drain-timeout passed: end the connection now, counted and logged.
-  void CutAtDrainDeadline();
+  // Asks the connection to close; `cause` says why for the kinds that abort. Repeated requests
+  // are fine: the first initiator named and the first abort's cause are the ones reported.
+  void RequestClose(CloseKind kind, CloseInitiator initiator,
+                    TerminationCause cause = TerminationCause::kNone);
 
   // Events from the bound backend connection.
   void OnUpstreamConnected();
@@ -70,7 +82,11 @@ class ClientConnection {
 
   uint32_t slot() const { return slot_; }
   uint32_t generation() const { return generation_; }
-  bool in_use() const { return in_use_; }
+  ConnState state() const { return state_; }
+  bool in_use() const { return state_ != ConnState::kFree; }
+  // Every state change so far, oldest first (for tests and /connections).
+  const std::vector<StateChange>& transitions() const { return transitions_; }
+  const TerminationLog& termination() const { return termination_; }
   uint64_t id() const { return id_; }
   // This connection as a JSON object for /connections.
   void AppendJson(fmt::memory_buffer& out, int64_t now_ns) const;
@@ -123,11 +139,17 @@ class ClientConnection {
   void ReleaseIdleMemory();
   void OnSend(int result);
   // Closing.
+  // The one place the control state changes: checks kLegalMoves and records the change.
+  void Transition(ConnState to, std::string_view reason);
+  bool closing() const { return state_ >= ConnState::kClosing; }
   void RespondWithError(int status_code, CloseInitiator initiator);
-  void BeginShutdown(CloseInitiator initiator);
-  void Abort(TerminationCause cause, CloseInitiator initiator);
-  void MaybeStartShutdownChain();
-  void OnShutdownStep(Op op, int result);
+  // kOpen/kHandshake -> kClosing: no new requests; what is owed is flushed first.
+  void StartClosing(CloseInitiator initiator);
+  // The close so far decided on an abort (no close_notify) for `cause`.
+  void MarkAborted(TerminationCause cause);
+  // kClosing -> kChainSubmitted once no recv or send of ours is in flight.
+  void MaybeStartGracefulClose();
+  void OnCloseStep(Op op, int result);
   void DrainAfterCloseNotify(std::string_view ciphertext);
   void Finalize();
   Upstream* BoundUpstream() const;
@@ -137,6 +159,7 @@ class ClientConnection {
   // Records a lifecycle stage and moves the per-state connection gauge with it.
   void EnterState(LifecycleState state, int64_t now_ns);
   void NotePeerCloseNotify();
+  void NotePeerFin();
   bool Idle() const;  // handshake done, no exchange, nothing unparsed
   // Cancels whatever the shutdown chain still has pending on the socket; the close follows.
   void CancelChain();
@@ -144,27 +167,28 @@ class ClientConnection {
   void GiveUpOnStalledClient();
   // One answered request: metrics and the access log.
   void RecordExchange(int status);
-  // The kernel's view of the socket, read through observer_fd_ just before the last close.
-  void ReadTcpCloseView();
   void NoteIoError(int error);
   // The client's side is gone: stop writing to it, keep serving what it already sent.
   void OnClientGone(int error);
-  bool InputEnded() const { return peer_fin_ || peer_close_notify_ || client_gone_; }
+  bool peer_fin() const { return termination_.Has(TerminationEvent::kPeerFin); }
+  bool peer_close_notify() const { return termination_.Has(TerminationEvent::kPeerCloseNotify); }
+  bool InputEnded() const { return peer_fin() || peer_close_notify() || client_gone_; }
 
   Worker& worker_;
   const uint32_t slot_;
   uint32_t generation_ = 1;
-  bool in_use_ = false;
+  ConnState state_ = ConnState::kFree;
+  std::vector<StateChange> transitions_;
   int fd_ = -1;
   uint64_t id_ = 0;
   std::string peer_ip_;
   bool peer_trusted_ = false;  // in --trusted-proxies: its forwarding headers are believed
-  int ops_in_flight_ = 0;
+  OpsInFlight ops_;
   // A zero-copy send's result, held until the kernel's notification says it no longer reads
   // the buffer: only then may the send queue reuse it or move on (SubmitSend, OnCompletion).
   int zero_copy_result_ = 0;
   Lifecycle life_;
-  CloseInitiator initiator_ = CloseInitiator::kNone;
+  TerminationLog termination_;
   TlsGroup tls_group_ = TlsGroup::kNone;  // the handshake's key exchange group, for the close line
 
   std::unique_ptr<TlsSession> tls_;
@@ -186,8 +210,6 @@ class ClientConnection {
   bool recv_armed_ = false;
   bool recv_paused_ = false;
   bool cancel_in_flight_ = false;
-  bool peer_close_notify_ = false;
-  bool peer_fin_ = false;
   // The client reset the connection or can no longer receive (EPIPE). Requests that fully
   // arrived before that are still forwarded; their responses are discarded.
   bool client_gone_ = false;
@@ -222,28 +244,10 @@ class ClientConnection {
   int64_t release_idle_memory_at_ns_ = 0;  // ScheduleIdleMemoryRelease; 0 = none pending
 
   // Shutdown.
-  bool closing_ = false;          // no new requests; the chain starts once I/O is quiet
-  bool graceful_ = true;          // send close_notify (false: abort, the client sees truncation)
-  bool chain_started_ = false;
-  bool fd_closed_ = false;
-  bool timed_out_ = false;
-  bool reset_seen_ = false;
-  bool error_seen_ = false;
-  TerminationCause forced_cause_ = TerminationCause::kNone;
-  std::string chain_flush_;
-  std::string chain_close_notify_;
-  std::unique_ptr<char[]> drain_buffer_;
-  __kernel_timespec drain_deadline_{};
+  bool graceful_ = true;  // send close_notify (false: abort, the client sees truncation)
+  GracefulClose close_;
   uint64_t bytes_pending_at_shutdown_ = 0;
   uint64_t bytes_drained_ = 0;
-  int drain_recv_result_ = 0;      // classified in Finalize, once the deadline's CQE is in too
-  int64_t drain_recv_done_ns_ = 0;
-  bool close_notify_sent_ = false;
-  // A second descriptor for the socket, taken when the chain starts, so that the chain's close
-  // is not the last one: at its completion the socket still exists and TCP_INFO, SIOCOUTQ and
-  // SIOCINQ tell what the kernel still held. Closed right after.
-  int observer_fd_ = -1;
-  TcpCloseView tcp_at_close_;
 
   // Counters for the close summary.
   uint64_t cipher_bytes_in_ = 0;

@@ -1,0 +1,165 @@
+// The response side of an exchange: events from the bound backend connection (connected, data,
+// end, failure, drained), the response head rewritten for the client and streamed back in
+// order, and what happens when the backend fails before or during its response.
+#include "ringgate/proxy/client_connection.h"
+
+#include <cstring>
+
+#include "ringgate/core/log.h"
+#include "ringgate/proxy/upstream.h"
+#include "ringgate/proxy/worker.h"
+
+namespace ringgate {
+
+void ClientConnection::OnUpstreamConnected() {
+  if (timer_ == ClientTimer::kUpstreamConnect) {
+    if (request_complete_) {
+      SetTimer(ClientTimer::kUpstreamResponse, worker_.config().upstream_response_timeout);
+    } else {
+      SetTimer(ClientTimer::kRequestBody, worker_.config().request_body_timeout);
+    }
+  }
+}
+
+void ClientConnection::OnUpstreamData(std::string_view bytes) {
+  Upstream* upstream = BoundUpstream();
+  if (upstream == nullptr || closing()) return;
+  if (request_complete_ && timer_ != ClientTimer::kClientSend) {
+    SetTimer(ClientTimer::kUpstreamResponse, worker_.config().upstream_response_timeout);
+  }
+  HttpParser& parser = upstream->response_parser();
+  std::string plain;
+  while (!bytes.empty()) {
+    const size_t used = parser.Execute(bytes, plain);
+    bytes.remove_prefix(used);
+    if (parser.error() != HttpError::kNone) {
+      LogLine(spdlog::level::warn, "bad response from backend", id_)
+          .With("reason", parser.error_reason());
+      DetachUpstream(false);
+      QueuePlaintext(plain);
+      if (response_started_) {
+        RequestClose(CloseKind::kAbort, CloseInitiator::kServerError, TerminationCause::kError);
+      } else {
+        RespondWithError(502, CloseInitiator::kServerError);
+      }
+      return;
+    }
+    if (parser.TakeHead()) {
+      const HttpHead& head = parser.head();
+      if (head.status_code >= 100 && head.status_code < 200) {
+        // Interim responses (103 Early Hints) pass through; 101 would need a tunnel.
+        if (head.status_code == 101) {
+          DetachUpstream(false);
+          RespondWithError(502, CloseInitiator::kServerError);
+          return;
+        }
+        if (!client_http10_) {  // HTTP/1.0 has no interim responses
+          QueuePlaintext(BuildClientResponseHead(head, BodyFraming::kNone, false));
+        }
+      } else {
+        response_started_ = true;
+        response_status_ = head.status_code;
+        const BodyFraming framing = ChooseResponseFraming(head, head_request_, client_http10_);
+        if (framing == BodyFraming::kUntilClose || !request_complete_ || worker_.draining()) {
+          close_after_response_ = true;
+        }
+        QueuePlaintext(
+            BuildClientResponseHead(head, framing, close_after_response_, client_http10_));
+      }
+    }
+    if (!plain.empty()) {
+      QueuePlaintext(plain);
+      plain.clear();
+    }
+    if (parser.message_complete()) {
+      if (!response_started_) {  // an interim response: the final one follows
+        parser.StartNextMessage();
+        continue;
+      }
+      // A response that ended at its head although it declared a body (HEAD, 204, 304): a backend
+      // that sends that body anyway, in a later segment, would have it read as the next
+      // client's response. Such a connection is not pooled.
+      const bool unread_body_declared =
+          parser.ended_at_head() && (parser.head().chunked || parser.head().content_length > 0);
+      const bool reusable = parser.head().keep_alive && bytes.empty() && request_complete_ &&
+                            !unread_body_declared;
+      FlushToClient();
+      FinishExchange(reusable);
+      return;
+    }
+    if (used == 0) break;
+  }
+  FlushToClient();
+  NoteBufferedBytes();
+  if (out_.backlog() > OwedHigh()) {
+    upstream->PauseRecv();  // OnSend resumes
+    SetTimer(ClientTimer::kClientSend, worker_.config().send_timeout);
+  }
+}
+
+void ClientConnection::OnUpstreamEof() {
+  Upstream* upstream = BoundUpstream();
+  has_upstream_ = false;
+  if (closing() || !exchange_active_) return;
+  if (upstream != nullptr && response_started_) {
+    std::string plain;
+    if (upstream->response_parser().Finish(plain)) {
+      QueuePlaintext(plain);
+      FlushToClient();
+      close_after_response_ = true;
+      FinishExchange(false);
+      return;
+    }
+  }
+  if (!response_started_) {
+    if (upstream != nullptr && upstream->reused() &&
+        RetryOnFreshUpstream(upstream->request_bytes_submitted() > 0)) {
+      return;
+    }
+    LogLine(spdlog::level::warn, "backend closed before responding", id_);
+    RespondWithError(502, CloseInitiator::kServerError);
+    return;
+  }
+  LogLine(spdlog::level::warn, "backend closed mid-response: aborting so the client sees truncation",
+          id_);
+  RequestClose(CloseKind::kAbort, CloseInitiator::kServerError, TerminationCause::kError);
+}
+
+void ClientConnection::OnUpstreamFailed(int error) {
+  Upstream* upstream = BoundUpstream();
+  const bool was_reused = upstream != nullptr && upstream->reused();
+  const bool request_reached_backend =
+      upstream != nullptr && upstream->request_bytes_submitted() > 0;
+  has_upstream_ = false;
+  if (closing() || !exchange_active_) return;
+  if (!response_started_) {
+    if (was_reused && RetryOnFreshUpstream(request_reached_backend)) return;
+    LogLine(spdlog::level::warn, "backend failed", id_)
+        .With("backend", worker_.config().backend.text)
+        .With("error", std::strerror(-error));
+    RespondWithError(502, CloseInitiator::kServerError);
+    return;
+  }
+  LogLine(spdlog::level::warn, "backend failed mid-response", id_).With("error", std::strerror(-error));
+  RequestClose(CloseKind::kAbort, CloseInitiator::kServerError, TerminationCause::kError);
+}
+
+void ClientConnection::OnUpstreamDrained() {
+  if (closing()) return;
+  Upstream* upstream = BoundUpstream();
+  if (upstream == nullptr || upstream->send_backlog() > OwedLow()) return;
+  ProcessRequestsAndReadOn();
+  FlushToClient();
+}
+
+Upstream* ClientConnection::BoundUpstream() const {
+  return has_upstream_ ? worker_.upstreams().At(upstream_slot_, upstream_generation_) : nullptr;
+}
+
+void ClientConnection::DetachUpstream(bool reusable) {
+  Upstream* upstream = BoundUpstream();
+  has_upstream_ = false;
+  if (upstream != nullptr) worker_.upstreams().Release(upstream, reusable);
+}
+
+}  // namespace ringgate
