@@ -134,7 +134,17 @@ void ClientConnection::OnCompletion(Op op, int result, uint32_t flags) {
       ops_.Finished();
       OnCloseStep(op, result);
       break;
-    default:
+    case Op::kNone:
+    case Op::kAccept:
+    case Op::kWake:
+    case Op::kAcceptCancel:
+    case Op::kAcceptRetry:
+    case Op::kUpstreamConnect:
+    case Op::kUpstreamRecv:
+    case Op::kUpstreamSend:
+    case Op::kUpstreamCancelRecv:
+    case Op::kUpstreamClose:
+      RINGGATE_CHECK(false, "the worker routed another owner's completion to a client connection");
       break;
   }
   if (state_ == ConnState::kClosing) MaybeStartGracefulClose();

@@ -19,7 +19,7 @@ void Upstream::ResetForNewSocket() {
   generation_ = (generation_ + 1) & kGenerationMask;
   state_ = State::kFree;
   fd_ = -1;
-  ops_in_flight_ = 0;
+  ops_.Reset();
   recv_armed_ = recv_paused_ = cancel_in_flight_ = close_submitted_ = false;
   reused_ = false;
   has_client_ = false;
@@ -42,7 +42,7 @@ bool Upstream::Connect() {
   io_uring_sqe* sqe = worker_.Sqe();
   io_uring_prep_connect(sqe, fd_, backend.get(), backend.length);
   io_uring_sqe_set_data64(sqe, EncodeTag({Op::kUpstreamConnect, generation_, slot_}));
-  ++ops_in_flight_;
+  ops_.Started();
   return true;
 }
 
@@ -84,7 +84,7 @@ void Upstream::SubmitBytes(std::string_view bytes) {
   io_uring_sqe* sqe = worker_.Sqe();
   io_uring_prep_send(sqe, fd_, bytes.data(), bytes.size(), MSG_WAITALL | MSG_NOSIGNAL);
   io_uring_sqe_set_data64(sqe, EncodeTag({Op::kUpstreamSend, generation_, slot_}));
-  ++ops_in_flight_;
+  ops_.Started();
 }
 
 void Upstream::ArmRecv() {
@@ -94,7 +94,7 @@ void Upstream::ArmRecv() {
   PrepareBoundedRecv(sqe, fd_, worker_.buffers().group(),
                      static_cast<uint32_t>(worker_.config().max_conn_buffer_bytes / 8));
   io_uring_sqe_set_data64(sqe, EncodeTag({Op::kUpstreamRecv, generation_, slot_}));
-  ++ops_in_flight_;
+  ops_.Started();
   recv_armed_ = true;
 }
 
@@ -104,7 +104,7 @@ void Upstream::PauseRecv() {
   io_uring_sqe* sqe = worker_.Sqe();
   io_uring_prep_cancel64(sqe, EncodeTag({Op::kUpstreamRecv, generation_, slot_}), 0);
   io_uring_sqe_set_data64(sqe, EncodeTag({Op::kUpstreamCancelRecv, generation_, slot_}));
-  ++ops_in_flight_;
+  ops_.Started();
   cancel_in_flight_ = true;
 }
 
@@ -129,11 +129,11 @@ void Upstream::MaybeFinishClose() {
     io_uring_sqe* sqe = worker_.Sqe();
     io_uring_prep_close(sqe, fd_);
     io_uring_sqe_set_data64(sqe, EncodeTag({Op::kUpstreamClose, generation_, slot_}));
-    ++ops_in_flight_;
+    ops_.Started();
     close_submitted_ = true;
     fd_ = -1;
   }
-  if (close_submitted_ && ops_in_flight_ == 0) {
+  if (close_submitted_ && ops_.none()) {
     state_ = State::kFree;
     generation_ = (generation_ + 1) & kGenerationMask;
     worker_.upstreams().FreeSlot(slot_);
@@ -143,7 +143,7 @@ void Upstream::MaybeFinishClose() {
 void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
   switch (op) {
     case Op::kUpstreamConnect: {
-      --ops_in_flight_;
+      ops_.Finished();
       if (state_ != State::kConnecting) break;
       if (result < 0) {
         state_ = State::kClosing;
@@ -172,7 +172,7 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
       break;
     }
     case Op::kUpstreamSend: {
-      --ops_in_flight_;
+      ops_.Finished();
       if (state_ != State::kConnected) {
         out_.Clear();
         break;
@@ -196,7 +196,7 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
     case Op::kUpstreamRecv: {
       if (!(flags & IORING_CQE_F_MORE)) {
         recv_armed_ = false;
-        --ops_in_flight_;
+        ops_.Finished();
       }
       std::string_view data;
       uint16_t bid = 0;
@@ -239,13 +239,28 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
       break;
     }
     case Op::kUpstreamCancelRecv:
-      --ops_in_flight_;
+      ops_.Finished();
       cancel_in_flight_ = false;
       break;
     case Op::kUpstreamClose:
-      --ops_in_flight_;
+      ops_.Finished();
       break;
-    default:
+    case Op::kNone:
+    case Op::kAccept:
+    case Op::kWake:
+    case Op::kAcceptCancel:
+    case Op::kAcceptRetry:
+    case Op::kClientRecv:
+    case Op::kClientSend:
+    case Op::kClientCancelRecv:
+    case Op::kShutdownFlush:
+    case Op::kShutdownCloseNotify:
+    case Op::kShutdownHalfClose:
+    case Op::kShutdownDrainRecv:
+    case Op::kShutdownDeadline:
+    case Op::kShutdownClose:
+    case Op::kCloseAfterBrokenChain:
+      RINGGATE_CHECK(false, "the worker routed another owner's completion to a backend connection");
       break;
   }
   MaybeFinishClose();

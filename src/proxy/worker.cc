@@ -233,7 +233,16 @@ void Worker::Dispatch(uint64_t user_data, int result, uint32_t flags) {
     case Op::kNone:
       if (WorkerMetrics* m = metrics()) m->uring_stale_completions.Add();
       return;
-    default: {
+    case Op::kClientRecv:
+    case Op::kClientSend:
+    case Op::kClientCancelRecv:
+    case Op::kShutdownFlush:
+    case Op::kShutdownCloseNotify:
+    case Op::kShutdownHalfClose:
+    case Op::kShutdownDrainRecv:
+    case Op::kShutdownDeadline:
+    case Op::kShutdownClose:
+    case Op::kCloseAfterBrokenChain: {
       ClientConnection* client = Client(tag.slot, tag.generation);
       if (client == nullptr) {
         if (WorkerMetrics* m = metrics()) m->uring_stale_completions.Add();

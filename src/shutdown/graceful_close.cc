@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <utility>
 
+#include "ringgate/core/check.h"
 #include "ringgate/shutdown/shutdown_chain.h"
 
 namespace ringgate {
@@ -97,7 +98,20 @@ GracefulClose::Step GracefulClose::OnCompletion(Ring& ring, Op op, int result, i
       ReadTcpCloseView();
       step.kind = StepKind::kClosed;
       break;
-    default:
+    case Op::kNone:
+    case Op::kAccept:
+    case Op::kWake:
+    case Op::kAcceptCancel:
+    case Op::kAcceptRetry:
+    case Op::kUpstreamConnect:
+    case Op::kUpstreamRecv:
+    case Op::kUpstreamSend:
+    case Op::kUpstreamCancelRecv:
+    case Op::kUpstreamClose:
+    case Op::kClientRecv:
+    case Op::kClientSend:
+    case Op::kClientCancelRecv:
+      RINGGATE_CHECK(false, "a completion that is not a step of the shutdown chain");
       break;
   }
   return step;

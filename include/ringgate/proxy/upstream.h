@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "ringgate/core/ring.h"
 #include "ringgate/core/send_queue.h"
 #include "ringgate/http/http_codec.h"
 #include "ringgate/core/user_data.h"
@@ -69,7 +70,7 @@ class Upstream {
   uint32_t generation_ = 1;
   State state_ = State::kFree;
   int fd_ = -1;
-  int ops_in_flight_ = 0;
+  OpsInFlight ops_;
   bool recv_armed_ = false;
   bool recv_paused_ = false;
   bool cancel_in_flight_ = false;
