@@ -13,7 +13,7 @@ packages=(
   libspdlog-dev libfmt-dev libwolfssl-dev
   dpkg-dev xz-utils ca-certificates
   openssl curl python3 wrk nghttp2-client procps iproute2 nftables
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(nginx-light haproxy valgrind util-linux linux-perf testssl.sh)

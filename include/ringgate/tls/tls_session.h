@@ -1,6 +1,6 @@
 // tls_session.h
 // One TLS connection driven entirely through memory: ciphertext received from the socket goes
-// in with FeedCiphertext, ciphertext to send comes out of TakeCiphertext. wolfSSL never sees a
+// in with FeedCiphertext, ciphertext to send accumulates in pending_ciphertext(). wolfSSL never sees a
 // file descriptor and never blocks; when it needs more input it says so and returns.
 //
 //   TlsSession tls(ctx);
@@ -10,7 +10,7 @@
 //     TlsStatus s = tls.ReadPlaintext(plain);   // kOk, kWantRead, kPeerCloseNotify, kPeerEof...
 //     tls.WritePlaintext("HTTP/1.1 200 OK\r\n...");
 //   }
-//   send(fd, tls.PendingCiphertext()) ... tls.ConsumeCiphertext(n);
+//   send_queue.AppendOwned(tls.pending_ciphertext());   // taken whole; the session's buffer empties
 #ifndef RINGGATE_TLS_TLS_SESSION_H_
 #define RINGGATE_TLS_TLS_SESSION_H_
 
