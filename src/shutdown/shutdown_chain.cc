@@ -43,7 +43,16 @@ int PrepareShutdownChain(Ring& ring, const ShutdownChainSpec& spec) {
   if (wait_for_peer) {
     io_uring_prep_recv(sqes[i], spec.fd, spec.drain_buffer, spec.drain_buffer_size, MSG_WAITALL);
     // HARDLINK: the deadline cancelling this recv must not cancel the close behind it.
-    sqes[i]->flags |= IOSQE_IO_HARDLINK;
+    // ASYNC: the shutdown before it always runs on an io-wq worker, and when that worker drops
+    // the shutdown's last reference it starts this recv itself, blocking (without ASYNC io-wq
+    // issues a socket op blocking, with no poll). Kernel 6.18 starts a linked timeout's timer
+    // only after its request's issue returns (traced: io_link_timeout_fn's hrtimer_start comes
+    // when the recv ends), so a blocking recv on a silent peer never gets its deadline. That
+    // happens in most closes on a plain or SQPOLL ring, and under DEFER_TASKRUN when the
+    // submitter reaps the shutdown's completion before the worker lets go of it. With ASYNC
+    // io-wq tries the recv non-blocking first and parks it on poll, so the timer starts at
+    // once wherever the recv is issued from.
+    sqes[i]->flags |= IOSQE_IO_HARDLINK | IOSQE_ASYNC;
     io_uring_sqe_set_data64(sqes[i++], tag(Op::kShutdownDrainRecv));
     io_uring_prep_link_timeout(sqes[i], spec.deadline, 0);
     sqes[i]->flags |= IOSQE_IO_LINK;

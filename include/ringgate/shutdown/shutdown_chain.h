@@ -8,8 +8,10 @@
 // close_notify overtake the rest of the response (a falsely clean end). The drain recv also
 // carries MSG_WAITALL: it returns at the peer's FIN, when its buffer is full, or when the
 // deadline cancels it; the HARDLINK keeps the close linked even when the deadline fires, so the
-// descriptor never leaks on a silent peer (see shared/FACTS.md). If an earlier step fails, the
-// close arrives as -ECANCELED and the caller must close the descriptor itself.
+// descriptor never leaks on a silent peer (see shared/FACTS.md). The drain recv also carries
+// IOSQE_ASYNC so that it is never issued blocking on an io-wq worker, where kernel 6.18 would not
+// start its deadline (see shutdown_chain.cc). If an earlier step fails, the close arrives as
+// -ECANCELED and the caller must close the descriptor itself.
 //
 // Every step posts its own completion (no CQE_SKIP_SUCCESS): each one is a lifecycle stage
 // with a timestamp.

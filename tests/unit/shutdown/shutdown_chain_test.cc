@@ -278,9 +278,58 @@ TEST(ShutdownChainSqpollTest, NearlyFullQueueStillGetsEveryEntryWithItsLinks) {
   io_uring_queue_exit(&ring);
 }
 
-// Without DEFER_TASKRUN (the workers' fallback), the linked timeout after shutdown(2) was seen
-// never to fire on kernel 6.18, so ClientConnection cancels the drain recv itself after the
-// deadline. Whatever the kernel does with the timeout, that cancel must let the close run.
+// The shutdown runs on an io-wq worker; when that worker drops the shutdown's last reference it
+// issues the drain recv itself. Without IOSQE_ASYNC on the recv that issue blocks, and kernel
+// 6.18 starts the linked timeout only after it returns: on a silent peer neither ever completes.
+// On a plain or SQPOLL ring that is most rounds (the worker posts the completion itself); under
+// DEFER_TASKRUN only when the submitter reaps the shutdown's completion before the worker lets go
+// of it, which matches the rare hang of SilentPeerHitsTheDeadlineAndTheCloseStillRuns.
+TEST(ShutdownChainIoWqTest, DeadlineFiresWhenTheWorkerStartsTheDrainRecv) {
+  for (const unsigned flags : {0u, static_cast<unsigned>(IORING_SETUP_SQPOLL)}) {
+    io_uring ring{};
+    io_uring_params params{};
+    params.flags = flags;
+    params.sq_thread_idle = 2000;
+    if (int ret = io_uring_queue_init_params(64, &ring, &params); ret != 0) {
+      ASSERT_NE(flags, 0u) << strerror(-ret);
+      continue;  // no SQPOLL here
+    }
+    char drain[4096];
+    __kernel_timespec deadline{0, 100000000};
+    for (int round = 0; round < 5; ++round) {
+      TcpPair p = Connect();
+      ShutdownChainSpec spec;
+      spec.fd = p.ours;
+      spec.flush = "data";
+      spec.close_notify = "alert";
+      spec.drain_buffer = drain;
+      spec.drain_buffer_size = sizeof drain;
+      spec.deadline = &deadline;
+      const int count = PrepareShutdownChain(&ring, spec);
+      io_uring_submit(&ring);
+      std::map<Op, int> results;
+      while (static_cast<int>(results.size()) < count) {
+        io_uring_cqe* cqe = nullptr;
+        __kernel_timespec wait{2, 0};
+        if (io_uring_wait_cqe_timeout(&ring, &cqe, &wait) != 0) break;
+        results[DecodeTag(cqe->user_data).op] = cqe->res;
+        io_uring_cqe_seen(&ring, cqe);
+      }
+      const bool closed = results.count(Op::kShutdownClose) != 0;
+      if (!closed) close(p.ours);
+      close(p.theirs);
+      ASSERT_TRUE(closed) << "flags " << flags << " round " << round
+                          << ": the drain recv's deadline never fired";
+      EXPECT_EQ(results[Op::kShutdownDrainRecv], -ECANCELED);
+      EXPECT_EQ(results[Op::kShutdownDeadline], -ETIME);
+      EXPECT_EQ(results[Op::kShutdownClose], 0);
+    }
+    io_uring_queue_exit(&ring);
+  }
+}
+
+// Whatever the kernel does with the linked timeout, cancelling the drain recv (ClientConnection's
+// backstop after the deadline) must let the close run.
 TEST(ShutdownChainPlainRingTest, CancellingTheDrainRecvStillRunsTheClose) {
   io_uring ring{};
   ASSERT_EQ(io_uring_queue_init(64, &ring, 0), 0);
