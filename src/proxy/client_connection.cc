@@ -235,8 +235,10 @@ void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
       break;
     case ClientTimer::kShutdownBackstop:
       // The chain's current phase overran: a flush the client never reads (no deadline of its
-      // own), or a drain recv whose linked timeout did not fire (seen on rings without
-      // DEFER_TASKRUN, kernel 6.18). Cancelling what is pending lets the close run.
+      // own), or a drain recv whose linked timeout did not fire (before the chain put
+      // IOSQE_ASYNC on that recv, kernel 6.18 did not start the deadline of a recv issued
+      // blocking on an io-wq worker; see shutdown_chain.cc). Cancelling what is pending lets
+      // the close run.
       if (state_ != ConnState::kClosed) {
         LogLine(spdlog::level::warn, "shutdown phase overran its deadline; cancelling", id_)
             .With("state", LifecycleStateName(life_.state()));

@@ -305,7 +305,8 @@ TEST(ShutdownChainIoWqTest, DeadlineFiresWhenTheWorkerStartsTheDrainRecv) {
       spec.drain_buffer = drain;
       spec.drain_buffer_size = sizeof drain;
       spec.deadline = &deadline;
-      const int count = PrepareShutdownChain(&ring, spec);
+      UringRing ring_view(&ring);
+      const int count = PrepareShutdownChain(ring_view, spec);
       io_uring_submit(&ring);
       std::map<Op, int> results;
       while (static_cast<int>(results.size()) < count) {
