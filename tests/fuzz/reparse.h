@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "rfc9112_framing.h"
-#include "ringgate/http/http_codec.h"
+#include "ringgate/http/http_parser.h"
 
 namespace ringgate::fuzz {
 
