@@ -14,7 +14,6 @@
 
 #include "ringgate/config/config.h"
 #include "fmt/format.h"
-#include "ringgate/core/log.h"
 #include "ringgate/diag/metrics.h"
 
 namespace ringgate {
@@ -245,12 +244,8 @@ std::string AdminServer::Respond(const std::string& method, const std::string& p
   if (path == "/metrics") {
     std::vector<const WorkerMetrics*> shards;
     for (WorkerView* w : workers_) shards.push_back(&w->metrics_shard());
-    std::string body = RenderPrometheus(shards);
-    body += fmt::format(
-        "# HELP ringgate_log_lines_dropped_total Log lines dropped because the async queue was full.\n"
-        "# TYPE ringgate_log_lines_dropped_total counter\nringgate_log_lines_dropped_total {}\n",
-        DroppedLogLines());
-    return HttpResponse(200, "OK", "text/plain; version=0.0.4", body);
+    return HttpResponse(200, "OK", "text/plain; version=0.0.4",
+                        RenderPrometheus(shards, ReadProcessMetrics()));
   }
   if (path == "/connections" || path == "/closures") {
     const SnapshotKind kind =
