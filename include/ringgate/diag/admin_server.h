@@ -47,11 +47,8 @@ class WorkerView {
   virtual std::string Snapshot(SnapshotKind kind, std::chrono::milliseconds timeout) = 0;
 };
 
-// 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104.
-bool IsLoopbackAddress(const SocketAddress& address);
-// The admin endpoint on `address` may be exposed with `token` (empty: none): a non-loopback
-// address needs a token, and a token must be 16 to 512 visible ASCII characters (no spaces).
-absl::Status CheckAdminAccess(const SocketAddress& address, std::string_view token);
+// IsLoopbackAddress and CheckAdminAccess (who may reach the endpoint) are in config.h: the flags
+// are checked with them before anything starts.
 
 class AdminServer {
  public:
