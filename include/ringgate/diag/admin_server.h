@@ -67,6 +67,10 @@ class AdminServer {
   void Stop();
   // The response (status line, headers, body) for one request path; public for tests.
   std::string Respond(const std::string& method, const std::string& path);
+  // Whether a request head (request line and header fields, without the blank line) may be
+  // answered: always without a token; with one, exactly one Authorization field must carry
+  // `Bearer <token>` (scheme and field name in any case). Public for tests.
+  bool Authorized(std::string_view head) const;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -79,7 +83,6 @@ class AdminServer {
   void HandleConnection(int fd);
   // Waits until `fd` is ready for `events`, in slices that notice Stop(); false at `deadline`.
   bool WaitFor(int fd, short events, Clock::time_point deadline) const;
-  bool Authorized(std::string_view head) const;
 
   std::vector<WorkerView*> workers_;
   const std::atomic<bool>& draining_;
