@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -151,6 +152,46 @@ bool AddressInCidrs(const sockaddr_storage& address, const std::vector<Cidr>& bl
     return true;
   }
   return false;
+}
+
+// 127/8, ::1 and (AddressInCidrs maps IPv4 into IPv6) ::ffff:127.0.0.0/104.
+bool IsLoopbackAddress(const SocketAddress& address) {
+  static const std::vector<Cidr> kLoopback = *ParseCidrList("127.0.0.0/8,::1/128");
+  return AddressInCidrs(address.storage, kLoopback);
+}
+
+absl::Status CheckAdminAccess(const SocketAddress& address, std::string_view token) {
+  if (!token.empty()) {
+    const bool visible = std::all_of(token.begin(), token.end(),
+                                     [](char c) { return c > 0x20 && c < 0x7f; });
+    if (!visible || token.size() < 16 || token.size() > 512) {
+      return absl::InvalidArgumentError(
+          "--admin-token must be 16 to 512 visible ASCII characters without spaces "
+          "(e.g. openssl rand -hex 32)");
+    }
+    return absl::OkStatus();
+  }
+  if (!IsLoopbackAddress(address)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "--admin-listen {} is not a loopback address: anyone who reaches it could read every "
+        "connection's peer and state; set --admin-token (every request must then carry "
+        "'Authorization: Bearer <token>') or listen on 127.0.0.1",
+        address.text));
+  }
+  return absl::OkStatus();
+}
+
+const Config& DefaultConfig() {
+  static const Config kDefaults;
+  return kDefaults;
+}
+
+std::string_view LogFormatName(LogFormat format) {
+  switch (format) {
+    case LogFormat::kText: return "text";
+    case LogFormat::kJson: return "json";
+  }
+  return "text";
 }
 
 }  // namespace ringgate

@@ -14,7 +14,6 @@
 
 #include "ringgate/config/config.h"
 #include "fmt/format.h"
-#include "ringgate/core/log.h"
 #include "ringgate/diag/metrics.h"
 
 namespace ringgate {
@@ -50,33 +49,6 @@ std::string_view TrimSpaces(std::string_view s) {
 }
 
 }  // namespace
-
-// 127/8, ::1 and (AddressInCidrs maps IPv4 into IPv6) ::ffff:127.0.0.0/104.
-bool IsLoopbackAddress(const SocketAddress& address) {
-  static const std::vector<Cidr> kLoopback = *ParseCidrList("127.0.0.0/8,::1/128");
-  return AddressInCidrs(address.storage, kLoopback);
-}
-
-absl::Status CheckAdminAccess(const SocketAddress& address, std::string_view token) {
-  if (!token.empty()) {
-    const bool visible = std::all_of(token.begin(), token.end(),
-                                     [](char c) { return c > 0x20 && c < 0x7f; });
-    if (!visible || token.size() < 16 || token.size() > 512) {
-      return absl::InvalidArgumentError(
-          "--admin-token must be 16 to 512 visible ASCII characters without spaces "
-          "(e.g. openssl rand -hex 32)");
-    }
-    return absl::OkStatus();
-  }
-  if (!IsLoopbackAddress(address)) {
-    return absl::InvalidArgumentError(fmt::format(
-        "--admin-listen {} is not a loopback address: anyone who reaches it could read every "
-        "connection's peer and state; set --admin-token (every request must then carry "
-        "'Authorization: Bearer <token>') or listen on 127.0.0.1",
-        address.text));
-  }
-  return absl::OkStatus();
-}
 
 absl::Status AdminServer::Listen(const SocketAddress& address) {
   if (absl::Status s = CheckAdminAccess(address, token_); !s.ok()) return s;
@@ -245,12 +217,8 @@ std::string AdminServer::Respond(const std::string& method, const std::string& p
   if (path == "/metrics") {
     std::vector<const WorkerMetrics*> shards;
     for (WorkerView* w : workers_) shards.push_back(&w->metrics_shard());
-    std::string body = RenderPrometheus(shards);
-    body += fmt::format(
-        "# HELP ringgate_log_lines_dropped_total Log lines dropped because the async queue was full.\n"
-        "# TYPE ringgate_log_lines_dropped_total counter\nringgate_log_lines_dropped_total {}\n",
-        DroppedLogLines());
-    return HttpResponse(200, "OK", "text/plain; version=0.0.4", body);
+    return HttpResponse(200, "OK", "text/plain; version=0.0.4",
+                        RenderPrometheus(shards, ReadProcessMetrics()));
   }
   if (path == "/connections" || path == "/closures") {
     const SnapshotKind kind =

@@ -1,9 +1,13 @@
 #include "ringgate/diag/metrics.h"
 
+#include <array>
 #include <cmath>
 #include <iterator>
+#include <string_view>
+#include <type_traits>
 
 #include "fmt/format.h"
+#include "ringgate/core/log.h"  // DroppedLogLines
 
 namespace ringgate {
 
@@ -25,29 +29,104 @@ void Histogram::Observe(double value) {
 namespace {
 
 using Out = fmt::memory_buffer;
+using Shards = std::vector<const WorkerMetrics*>;
 
-template <typename F>
-uint64_t SumOver(const std::vector<const WorkerMetrics*>& shards, F get) {
-  uint64_t total = 0;
-  for (const WorkerMetrics* m : shards) total += get(*m);
-  return total;
+template <typename T>
+constexpr bool kIsLabeled = requires { typename T::CellType; };
+
+// The cell type of a metric: Counter, Gauge or a histogram.
+template <typename T>
+struct CellOf {
+  using type = T;
+};
+template <typename T>
+  requires kIsLabeled<T>
+struct CellOf<T> {
+  using type = typename T::CellType;
+};
+
+template <typename T>
+constexpr std::string_view TypeName() {
+  using Cell = typename CellOf<T>::type;
+  if constexpr (std::is_base_of_v<Histogram, Cell>) {
+    return "histogram";
+  } else if constexpr (std::is_same_v<Cell, Counter>) {
+    return "counter";
+  } else {
+    static_assert(std::is_same_v<Cell, Gauge>);
+    return "gauge";
+  }
 }
 
-void Header(Out& out, const char* name, const char* type, const char* help) {
+template <typename T>
+struct LabelsOf {
+  static std::vector<std::string_view> Names() { return {}; }
+};
+template <typename Cell, typename... Labels>
+struct LabelsOf<Labeled<Cell, Labels...>> {
+  static std::vector<std::string_view> Names() { return {Labels::kName...}; }
+};
+
+template <typename T>
+std::vector<std::string_view> LabelNames() {
+  std::vector<std::string_view> names;
+  if (TypeName<T>() == "gauge") names.push_back("worker");
+  for (std::string_view n : LabelsOf<T>::Names()) names.push_back(n);
+  return names;
+}
+
+// Calls visit(labels, indices) for every rendered combination of the labels' values, the first
+// label outermost: labels is `a="x",b="y"`.
+template <typename... Labels, typename Visit>
+void ForEachLabelSet(Visit visit) {
+  constexpr size_t kDepth = sizeof...(Labels);
+  constexpr std::array<int, kDepth> kFirst = {Labels::kFirst...};
+  constexpr std::array<int, kDepth> kCount = {Labels::kCount...};
+  const std::array<std::string_view, kDepth> names = {Labels::kName...};
+  const std::array<std::string_view (*)(int), kDepth> values = {&Labels::Value...};
+  std::array<int, kDepth> at = kFirst;
+  for (size_t d = 0; d < kDepth; ++d) {
+    if (kFirst[d] >= kCount[d]) return;
+  }
+  while (true) {
+    std::string labels;
+    for (size_t d = 0; d < kDepth; ++d) {
+      labels += fmt::format("{}{}=\"{}\"", d == 0 ? "" : ",", names[d], values[d](at[d]));
+    }
+    visit(labels, at);
+    size_t d = kDepth;
+    while (d > 0) {
+      --d;
+      if (++at[d] < kCount[d]) break;
+      at[d] = kFirst[d];
+      if (d == 0) return;
+    }
+  }
+}
+
+template <size_t D = 0, typename Cells, size_t N>
+const auto& CellAt(const Cells& cells, const std::array<int, N>& at) {
+  if constexpr (D == N) {
+    return cells;
+  } else {
+    return CellAt<D + 1>(cells[static_cast<size_t>(at[D])], at);
+  }
+}
+
+void Header(Out& out, std::string_view name, std::string_view type, std::string_view help) {
   fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
 template <typename F>
-void SimpleCounter(Out& out, const std::vector<const WorkerMetrics*>& shards, const char* name,
-                   const char* help, F get) {
-  Header(out, name, "counter", help);
-  fmt::format_to(std::back_inserter(out), "{} {}\n", name, SumOver(shards, get));
+uint64_t SumOver(const Shards& shards, F get) {
+  uint64_t total = 0;
+  for (const WorkerMetrics* m : shards) total += get(*m).Get();
+  return total;
 }
 
+// A histogram's buckets, sum and count, merged over the shards.
 template <typename F>
-void HistogramMetric(Out& out, const std::vector<const WorkerMetrics*>& shards, const char* name,
-                     const char* help, F get) {
-  Header(out, name, "histogram", help);
+void RenderHistogram(Out& out, const Shards& shards, std::string_view name, F get) {
   const Histogram& first = get(*shards.front());
   uint64_t cumulative = 0;
   for (size_t i = 0; i <= first.bucket_count(); ++i) {
@@ -68,175 +147,88 @@ void HistogramMetric(Out& out, const std::vector<const WorkerMetrics*>& shards, 
   fmt::format_to(std::back_inserter(out), "{}_sum {}\n{}_count {}\n", name, sum, name, count);
 }
 
-const char* VersionName(int v) {
-  switch (static_cast<TlsVersionLabel>(v)) {
-    case TlsVersionLabel::kTls12: return "TLSv1.2";
-    case TlsVersionLabel::kTls13: return "TLSv1.3";
-    case TlsVersionLabel::kUnknown: return "unknown";
+// One family of the worker metrics: counters summed over the shards, gauges per worker,
+// histograms merged.
+template <typename T, typename F>
+void RenderFamily(Out& out, const Shards& shards, std::string_view name, std::string_view help,
+                  F get) {
+  auto sink = std::back_inserter(out);
+  constexpr std::string_view type = TypeName<T>();
+  Header(out, name, type, help);
+  if constexpr (type == "histogram") {
+    RenderHistogram(out, shards, name, get);
+  } else if constexpr (!kIsLabeled<T>) {
+    if constexpr (type == "counter") {
+      fmt::format_to(sink, "{} {}\n", name, SumOver(shards, get));
+    } else {
+      for (size_t w = 0; w < shards.size(); ++w) {
+        fmt::format_to(sink, "{}{{worker=\"{}\"}} {}\n", name, w, get(*shards[w]).Get());
+      }
+    }
+  } else {
+    [&]<typename Cell, typename... Labels>(const Labeled<Cell, Labels...>*) {
+      if constexpr (type == "counter") {
+        ForEachLabelSet<Labels...>([&](const std::string& labels, const auto& at) {
+          const uint64_t total =
+              SumOver(shards, [&](const WorkerMetrics& m) -> const Cell& {
+                return CellAt(get(m), at);
+              });
+          fmt::format_to(sink, "{}{{{}}} {}\n", name, labels, total);
+        });
+      } else {
+        for (size_t w = 0; w < shards.size(); ++w) {
+          ForEachLabelSet<Labels...>([&](const std::string& labels, const auto& at) {
+            fmt::format_to(sink, "{}{{worker=\"{}\",{}}} {}\n", name, w, labels,
+                           CellAt(get(*shards[w]), at).Get());
+          });
+        }
+      }
+    }(static_cast<const T*>(nullptr));
   }
-  return "unknown";
-}
-
-const char* NoCloseNotifyReasonName(int r) {
-  switch (static_cast<NoCloseNotifyReason>(r)) {
-    case NoCloseNotifyReason::kAbort: return "abort";
-    case NoCloseNotifyReason::kPeerReset: return "peer_reset";
-    case NoCloseNotifyReason::kNoHandshake: return "no_handshake";
-  }
-  return "unknown";
 }
 
 }  // namespace
 
-std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& shards) {
+ProcessMetrics ReadProcessMetrics() {
+  ProcessMetrics process;
+  process.log_lines_dropped = DroppedLogLines();
+  return process;
+}
+
+std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& shards,
+                             const ProcessMetrics& process) {
   Out out;
-  auto sink = std::back_inserter(out);
-  if (shards.empty()) return {};
-
-  SimpleCounter(out, shards, "ringgate_connections_accepted_total", "TLS client connections accepted.",
-                [](const WorkerMetrics& m) { return m.connections_accepted.Get(); });
-
-  SimpleCounter(out, shards, "ringgate_connections_refused_total",
-                "Connections closed right after accept because the worker was at --max-conns.",
-                [](const WorkerMetrics& m) { return m.connections_refused.Get(); });
-
-  SimpleCounter(out, shards, "ringgate_accept_pauses_total",
-                "Times a worker paused accepting because accept(2) ran out of descriptors or "
-                "memory (EMFILE, ENFILE, ENOBUFS, ENOMEM); it retries after a back-off.",
-                [](const WorkerMetrics& m) { return m.accept_pauses.Get(); });
-  Header(out, "ringgate_connections_closed_total", "counter",
-         "Client connections closed, by how they ended and who started the close.");
-  for (int c = 1; c < kTerminationCauses; ++c) {
-    for (int i = 1; i < kCloseInitiators; ++i) {
-      uint64_t v = SumOver(shards, [&](const WorkerMetrics& m) { return m.connections_closed[c][i].Get(); });
-      fmt::format_to(sink, "ringgate_connections_closed_total{{cause=\"{}\",initiator=\"{}\"}} {}\n",
-                     TerminationCauseName(static_cast<TerminationCause>(c)),
-                     CloseInitiatorName(static_cast<CloseInitiator>(i)), v);
-    }
+  if (!shards.empty()) {
+#define RINGGATE_RENDER_WORKER_METRIC(member, name, help, ...)                           \
+  RenderFamily<decltype(WorkerMetrics::member)>(                                        \
+      out, shards, name, help,                                                          \
+      [](const WorkerMetrics& m) -> const decltype(WorkerMetrics::member)& { return m.member; });
+    RINGGATE_WORKER_METRICS(RINGGATE_RENDER_WORKER_METRIC)
+#undef RINGGATE_RENDER_WORKER_METRIC
   }
-
-  Header(out, "ringgate_tls_handshakes_total", "counter", "TLS handshakes, by result and protocol version.");
-  for (int r = 0; r < 2; ++r) {
-    for (int v = 0; v < kTlsVersionLabels; ++v) {
-      uint64_t n = SumOver(shards, [&](const WorkerMetrics& m) { return m.handshakes[r][v].Get(); });
-      fmt::format_to(sink, "ringgate_tls_handshakes_total{{result=\"{}\",version=\"{}\"}} {}\n",
-                     r == 0 ? "ok" : "failed", VersionName(v), n);
-    }
-  }
-
-  Header(out, "ringgate_tls_handshakes_by_group_total", "counter",
-         "Completed TLS handshakes, by the key exchange group negotiated (none: a TLS 1.2 "
-         "resumption, which exchanges no key).");
-  for (int g = 0; g < kTlsGroupLabels; ++g) {
-    uint64_t n =
-        SumOver(shards, [&](const WorkerMetrics& m) { return m.handshakes_by_group[g].Get(); });
-    fmt::format_to(sink, "ringgate_tls_handshakes_by_group_total{{group=\"{}\"}} {}\n",
-                   TlsGroupName(static_cast<TlsGroup>(g)), n);
-  }
-
-  Header(out, "ringgate_http_requests_total", "counter",
-         "Requests answered, by status class (including the proxy's own 4xx/5xx).");
-  for (int s = 0; s < 5; ++s) {
-    uint64_t n = SumOver(shards, [&](const WorkerMetrics& m) { return m.requests_by_status_class[s].Get(); });
-    fmt::format_to(sink, "ringgate_http_requests_total{{status_class=\"{}xx\"}} {}\n", s + 1, n);
-  }
-
-  SimpleCounter(out, shards, "ringgate_tls_received_bytes_total", "Ciphertext bytes received from clients.",
-                [](const WorkerMetrics& m) { return m.tls_bytes_received.Get(); });
-  SimpleCounter(out, shards, "ringgate_tls_sent_bytes_total", "Ciphertext bytes sent to clients.",
-                [](const WorkerMetrics& m) { return m.tls_bytes_sent.Get(); });
-  SimpleCounter(out, shards, "ringgate_http_received_bytes_total", "Plaintext bytes decrypted from clients.",
-                [](const WorkerMetrics& m) { return m.http_bytes_received.Get(); });
-  SimpleCounter(out, shards, "ringgate_http_sent_bytes_total", "Plaintext bytes encrypted for clients.",
-                [](const WorkerMetrics& m) { return m.http_bytes_sent.Get(); });
-  SimpleCounter(out, shards, "ringgate_close_notify_sent_total", "Our close_notify alerts that were sent.",
-                [](const WorkerMetrics& m) { return m.close_notify_sent.Get(); });
-  SimpleCounter(out, shards, "ringgate_close_notify_received_total", "close_notify alerts received from clients.",
-                [](const WorkerMetrics& m) { return m.close_notify_received.Get(); });
-
-  Header(out, "ringgate_close_notify_not_sent_total", "counter",
-         "Connections closed without our close_notify, by reason.");
-  for (int r = 0; r < kNoCloseNotifyReasons; ++r) {
-    uint64_t n = SumOver(shards, [&](const WorkerMetrics& m) { return m.close_notify_not_sent[r].Get(); });
-    fmt::format_to(sink, "ringgate_close_notify_not_sent_total{{reason=\"{}\"}} {}\n",
-                   NoCloseNotifyReasonName(r), n);
-  }
-
-  SimpleCounter(out, shards, "ringgate_connections_released_with_unread_input_total",
-                "Connections whose socket still held unread input at the final close (the kernel answers with RST).",
-                [](const WorkerMetrics& m) { return m.released_with_unread_input.Get(); });
-  SimpleCounter(out, shards, "ringgate_drain_cut_connections_total",
-                "Connections still open at the --drain-timeout deadline of a graceful stop, cut.",
-                [](const WorkerMetrics& m) { return m.drain_cut.Get(); });
-  SimpleCounter(out, shards, "ringgate_drained_after_close_notify_bytes_total",
-                "Plaintext bytes received after our close_notify, read and discarded.",
-                [](const WorkerMetrics& m) { return m.bytes_drained_after_close_notify.Get(); });
-  SimpleCounter(out, shards, "ringgate_uring_cq_overflows_total",
-                "Loop iterations that found the completion queue overflowed (completions parked "
-                "by the kernel until there was room; none is lost). Raise --ring-entries if this "
-                "grows steadily.",
-                [](const WorkerMetrics& m) { return m.uring_cq_overflows.Get(); });
-  SimpleCounter(out, shards, "ringgate_uring_submissions_total", "io_uring_submit calls.",
-                [](const WorkerMetrics& m) { return m.uring_submissions.Get(); });
-  SimpleCounter(out, shards, "ringgate_uring_completions_total", "Completions reaped.",
-                [](const WorkerMetrics& m) { return m.uring_completions.Get(); });
-  SimpleCounter(out, shards, "ringgate_uring_stale_completions_total",
-                "Completions for a connection that had already ended (stale generation), dropped.",
-                [](const WorkerMetrics& m) { return m.uring_stale_completions.Get(); });
-  SimpleCounter(out, shards, "ringgate_uring_recv_enobufs_total",
-                "Multishot recvs ended because the provided-buffer ring ran dry.",
-                [](const WorkerMetrics& m) { return m.uring_recv_enobufs.Get(); });
-  SimpleCounter(out, shards, "ringgate_send_zc_total",
-                "Client sends submitted as zero-copy sends (--send-zc-threshold).",
-                [](const WorkerMetrics& m) { return m.send_zc.Get(); });
-  SimpleCounter(out, shards, "ringgate_send_zc_copied_total",
-                "Zero-copy sends whose bytes the kernel copied anyway (always so over loopback).",
-                [](const WorkerMetrics& m) { return m.send_zc_copied.Get(); });
-
-  SimpleCounter(out, shards, "ringgate_requests_abandoned_total",
-                "Requests already read that were not forwarded because the client had gone and "
-                "--max-pipelined requests had been answered since.",
-                [](const WorkerMetrics& m) { return m.requests_abandoned.Get(); });
-  SimpleCounter(out, shards, "ringgate_memory_trims_total",
-                "Times a worker handed free heap memory back to the kernel after its connections "
-                "fell to half their peak.",
-                [](const WorkerMetrics& m) { return m.memory_trims.Get(); });
-  Header(out, "ringgate_connection_buffered_bytes_max", "gauge",
-         "The most user-space bytes one connection has held since start (unparsed input, bytes "
-         "owed to the client and the backend, TLS records), by worker; bounded by --max-conn-buffer.");
-  for (size_t w = 0; w < shards.size(); ++w) {
-    fmt::format_to(sink, "ringgate_connection_buffered_bytes_max{{worker=\"{}\"}} {}\n", w,
-                   shards[w]->connection_buffered_bytes_max.Get());
-  }
-
-  Header(out, "ringgate_connections", "gauge", "Open client connections, by worker and lifecycle state.");
-  for (size_t w = 0; w < shards.size(); ++w) {
-    for (int s = 0; s < kLifecycleStateCount; ++s) {
-      fmt::format_to(sink, "ringgate_connections{{worker=\"{}\",state=\"{}\"}} {}\n", w,
-                     LifecycleStateName(static_cast<LifecycleState>(s)),
-                     shards[w]->connections_in_state[s].Get());
-    }
-  }
-
-  HistogramMetric(out, shards, "ringgate_tls_handshake_duration_seconds",
-                  "From accept to the end of the TLS handshake.",
-                  [](const WorkerMetrics& m) -> const Histogram& { return m.handshake_seconds; });
-  HistogramMetric(out, shards, "ringgate_http_request_duration_seconds",
-                  "From a request's head to the end of its response.",
-                  [](const WorkerMetrics& m) -> const Histogram& { return m.request_seconds; });
-  HistogramMetric(out, shards, "ringgate_shutdown_flush_duration_seconds",
-                  "From the close decision until every byte owed to the client was sent.",
-                  [](const WorkerMetrics& m) -> const Histogram& { return m.shutdown_flush_seconds; });
-  HistogramMetric(out, shards, "ringgate_shutdown_peer_close_duration_seconds",
-                  "From our close_notify until the client's close_notify or FIN.",
-                  [](const WorkerMetrics& m) -> const Histogram& { return m.shutdown_peer_close_seconds; });
-  HistogramMetric(out, shards, "ringgate_shutdown_duration_seconds",
-                  "From the close decision until close(2) completed.",
-                  [](const WorkerMetrics& m) -> const Histogram& { return m.shutdown_seconds; });
-  HistogramMetric(out, shards, "ringgate_shutdown_pending_bytes",
-                  "Bytes still owed to the client when the close was decided.",
-                  [](const WorkerMetrics& m) -> const Histogram& { return m.shutdown_pending_bytes; });
+#define RINGGATE_RENDER_PROCESS_METRIC(member, name, help, ...) \
+  Header(out, name, "counter", help);                           \
+  fmt::format_to(std::back_inserter(out), "{} {}\n", name, process.member);
+  RINGGATE_PROCESS_METRICS(RINGGATE_RENDER_PROCESS_METRIC)
+#undef RINGGATE_RENDER_PROCESS_METRIC
   return fmt::to_string(out);
+}
+
+const std::vector<MetricFamily>& MetricFamilies() {
+  static const std::vector<MetricFamily> kFamilies = [] {
+    std::vector<MetricFamily> families;
+#define RINGGATE_WORKER_FAMILY(member, name, help, ...)                                \
+  families.push_back({name, TypeName<decltype(WorkerMetrics::member)>(), help,        \
+                      LabelNames<decltype(WorkerMetrics::member)>()});
+    RINGGATE_WORKER_METRICS(RINGGATE_WORKER_FAMILY)
+#undef RINGGATE_WORKER_FAMILY
+#define RINGGATE_PROCESS_FAMILY(member, name, help, ...) \
+  families.push_back({name, "counter", help, {}});
+    RINGGATE_PROCESS_METRICS(RINGGATE_PROCESS_FAMILY)
+#undef RINGGATE_PROCESS_FAMILY
+    return families;
+  }();
+  return kFamilies;
 }
 
 }  // namespace ringgate

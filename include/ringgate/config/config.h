@@ -1,6 +1,7 @@
 // config.h
-// Everything the command line decides, validated once at start-up. Configuration errors are
-// absl::Status values whose message tells the user what to fix.
+// Everything the command line decides, validated once at start-up (flags.h builds it from the
+// flags). Configuration errors are absl::Status values whose message tells the user what to fix.
+// The defaults written here are the flags' defaults too: `ringgate --help` shows these.
 //
 //   absl::StatusOr<SocketAddress> addr = ParseSocketAddress("127.0.0.1:8443");
 #ifndef RINGGATE_CONFIG_CONFIG_H_
@@ -15,8 +16,10 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "ringgate/core/log.h"
 #include "ringgate/tls/tls_group.h"
 
 namespace ringgate {
@@ -44,15 +47,29 @@ absl::StatusOr<std::vector<Cidr>> ParseCidrList(std::string_view text);
 // Whether the peer `address` (AF_INET or AF_INET6, v4-mapped included) is inside one of `blocks`.
 bool AddressInCidrs(const sockaddr_storage& address, const std::vector<Cidr>& blocks);
 
+// 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104.
+bool IsLoopbackAddress(const SocketAddress& address);
+// The admin endpoint on `address` may be exposed with `token` (empty: none): a non-loopback
+// address needs a token, and a token must be 16 to 512 visible ASCII characters (no spaces).
+absl::Status CheckAdminAccess(const SocketAddress& address, std::string_view token);
+
+// Defaults of the flags whose Config field is parsed from text or resolved at start-up.
+inline constexpr char kDefaultListen[] = "127.0.0.1:8443";
+inline constexpr char kDefaultBackend[] = "127.0.0.1:8080";
+inline constexpr char kDefaultAdminListen[] = "127.0.0.1:9901";  // or "off"
+inline constexpr int kThreadsOnePerCpu = 0;  // --threads=0: one per online CPU (or per --cpus)
+
 struct Config {
-  SocketAddress listen;
-  SocketAddress backend;
+  SocketAddress listen;   // default kDefaultListen
+  SocketAddress backend;  // default kDefaultBackend
   std::string cert_path;
   std::string key_path;
   std::string ticket_key_path;  // empty: tickets under a key of this process's own
   std::vector<TlsGroup> tls_groups = DefaultTlsGroups();  // key exchange, in order of preference
-  int threads = 1;
+  int threads = 1;        // resolved: --threads=0 becomes the CPU count
   std::vector<int> cpus;  // empty: not pinned
+  std::string run_as_user;  // empty: stay who we are (else start as root, then become this user)
+  bool core_dumps = false;  // off: a core file or ptrace would expose the private key
 
   absl::Duration handshake_timeout = absl::Seconds(10);
   absl::Duration request_header_timeout = absl::Seconds(30);
@@ -67,7 +84,7 @@ struct Config {
   size_t upstream_idle_max = 1024;                   // pooled backend connections per worker
 
   uint32_t ring_entries = 4096;
-  uint32_t recv_buffers = 256;        // per worker, a power of two
+  uint32_t recv_buffers = 256;        // per worker, a power of two up to 32768
   uint32_t recv_buffer_size = 16384;  // one TLS record
   bool sqpoll = false;                // a kernel thread polls each worker's submission queue
   uint32_t sqpoll_idle_ms = 1000;     // before that thread sleeps
@@ -81,13 +98,21 @@ struct Config {
   std::vector<Cidr> trusted_proxies;          // peers whose forwarding headers are believed
   size_t max_conns_per_worker = 0;            // 0: no limit; over it new connections are closed
 
-  // Diagnostics.
+  // Logs and diagnostics.
+  spdlog::level::level_enum log_level = spdlog::level::info;
+  LogFormat log_format = LogFormat::kText;
+  std::string access_log_path = "off";  // a file, or off
   bool diagnostics = true;              // metrics, flight recorder, kernel view at close
   bool admin_enabled = true;
   SocketAddress admin_listen;           // plain HTTP: /metrics /connections /closures /healthz /readyz
   std::string admin_token;              // empty: none, and admin_listen must be loopback
   size_t closures_per_worker = 256;     // flight recorder depth
 };
+
+// Config{}, for the flags' defaults.
+const Config& DefaultConfig();
+// "text" or "json", as --log-format takes it.
+std::string_view LogFormatName(LogFormat format);
 
 }  // namespace ringgate
 

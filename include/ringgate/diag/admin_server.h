@@ -47,11 +47,8 @@ class WorkerView {
   virtual std::string Snapshot(SnapshotKind kind, std::chrono::milliseconds timeout) = 0;
 };
 
-// 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104.
-bool IsLoopbackAddress(const SocketAddress& address);
-// The admin endpoint on `address` may be exposed with `token` (empty: none): a non-loopback
-// address needs a token, and a token must be 16 to 512 visible ASCII characters (no spaces).
-absl::Status CheckAdminAccess(const SocketAddress& address, std::string_view token);
+// IsLoopbackAddress and CheckAdminAccess (who may reach the endpoint) are in config.h: the flags
+// are checked with them before anything starts.
 
 class AdminServer {
  public:
@@ -70,6 +67,10 @@ class AdminServer {
   void Stop();
   // The response (status line, headers, body) for one request path; public for tests.
   std::string Respond(const std::string& method, const std::string& path);
+  // Whether a request head (request line and header fields, without the blank line) may be
+  // answered: always without a token; with one, exactly one Authorization field must carry
+  // `Bearer <token>` (scheme and field name in any case). Public for tests.
+  bool Authorized(std::string_view head) const;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -82,7 +83,6 @@ class AdminServer {
   void HandleConnection(int fd);
   // Waits until `fd` is ready for `events`, in slices that notice Stop(); false at `deadline`.
   bool WaitFor(int fd, short events, Clock::time_point deadline) const;
-  bool Authorized(std::string_view head) const;
 
   std::vector<WorkerView*> workers_;
   const std::atomic<bool>& draining_;

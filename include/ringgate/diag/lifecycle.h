@@ -12,49 +12,130 @@
 #define RINGGATE_DIAG_LIFECYCLE_H_
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <string_view>
 
 namespace ringgate {
 
+// Each enum below is written once, as an X-macro list of (value, name): the enum, its names for
+// logs, metrics and JSON, and its count are all generated from that list, so a value cannot be
+// added without its name or be left out of the count.
+
 // The stages of seed 001. Each value says what has happened, not what we wait for.
-enum class LifecycleState : uint8_t {
-  kCreated,            // accepted; nothing read yet
-  kHandshake,          // TLS handshake in progress
-  kDataTransfer,       // handshake done; requests and responses flowing
-  kShutdownInitiated,  // no new requests; waiting for in-flight I/O before the chain
-  kBufferFlushed,      // every byte owed to the client left our send queue
-  kCloseNotifySent,    // our close_notify alert was sent
-  kPeerClosed,         // the peer's close_notify or FIN arrived
-  kTimedOut,           // the close_notify deadline fired before the peer closed
-  kTcpClosed,          // close(2) completed; the slot may be reused
-};
-inline constexpr int kLifecycleStateCount = 9;
+#define RINGGATE_LIFECYCLE_STATES(X)                                                               \
+  /* accepted; nothing read yet */                                                                 \
+  X(kCreated, "created")                                                                           \
+  /* TLS handshake in progress */                                                                  \
+  X(kHandshake, "handshake")                                                                       \
+  /* handshake done; requests and responses flowing */                                             \
+  X(kDataTransfer, "data_transfer")                                                                \
+  /* no new requests; waiting for in-flight I/O before the chain */                                \
+  X(kShutdownInitiated, "shutdown_initiated")                                                      \
+  /* every byte owed to the client left our send queue */                                          \
+  X(kBufferFlushed, "buffer_flushed")                                                              \
+  /* our close_notify alert was sent */                                                            \
+  X(kCloseNotifySent, "close_notify_sent")                                                         \
+  /* the peer's close_notify or FIN arrived */                                                     \
+  X(kPeerClosed, "peer_closed")                                                                    \
+  /* the close_notify deadline fired before the peer closed */                                     \
+  X(kTimedOut, "timed_out")                                                                        \
+  /* close(2) completed; the slot may be reused */                                                 \
+  X(kTcpClosed, "tcp_closed")
 
 // How a connection ended. Exactly one per connection.
-enum class TerminationCause : uint8_t {
-  kNone,     // still open
-  kClean,    // the peer sent close_notify: an orderly TLS closure
-  kPeerFin,  // the peer sent FIN without close_notify
-  kTimeout,  // a deadline (handshake, idle, close_notify) fired first
-  kReset,    // the peer reset the connection (ECONNRESET, EPIPE)
-  kError,    // a protocol or I/O error, or an aborted response
-};
+#define RINGGATE_TERMINATION_CAUSES(X)                                                             \
+  /* still open */                                                                                 \
+  X(kNone, "none")                                                                                 \
+  /* the peer sent close_notify: an orderly TLS closure */                                         \
+  X(kClean, "clean")                                                                               \
+  /* the peer sent FIN without close_notify */                                                     \
+  X(kPeerFin, "peer_fin")                                                                          \
+  /* a deadline (handshake, idle, close_notify) fired first */                                     \
+  X(kTimeout, "timeout")                                                                           \
+  /* the peer reset the connection (ECONNRESET, EPIPE) */                                          \
+  X(kReset, "reset")                                                                               \
+  /* a protocol or I/O error, or an aborted response */                                            \
+  X(kError, "error")
 
 // Who decided that the connection should close.
-enum class CloseInitiator : uint8_t {
-  kNone,
-  kClient,         // close_notify or FIN from the client
-  kServerTimeout,  // one of our deadlines
-  kServerError,    // a bad request, a failed backend, an I/O error
-  kServerPolicy,   // Connection: close, HTTP/1.0, or an unframed response
-  kDrain,          // the process is stopping
-};
+#define RINGGATE_CLOSE_INITIATORS(X)                                                               \
+  X(kNone, "none")                                                                                 \
+  /* close_notify or FIN from the client */                                                        \
+  X(kClient, "client")                                                                             \
+  /* one of our deadlines */                                                                       \
+  X(kServerTimeout, "server_timeout")                                                              \
+  /* a bad request, a failed backend, an I/O error */                                              \
+  X(kServerError, "server_error")                                                                  \
+  /* Connection: close, HTTP/1.0, or an unframed response */                                       \
+  X(kServerPolicy, "server_policy")                                                                \
+  /* the process is stopping */                                                                    \
+  X(kDrain, "drain")
 
-std::string_view LifecycleStateName(LifecycleState state);
-std::string_view TerminationCauseName(TerminationCause cause);
-std::string_view CloseInitiatorName(CloseInitiator initiator);
+#define RINGGATE_ENUM_VALUE(value, name) value,
+#define RINGGATE_ENUM_NAME(value, name) name,
+
+enum class LifecycleState : uint8_t { RINGGATE_LIFECYCLE_STATES(RINGGATE_ENUM_VALUE) };
+enum class TerminationCause : uint8_t { RINGGATE_TERMINATION_CAUSES(RINGGATE_ENUM_VALUE) };
+enum class CloseInitiator : uint8_t { RINGGATE_CLOSE_INITIATORS(RINGGATE_ENUM_VALUE) };
+
+inline constexpr std::string_view kLifecycleStateNames[] = {
+    RINGGATE_LIFECYCLE_STATES(RINGGATE_ENUM_NAME)};
+inline constexpr std::string_view kTerminationCauseNames[] = {
+    RINGGATE_TERMINATION_CAUSES(RINGGATE_ENUM_NAME)};
+inline constexpr std::string_view kCloseInitiatorNames[] = {
+    RINGGATE_CLOSE_INITIATORS(RINGGATE_ENUM_NAME)};
+
+inline constexpr int kLifecycleStateCount = static_cast<int>(std::size(kLifecycleStateNames));
+inline constexpr int kTerminationCauseCount = static_cast<int>(std::size(kTerminationCauseNames));
+inline constexpr int kCloseInitiatorCount = static_cast<int>(std::size(kCloseInitiatorNames));
+
+static_assert(static_cast<int>(LifecycleState::kTcpClosed) + 1 == kLifecycleStateCount,
+              "kTcpClosed is the last lifecycle state: Lifecycle::End and Path rely on it");
+static_assert(static_cast<int>(TerminationCause::kNone) == 0 &&
+                  static_cast<int>(CloseInitiator::kNone) == 0,
+              "kNone is the zero value: a connection starts with no cause and no initiator");
+
+// Compile-time checks of a generated name list: every name non-empty and distinct; snake_case.
+template <size_t N>
+constexpr bool NamesAreDistinct(const std::string_view (&names)[N]) {
+  for (size_t i = 0; i < N; ++i) {
+    if (names[i].empty()) return false;
+    for (size_t j = 0; j < i; ++j) {
+      if (names[i] == names[j]) return false;
+    }
+  }
+  return true;
+}
+template <size_t N>
+constexpr bool NamesAreSnakeCase(const std::string_view (&names)[N]) {
+  for (std::string_view name : names) {
+    for (char c : name) {
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+    }
+  }
+  return true;
+}
+static_assert(NamesAreDistinct(kLifecycleStateNames) && NamesAreSnakeCase(kLifecycleStateNames));
+static_assert(NamesAreDistinct(kTerminationCauseNames) &&
+              NamesAreSnakeCase(kTerminationCauseNames));
+static_assert(NamesAreDistinct(kCloseInitiatorNames) && NamesAreSnakeCase(kCloseInitiatorNames));
+
+// "created", "clean", "server_timeout": the names logs, metrics and /closures use.
+constexpr std::string_view LifecycleStateName(LifecycleState state) {
+  const auto i = static_cast<size_t>(state);
+  return i < std::size(kLifecycleStateNames) ? kLifecycleStateNames[i] : "unknown";
+}
+constexpr std::string_view TerminationCauseName(TerminationCause cause) {
+  const auto i = static_cast<size_t>(cause);
+  return i < std::size(kTerminationCauseNames) ? kTerminationCauseNames[i] : "unknown";
+}
+constexpr std::string_view CloseInitiatorName(CloseInitiator initiator) {
+  const auto i = static_cast<size_t>(initiator);
+  return i < std::size(kCloseInitiatorNames) ? kCloseInitiatorNames[i] : "unknown";
+}
 
 // Timestamps (monotonic nanoseconds; 0 = not reached) of every state a connection went through.
 class Lifecycle {

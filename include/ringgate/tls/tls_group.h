@@ -20,15 +20,30 @@ namespace ringgate {
 
 // In the default order of preference. kNone is a label only: no group was negotiated (a failed
 // or TLS 1.2-resumed handshake) or wolfSSL named one ringgate does not offer.
-enum class TlsGroup : uint8_t {
-  kX25519MLKEM768,     // ML-KEM-768 + X25519 hybrid (0x11EC), what browsers offer first
-  kSecP256r1MLKEM768,  // ML-KEM-768 + P-256 hybrid (0x11EB)
-  kX25519,             // 0x001D
-  kSecp256r1,          // P-256, 0x0017
-  kSecp384r1,          // P-384, 0x0018
-  kNone,
-};
-inline constexpr int kTlsGroupLabels = 6;
+// The values, listed once: the enum and its count are generated from this list. (Each group's
+// name, code point and wolfSSL spelling are in src/tls/tls_group.cc's table.)
+#define RINGGATE_TLS_GROUPS(X)                                                                     \
+  /* ML-KEM-768 + X25519 hybrid (0x11EC), what browsers offer first */                             \
+  X(kX25519MLKEM768)                                                                               \
+  /* ML-KEM-768 + P-256 hybrid (0x11EB) */                                                         \
+  X(kSecP256r1MLKEM768)                                                                            \
+  /* 0x001D */                                                                                     \
+  X(kX25519)                                                                                       \
+  /* P-256, 0x0017 */                                                                              \
+  X(kSecp256r1)                                                                                    \
+  /* P-384, 0x0018 */                                                                              \
+  X(kSecp384r1)                                                                                    \
+  X(kNone)
+
+#define RINGGATE_TLS_GROUP_VALUE(value) value,
+#define RINGGATE_TLS_GROUP_ONE(value) +1
+enum class TlsGroup : uint8_t { RINGGATE_TLS_GROUPS(RINGGATE_TLS_GROUP_VALUE) };
+// Every value, kNone included: the size of a per-group metric.
+inline constexpr int kTlsGroupLabels = 0 RINGGATE_TLS_GROUPS(RINGGATE_TLS_GROUP_ONE);
+#undef RINGGATE_TLS_GROUP_VALUE
+#undef RINGGATE_TLS_GROUP_ONE
+static_assert(static_cast<int>(TlsGroup::kNone) + 1 == kTlsGroupLabels,
+              "kNone is last: tls_group.cc's table has one entry for each group before it");
 
 // "X25519MLKEM768", "SecP256r1MLKEM768", "x25519", "secp256r1", "secp384r1", "none".
 std::string_view TlsGroupName(TlsGroup group);

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+#include <string_view>
+
 namespace ringgate {
 namespace {
 
@@ -50,6 +53,35 @@ TEST(LifecycleTest, NamesAreStableForLogsAndMetrics) {
   EXPECT_EQ(TerminationCauseName(TerminationCause::kReset), "reset");
   EXPECT_EQ(LifecycleStateName(LifecycleState::kCloseNotifySent), "close_notify_sent");
   EXPECT_EQ(CloseInitiatorName(CloseInitiator::kServerTimeout), "server_timeout");
+}
+
+// The names and counts come from the X-macro lists: every value has a distinct name, and the
+// count is the number of values.
+TEST(LifecycleTest, EveryValueHasItsOwnName) {
+  EXPECT_EQ(kLifecycleStateCount, 9);
+  EXPECT_EQ(kTerminationCauseCount, 6);
+  EXPECT_EQ(kCloseInitiatorCount, 6);
+  std::set<std::string_view> states;
+  for (int i = 0; i < kLifecycleStateCount; ++i) {
+    states.insert(LifecycleStateName(static_cast<LifecycleState>(i)));
+  }
+  EXPECT_EQ(states.size(), static_cast<size_t>(kLifecycleStateCount));
+  std::set<std::string_view> causes;
+  for (int i = 0; i < kTerminationCauseCount; ++i) {
+    causes.insert(TerminationCauseName(static_cast<TerminationCause>(i)));
+  }
+  EXPECT_EQ(causes, (std::set<std::string_view>{"none", "clean", "peer_fin", "timeout", "reset",
+                                                "error"}));
+  std::set<std::string_view> initiators;
+  for (int i = 0; i < kCloseInitiatorCount; ++i) {
+    initiators.insert(CloseInitiatorName(static_cast<CloseInitiator>(i)));
+  }
+  EXPECT_EQ(initiators, (std::set<std::string_view>{"none", "client", "server_timeout",
+                                                    "server_error", "server_policy", "drain"}));
+  EXPECT_EQ(LifecycleStateName(static_cast<LifecycleState>(kLifecycleStateCount)), "unknown");
+  EXPECT_EQ(TerminationCauseName(static_cast<TerminationCause>(200)), "unknown");
+  static_assert(LifecycleStateName(LifecycleState::kCreated) == "created");
+  static_assert(LifecycleStateName(LifecycleState::kTcpClosed) == "tcp_closed");
 }
 
 }  // namespace

@@ -2,8 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#include "ringgate/diag/lifecycle.h"
+#include "ringgate/tls/tls_group.h"
 
 namespace ringgate {
 namespace {
@@ -73,6 +80,204 @@ TEST(RenderPrometheusTest, EveryMetricHasHelpTypeAndAUnitInItsName) {
     }
   }
   EXPECT_GE(families, 20);
+}
+
+// Every family RenderPrometheus writes is one MetricFamilies() declares, in the same order, with
+// the same type, help and label names: the two cannot drift, since both come from one list.
+TEST(MetricFamiliesTest, RenderingWritesExactlyTheDeclaredFamilies) {
+  WorkerMetrics a;
+  WorkerMetrics b;
+  std::istringstream in(RenderPrometheus({&a, &b}));
+  std::vector<std::string> rendered;
+  std::map<std::string, std::string> help;
+  std::map<std::string, std::string> type;
+  std::map<std::string, std::set<std::string>> labels;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("# HELP ", 0) == 0) {
+      const size_t space = line.find(' ', 7);
+      help[line.substr(7, space - 7)] = line.substr(space + 1);
+    } else if (line.rfind("# TYPE ", 0) == 0) {
+      const size_t space = line.find(' ', 7);
+      rendered.push_back(line.substr(7, space - 7));
+      type[rendered.back()] = line.substr(space + 1);
+    } else {
+      ASSERT_FALSE(rendered.empty()) << line;
+      const size_t brace = line.find('{');
+      if (brace == std::string::npos) continue;
+      // name{a="x",b="y"} value: the label names, less the histograms' `le`.
+      const std::string inner = line.substr(brace + 1, line.find('}') - brace - 1);
+      std::set<std::string>& names = labels[rendered.back()];
+      for (size_t at = 0; at < inner.size();) {
+        const size_t eq = inner.find('=', at);
+        const std::string name = inner.substr(at, eq - at);
+        if (name != "le") names.insert(name);
+        const size_t close = inner.find('"', eq + 2);
+        at = close + 2;  // past `",`
+      }
+    }
+  }
+  const std::vector<MetricFamily>& families = MetricFamilies();
+  ASSERT_EQ(rendered.size(), families.size());
+  std::set<std::string_view> names;
+  for (size_t i = 0; i < families.size(); ++i) {
+    const MetricFamily& f = families[i];
+    EXPECT_TRUE(names.insert(f.name).second) << "declared twice: " << f.name;
+    EXPECT_EQ(rendered[i], f.name);
+    EXPECT_EQ(type[rendered[i]], f.type) << f.name;
+    EXPECT_EQ(help[rendered[i]], f.help) << f.name;
+    EXPECT_FALSE(f.help.empty()) << f.name;
+    EXPECT_EQ(labels[rendered[i]], std::set<std::string>(f.labels.begin(), f.labels.end()))
+        << f.name;
+  }
+}
+
+TEST(MetricFamiliesTest, LabelledCellsAreRenderedForEveryValueButNone) {
+  WorkerMetrics m;
+  m.connections_closed[static_cast<int>(TerminationCause::kTimeout)]
+                      [static_cast<int>(CloseInitiator::kDrain)].Add(4);
+  m.connections_closed[static_cast<int>(TerminationCause::kNone)]
+                      [static_cast<int>(CloseInitiator::kNone)]
+                          .Add(9);
+  m.handshakes[static_cast<int>(HandshakeResult::kFailed)]
+              [static_cast<int>(TlsVersionLabel::kUnknown)]
+                  .Add(2);
+  m.handshakes_by_group[static_cast<int>(TlsGroup::kNone)].Add(1);
+  m.close_notify_not_sent[static_cast<int>(NoCloseNotifyReason::kNoHandshake)].Add(3);
+  m.connection_buffered_bytes_max.Add(70000);
+  const std::string text = RenderPrometheus({&m}, ProcessMetrics{.log_lines_dropped = 6});
+  EXPECT_NE(
+      text.find("ringgate_connections_closed_total{cause=\"timeout\",initiator=\"drain\"} 4\n"),
+      std::string::npos);
+  EXPECT_EQ(text.find("cause=\"none\""), std::string::npos) << "an open connection has no cause";
+  EXPECT_EQ(text.find("initiator=\"none\""), std::string::npos);
+  size_t closed_lines = 0;
+  for (size_t at = text.find("\nringgate_connections_closed_total{"); at != std::string::npos;
+       at = text.find("\nringgate_connections_closed_total{", at + 1)) {
+    ++closed_lines;
+  }
+  EXPECT_EQ(closed_lines,
+            static_cast<size_t>((kTerminationCauseCount - 1) * (kCloseInitiatorCount - 1)));
+  EXPECT_NE(text.find("ringgate_tls_handshakes_total{result=\"failed\",version=\"unknown\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("ringgate_tls_handshakes_by_group_total{group=\"none\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("ringgate_tls_handshakes_by_group_total{group=\"X25519MLKEM768\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("ringgate_close_notify_not_sent_total{reason=\"no_handshake\"} 3\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("ringgate_connection_buffered_bytes_max{worker=\"0\"} 70000\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("ringgate_http_requests_total{status_class=\"5xx\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("ringgate_shutdown_pending_bytes_bucket{le=\"16777216\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("\nringgate_log_lines_dropped_total 6\n"), std::string::npos);
+}
+
+// docs/diagnostics.md's metrics table: one row per family (or a few families sharing a row),
+// `| names | type | labels | meaning |`.
+struct DocumentedMetric {
+  std::string type;
+  std::set<std::string> labels;
+};
+
+std::vector<std::string> InBackticks(const std::string& cell) {
+  std::vector<std::string> words;
+  for (size_t open = cell.find('`'); open != std::string::npos; open = cell.find('`', open)) {
+    const size_t close = cell.find('`', open + 1);
+    if (close == std::string::npos) break;
+    words.push_back(cell.substr(open + 1, close - open - 1));
+    open = close + 1;
+  }
+  return words;
+}
+
+std::map<std::string, DocumentedMetric> MetricsTableInDocs() {
+  std::ifstream docs(std::string(RINGGATE_SOURCE_DIR) + "/docs/diagnostics.md");
+  std::map<std::string, DocumentedMetric> table;
+  std::string line;
+  bool in_section = false;
+  while (std::getline(docs, line)) {
+    if (line.rfind("## ", 0) == 0) in_section = line == "## Metrics";
+    if (!in_section || line.rfind("| `ringgate_", 0) != 0) continue;
+    std::vector<std::string> cells;
+    for (size_t at = 1; at < line.size();) {
+      const size_t bar = line.find('|', at);
+      if (bar == std::string::npos) break;
+      cells.push_back(line.substr(at, bar - at));
+      at = bar + 1;
+    }
+    if (cells.size() < 4) {
+      ADD_FAILURE() << "a metrics row without four cells: " << line;
+      continue;
+    }
+    DocumentedMetric metric;
+    std::istringstream(cells[1]) >> metric.type;
+    for (const std::string& label : InBackticks(cells[2])) metric.labels.insert(label);
+    for (const std::string& name : InBackticks(cells[0])) {
+      EXPECT_TRUE(table.emplace(name, metric).second) << "listed twice: " << name;
+    }
+  }
+  return table;
+}
+
+TEST(MetricFamiliesTest, TheDocsTableListsExactlyTheDeclaredMetrics) {
+  const std::map<std::string, DocumentedMetric> documented = MetricsTableInDocs();
+  ASSERT_GE(documented.size(), 20u) << "docs/diagnostics.md's metrics table was not found";
+  std::set<std::string> declared;
+  for (const MetricFamily& f : MetricFamilies()) {
+    const std::string name(f.name);
+    declared.insert(name);
+    auto row = documented.find(name);
+    if (row == documented.end()) {
+      ADD_FAILURE() << name << " is missing from docs/diagnostics.md's metrics table";
+      continue;
+    }
+    EXPECT_EQ(row->second.type, f.type) << name;
+    EXPECT_EQ(row->second.labels, std::set<std::string>(f.labels.begin(), f.labels.end())) << name;
+  }
+  for (const auto& [name, row] : documented) {
+    EXPECT_EQ(declared.count(name), 1u) << name << " is documented but not declared in metrics.h";
+  }
+}
+
+TEST(MetricFamiliesTest, NamesCarryTheirUnit) {
+  for (const MetricFamily& f : MetricFamilies()) {
+    const std::string name(f.name);
+    auto ends_with = [&](const std::string& suffix) { return name.ends_with(suffix); };
+    EXPECT_TRUE(name.starts_with("ringgate_")) << name;
+    if (f.type == "counter") {
+      EXPECT_TRUE(ends_with("_total")) << name;
+    } else if (f.type == "histogram") {
+      EXPECT_TRUE(ends_with("_seconds") || ends_with("_bytes")) << name;
+    }
+    for (char c : name) {
+      EXPECT_TRUE((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_') << name;
+    }
+  }
+}
+
+// The label lists generated from the enums: every value has its own name.
+TEST(MetricLabelsTest, EveryTlsGroupHasADistinctName) {
+  std::set<std::string_view> names;
+  for (int g = 0; g < kTlsGroupLabels; ++g) {
+    const std::string_view name = TlsGroupName(static_cast<TlsGroup>(g));
+    EXPECT_TRUE(names.insert(name).second) << "group " << g << " has the name " << name;
+    EXPECT_EQ(name == "none", static_cast<TlsGroup>(g) == TlsGroup::kNone) << g;
+  }
+}
+
+TEST(MetricLabelsTest, LabelValuesComeFromTheEnumLists) {
+  EXPECT_EQ(kHandshakeResults, 2);
+  EXPECT_EQ(kTlsVersionLabels, 3);
+  EXPECT_EQ(kNoCloseNotifyReasons, 3);
+  EXPECT_EQ(kHandshakeResultNames[static_cast<int>(HandshakeResult::kFailed)], "failed");
+  EXPECT_EQ(kTlsVersionLabelNames[static_cast<int>(TlsVersionLabel::kTls13)], "TLSv1.3");
+  EXPECT_EQ(kNoCloseNotifyReasonNames[static_cast<int>(NoCloseNotifyReason::kPeerReset)],
+            "peer_reset");
+  EXPECT_EQ(CauseLabel::kFirst, 1);
+  EXPECT_EQ(CauseLabel::kCount, kTerminationCauseCount);
+  EXPECT_EQ(TlsGroupLabel::kCount, kTlsGroupLabels);
 }
 
 }  // namespace

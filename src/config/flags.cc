@@ -1,0 +1,390 @@
+// The command line's flags: definitions (defaults from DefaultConfig()), --help, and the
+// validation that turns them into a Config.
+#include "ringgate/config/flags.h"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "fmt/format.h"
+#include "ringgate/tls/tls_group.h"
+
+namespace ringgate {
+namespace {
+
+const Config& Defaults() { return DefaultConfig(); }
+// The flags of the size_t limits are 32-bit.
+uint32_t U32(size_t value) { return static_cast<uint32_t>(value); }
+std::string LogLevelName(spdlog::level::level_enum level) {
+  const auto name = spdlog::level::to_string_view(level);
+  return std::string(name.data(), name.size());
+}
+
+}  // namespace
+}  // namespace ringgate
+
+using ringgate::Defaults;
+using ringgate::kDefaultAdminListen;
+using ringgate::kDefaultBackend;
+using ringgate::kDefaultListen;
+using ringgate::kThreadsOnePerCpu;
+using ringgate::LogFormatName;
+using ringgate::LogLevelName;
+using ringgate::U32;
+
+// Empty --tls-groups, --cpus and --trusted-proxies mean Config's defaults: the default groups,
+// unpinned, nobody trusted.
+ABSL_FLAG(std::string, listen, kDefaultListen, "TLS listen address, host:port");
+ABSL_FLAG(std::string, backend, kDefaultBackend, "plain-HTTP backend address, host:port");
+ABSL_FLAG(std::string, cert, Defaults().cert_path, "PEM certificate chain (ECDSA or RSA)");
+ABSL_FLAG(std::string, key, Defaults().key_path, "PEM private key matching --cert");
+ABSL_FLAG(std::string, ticket_key_file, Defaults().ticket_key_path,
+          "session ticket keys shared by every instance given the same file: 1 to 16 keys of 48 "
+          "bytes (openssl rand 48); the first encrypts. Reloaded on SIGHUP. Empty: a key of this "
+          "process's own");
+ABSL_FLAG(std::string, tls_groups, "",
+          "key exchange groups in order of preference, colon-separated (X25519MLKEM768, "
+          "SecP256r1MLKEM768, x25519, secp256r1 or P-256, secp384r1 or P-384). Empty: "
+          "X25519MLKEM768:x25519:secp256r1:secp384r1 (without ML-KEM in the fallback wolfSSL)");
+ABSL_FLAG(std::string, user, Defaults().run_as_user,
+          "after opening every socket and file, run as this user (and its groups); needs start "
+          "as root. A SIGHUP reload then reads --cert, --key and --ticket-key-file as that user");
+ABSL_FLAG(bool, core_dumps, Defaults().core_dumps,
+          "allow core dumps and ptrace by the same user (off: they would expose private keys)");
+ABSL_FLAG(int, threads, kThreadsOnePerCpu, "worker threads, one ring each (0: one per online CPU)");
+ABSL_FLAG(std::string, cpus, "", "CPUs to pin workers to, e.g. 0,1 or 0-3 (empty: unpinned)");
+ABSL_FLAG(absl::Duration, handshake_timeout, Defaults().handshake_timeout,
+          "TLS handshake deadline");
+ABSL_FLAG(absl::Duration, request_header_timeout, Defaults().request_header_timeout,
+          "deadline for a begun request head to complete");
+ABSL_FLAG(absl::Duration, request_body_timeout, Defaults().request_body_timeout,
+          "longest wait for the next byte of a request body (then 408, or a cut once the response "
+          "has begun)");
+ABSL_FLAG(absl::Duration, idle_timeout, Defaults().idle_timeout,
+          "keep-alive: how long a connection may wait for its next request");
+ABSL_FLAG(absl::Duration, upstream_connect_timeout, Defaults().upstream_connect_timeout,
+          "backend connect deadline (then 504)");
+ABSL_FLAG(absl::Duration, upstream_response_timeout, Defaults().upstream_response_timeout,
+          "longest wait for backend bytes once the request is sent (then 504)");
+ABSL_FLAG(absl::Duration, close_notify_timeout, Defaults().close_notify_timeout,
+          "after our close_notify, how long to wait for the client's close_notify or FIN");
+ABSL_FLAG(
+    absl::Duration, send_timeout, Defaults().send_timeout,
+    "a client that accepts none of our bytes for this long is cut (also bounds the close's flush)");
+ABSL_FLAG(absl::Duration, upstream_idle_timeout, Defaults().upstream_idle_timeout,
+          "idle pooled backend connections are closed after this long");
+ABSL_FLAG(uint32_t, upstream_idle_max, U32(Defaults().upstream_idle_max),
+          "idle pooled backend connections kept per worker");
+ABSL_FLAG(absl::Duration, drain_timeout, Defaults().drain_timeout,
+          "SIGTERM/SIGINT: how long in-flight requests may take before they are cut");
+ABSL_FLAG(std::string, log_level, LogLevelName(Defaults().log_level),
+          "trace, debug, info, warn, error, critical or off");
+ABSL_FLAG(std::string, log_format, std::string(LogFormatName(Defaults().log_format)),
+          "text (key=value) or json (one object per line)");
+ABSL_FLAG(std::string, access_log, Defaults().access_log_path,
+          "file for one line per request, or off");
+ABSL_FLAG(std::string, admin_listen, kDefaultAdminListen,
+          "plain-HTTP admin address (/metrics /connections /closures /healthz /readyz), or off");
+ABSL_FLAG(std::string, admin_token, Defaults().admin_token,
+          "every admin request must carry 'Authorization: Bearer <token>' (16 to 512 visible "
+          "characters); required for a non-loopback --admin-listen");
+ABSL_FLAG(uint32_t, closures_per_worker, U32(Defaults().closures_per_worker),
+          "closed connections each worker remembers for /closures");
+ABSL_FLAG(bool, diagnostics, Defaults().diagnostics,
+          "metrics, flight recorder and the kernel's view at close (false: only logs)");
+ABSL_FLAG(uint32_t, max_conns, U32(Defaults().max_conns_per_worker),
+          "client connections per worker; beyond it new ones are closed at once (0: no limit)");
+ABSL_FLAG(uint32_t, max_request_head, U32(Defaults().max_request_head_bytes),
+          "request head bytes before 431");
+ABSL_FLAG(uint32_t, max_request_headers, U32(Defaults().max_request_headers),
+          "request header fields before 431");
+ABSL_FLAG(uint32_t, max_request_line, U32(Defaults().max_request_target_bytes),
+          "request target bytes before 414");
+ABSL_FLAG(uint64_t, max_request_body, Defaults().max_request_body_bytes,
+          "request body bytes before 413 (0: no limit)");
+ABSL_FLAG(uint32_t, max_pipelined, Defaults().max_pipelined,
+          "complete requests read ahead of the one being answered; reading pauses beyond them, "
+          "and after the client has gone no more than these are answered");
+ABSL_FLAG(
+    uint32_t, max_conn_buffer, U32(Defaults().max_conn_buffer_bytes),
+    "bytes one connection may hold in user space (unparsed input, bytes owed to either peer); "
+    "reading pauses on the side that fills it");
+ABSL_FLAG(std::string, trusted_proxies, "",
+          "CIDR blocks (comma-separated) whose X-Forwarded-For is appended to and whose other "
+          "forwarding headers are kept; from any other peer they are replaced (empty: none)");
+ABSL_FLAG(uint32_t, ring_entries, Defaults().ring_entries,
+          "submission queue entries per worker ring");
+ABSL_FLAG(uint32_t, recv_buffers, Defaults().recv_buffers,
+          "provided recv buffers per worker (a power of two)");
+ABSL_FLAG(uint32_t, recv_buffer_size, Defaults().recv_buffer_size,
+          "bytes per provided recv buffer");
+ABSL_FLAG(bool, sqpoll, Defaults().sqpoll,
+          "a kernel thread per worker polls its submission queue (needs a spare core per worker)");
+ABSL_FLAG(absl::Duration, sqpoll_idle, absl::Milliseconds(Defaults().sqpoll_idle_ms),
+          "how long an idle --sqpoll thread keeps polling before it sleeps");
+ABSL_FLAG(uint32_t, send_zc_threshold, Defaults().send_zc_threshold,
+          "client sends of at least this many bytes use zero-copy send (0: never)");
+
+namespace ringgate {
+
+std::vector<std::string> NormalizeFlagSpelling(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string& a = args[i];
+    if (a == "--") break;
+    if (a.size() < 3 || a[0] != '-' || a[1] != '-') continue;
+    size_t end = a.find('=');
+    if (end == std::string::npos) end = a.size();
+    for (size_t j = 2; j < end; ++j) {
+      if (a[j] == '-') a[j] = '_';
+    }
+  }
+  return args;
+}
+
+// (absl's own --help lists only flags from a file named after the program.)
+std::string FlagHelp() {
+  std::string out;
+  static constexpr struct {
+    const char* title;
+    std::initializer_list<const char*> flags;
+  } kGroups[] = {
+      {"Listen and backends", {"listen", "backend", "trusted_proxies"}},
+      {"TLS", {"cert", "key", "ticket_key_file", "tls_groups"}},
+      {"Privileges", {"user", "core_dumps"}},
+      {"Timeouts",
+       {"handshake_timeout", "request_header_timeout", "request_body_timeout", "idle_timeout",
+        "upstream_connect_timeout", "upstream_response_timeout", "close_notify_timeout",
+        "send_timeout", "drain_timeout"}},
+      {"Limits",
+       {"max_conns", "upstream_idle_max", "upstream_idle_timeout", "max_request_head",
+        "max_request_headers", "max_request_line", "max_request_body", "max_pipelined",
+        "max_conn_buffer"}},
+      {"Logs and diagnostics",
+       {"log_level", "log_format", "access_log", "admin_listen", "admin_token",
+        "closures_per_worker", "diagnostics"}},
+      {"Tuning",
+       {"threads", "cpus", "ring_entries", "recv_buffers", "recv_buffer_size", "sqpoll",
+        "sqpoll_idle", "send_zc_threshold"}},
+  };
+  auto print_flag = [&out](const absl::CommandLineFlag& flag) {
+    const absl::string_view flag_name = flag.Name();
+    std::string name(flag_name.data(), flag_name.size());
+    std::replace(name.begin(), name.end(), '_', '-');
+    std::string line = absl::StrCat("  --", name, "=", flag.DefaultValue());
+    if (line.size() < 40) line.resize(40, ' ');
+    absl::StrAppend(&out, line, " ", flag.Help(), "\n");
+  };
+  absl::StrAppend(&out,
+                  "ringgate: TLS-terminating HTTP/1.1 reverse proxy.\n\n"
+                  "  ringgate --listen 127.0.0.1:8443 --backend 127.0.0.1:8080 --cert cert.pem "
+                  "--key key.pem\n\n"
+                  "Flags may be spelled with dashes or underscores. Signals: SIGTERM/SIGINT drain, "
+                  "SIGHUP reloads the certificate.\n");
+  std::vector<std::string> listed;
+  for (const auto& group : kGroups) {
+    absl::StrAppend(&out, "\n", group.title, ":\n");
+    for (const char* name : group.flags) {
+      if (const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name)) {
+        print_flag(*flag);
+        listed.emplace_back(name);
+      }
+    }
+  }
+  // A flag defined here but missing from the groups above still shows (and the test that
+  // compares --help with the README catches it).
+  std::vector<const absl::CommandLineFlag*> others;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (flag->Filename().find("src/config/flags.cc") == std::string::npos) continue;
+    if (std::find(listed.begin(), listed.end(), std::string(name.data(), name.size())) ==
+        listed.end()) {
+      others.push_back(flag);
+    }
+  }
+  if (!others.empty()) {
+    std::sort(others.begin(), others.end(),
+              [](const auto* a, const auto* b) { return a->Name() < b->Name(); });
+    absl::StrAppend(&out, "\nOther:\n");
+    for (const absl::CommandLineFlag* flag : others) print_flag(*flag);
+  }
+  absl::StrAppend(&out,
+                  "\nMore: README.md, docs/operations.md, docs/http.md, docs/diagnostics.md.\n");
+  return out;
+}
+
+namespace {
+
+// --user: checked before anything starts, so that a typo stops start-up with a message.
+absl::Status CheckUserToRunAs(const std::string& user) {
+  if (user.empty()) return absl::OkStatus();
+  if (getpwnam(user.c_str()) == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("--user: no user named '", user, "'"));
+  }
+  if (geteuid() != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--user ", user, ": ringgate must start as root to change user"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Config> ConfigFromFlags() {
+  Config config;
+  const std::string level = absl::GetFlag(FLAGS_log_level);
+  config.log_level = spdlog::level::from_str(level);
+  if (config.log_level == spdlog::level::off && level != "off") {
+    return absl::InvalidArgumentError(absl::StrCat("--log-level: unknown level '", level, "'"));
+  }
+  const std::string format = absl::GetFlag(FLAGS_log_format);
+  if (format != "text" && format != "json") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--log-format: '", format, "' is neither text nor json"));
+  }
+  config.log_format = format == "json" ? LogFormat::kJson : LogFormat::kText;
+  config.access_log_path = absl::GetFlag(FLAGS_access_log);
+  auto listen = ParseSocketAddress(absl::GetFlag(FLAGS_listen));
+  if (!listen.ok())
+    return absl::InvalidArgumentError(absl::StrCat("--listen: ", listen.status().message()));
+  config.listen = *listen;
+  auto backend = ParseSocketAddress(absl::GetFlag(FLAGS_backend));
+  if (!backend.ok())
+    return absl::InvalidArgumentError(absl::StrCat("--backend: ", backend.status().message()));
+  config.backend = *backend;
+  config.cert_path = absl::GetFlag(FLAGS_cert);
+  config.key_path = absl::GetFlag(FLAGS_key);
+  config.ticket_key_path = absl::GetFlag(FLAGS_ticket_key_file);
+  if (config.cert_path.empty() || config.key_path.empty()) {
+    return absl::InvalidArgumentError("--cert and --key are required (PEM files)");
+  }
+  if (const std::string groups = absl::GetFlag(FLAGS_tls_groups); !groups.empty()) {
+    absl::StatusOr<std::vector<TlsGroup>> parsed = ParseTlsGroups(groups);
+    if (!parsed.ok()) return parsed.status();
+    config.tls_groups = *std::move(parsed);
+  }
+  auto cpus = ParseCpuList(absl::GetFlag(FLAGS_cpus));
+  if (!cpus.ok()) return cpus.status();
+  config.cpus = *cpus;
+  const int online = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+  for (int cpu : config.cpus) {
+    if (cpu >= online) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--cpus: CPU ", cpu, " does not exist (", online, " online)"));
+    }
+  }
+  config.threads = absl::GetFlag(FLAGS_threads);
+  if (config.threads < 0 || config.threads > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--threads: ", config.threads, " is out of range"));
+  }
+  if (config.threads == 0) {
+    config.threads = config.cpus.empty() ? online : static_cast<int>(config.cpus.size());
+  }
+  struct NamedDuration {
+    const char* name;
+    absl::Duration value;
+    absl::Duration* into;
+  } durations[] = {
+      {"--handshake-timeout", absl::GetFlag(FLAGS_handshake_timeout), &config.handshake_timeout},
+      {"--request-header-timeout", absl::GetFlag(FLAGS_request_header_timeout),
+       &config.request_header_timeout},
+      {"--request-body-timeout", absl::GetFlag(FLAGS_request_body_timeout),
+       &config.request_body_timeout},
+      {"--idle-timeout", absl::GetFlag(FLAGS_idle_timeout), &config.idle_timeout},
+      {"--upstream-connect-timeout", absl::GetFlag(FLAGS_upstream_connect_timeout),
+       &config.upstream_connect_timeout},
+      {"--upstream-response-timeout", absl::GetFlag(FLAGS_upstream_response_timeout),
+       &config.upstream_response_timeout},
+      {"--close-notify-timeout", absl::GetFlag(FLAGS_close_notify_timeout),
+       &config.close_notify_timeout},
+      {"--drain-timeout", absl::GetFlag(FLAGS_drain_timeout), &config.drain_timeout},
+      {"--send-timeout", absl::GetFlag(FLAGS_send_timeout), &config.send_timeout},
+      {"--upstream-idle-timeout", absl::GetFlag(FLAGS_upstream_idle_timeout),
+       &config.upstream_idle_timeout},
+  };
+  for (const NamedDuration& d : durations) {
+    if (d.value <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(d.name, " must be positive, got ", absl::FormatDuration(d.value)));
+    }
+    *d.into = d.value;
+  }
+  config.ring_entries = absl::GetFlag(FLAGS_ring_entries);
+  if (config.ring_entries < 64 || config.ring_entries > 32768) {
+    return absl::InvalidArgumentError("--ring-entries must be between 64 and 32768");
+  }
+  config.diagnostics = absl::GetFlag(FLAGS_diagnostics);
+  config.closures_per_worker = absl::GetFlag(FLAGS_closures_per_worker);
+  const std::string admin = absl::GetFlag(FLAGS_admin_listen);
+  config.admin_enabled = admin != "off";
+  if (config.admin_enabled) {
+    auto admin_addr = ParseSocketAddress(admin);
+    if (!admin_addr.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--admin-listen: ", admin_addr.status().message()));
+    }
+    config.admin_listen = *admin_addr;
+    config.admin_token = absl::GetFlag(FLAGS_admin_token);
+    if (absl::Status s = CheckAdminAccess(config.admin_listen, config.admin_token); !s.ok()) {
+      return s;
+    }
+  }
+  config.max_conns_per_worker = absl::GetFlag(FLAGS_max_conns);
+  config.upstream_idle_max = absl::GetFlag(FLAGS_upstream_idle_max);
+  config.max_request_head_bytes = absl::GetFlag(FLAGS_max_request_head);
+  config.max_request_headers = absl::GetFlag(FLAGS_max_request_headers);
+  config.max_request_target_bytes = absl::GetFlag(FLAGS_max_request_line);
+  config.max_request_body_bytes = absl::GetFlag(FLAGS_max_request_body);
+  config.max_pipelined = absl::GetFlag(FLAGS_max_pipelined);
+  if (config.max_pipelined < 1 || config.max_pipelined > 1024) {
+    return absl::InvalidArgumentError("--max-pipelined must be between 1 and 1024");
+  }
+  config.max_conn_buffer_bytes = absl::GetFlag(FLAGS_max_conn_buffer);
+  if (config.max_conn_buffer_bytes < 64 * 1024 || config.max_conn_buffer_bytes > (64u << 20)) {
+    return absl::InvalidArgumentError(
+        "--max-conn-buffer must be between 65536 and 67108864 (it must hold a few TLS records)");
+  }
+  auto trusted = ParseCidrList(absl::GetFlag(FLAGS_trusted_proxies));
+  if (!trusted.ok()) return trusted.status();
+  config.trusted_proxies = *std::move(trusted);
+  if (config.max_request_head_bytes < 1024 || config.max_request_headers < 1 ||
+      config.max_request_target_bytes < 16) {
+    return absl::InvalidArgumentError(
+        "--max-request-head must be at least 1024, --max-request-headers at least 1, "
+        "--max-request-line at least 16");
+  }
+  config.recv_buffers = absl::GetFlag(FLAGS_recv_buffers);
+  // Checked here as well as by the worker's BufferRing::Init, so that it stops start-up.
+  if (config.recv_buffers == 0 || (config.recv_buffers & (config.recv_buffers - 1)) != 0 ||
+      config.recv_buffers > 32768) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--recv-buffers must be a power of two between 1 and 32768, got ", config.recv_buffers));
+  }
+  config.recv_buffer_size = absl::GetFlag(FLAGS_recv_buffer_size);
+  if (config.recv_buffer_size < 1024 || config.recv_buffer_size > (1u << 20)) {
+    return absl::InvalidArgumentError("--recv-buffer-size must be between 1024 and 1048576");
+  }
+  config.sqpoll = absl::GetFlag(FLAGS_sqpoll);
+  const absl::Duration sqpoll_idle = absl::GetFlag(FLAGS_sqpoll_idle);
+  if (sqpoll_idle < absl::Milliseconds(1) || sqpoll_idle > absl::Seconds(60)) {
+    return absl::InvalidArgumentError("--sqpoll-idle must be between 1ms and 60s");
+  }
+  config.sqpoll_idle_ms = static_cast<uint32_t>(absl::ToInt64Milliseconds(sqpoll_idle));
+  config.send_zc_threshold = absl::GetFlag(FLAGS_send_zc_threshold);
+  config.core_dumps = absl::GetFlag(FLAGS_core_dumps);
+  config.run_as_user = absl::GetFlag(FLAGS_user);
+  if (absl::Status s = CheckUserToRunAs(config.run_as_user); !s.ok()) return s;
+  return config;
+}
+
+}  // namespace ringgate

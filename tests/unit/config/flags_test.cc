@@ -1,0 +1,375 @@
+// The command line into a Config: the defaults, and for every validated flag a value that is
+// taken and values that are refused with a message naming the flag.
+#include "ringgate/config/flags.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/flags/reflection.h"
+#include "absl/time/time.h"
+#include "ringgate/config/config.h"
+#include "ringgate/tls/tls_group.h"
+
+namespace ringgate {
+namespace {
+
+int OnlineCpus() { return static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)); }
+
+class FlagsTest : public ::testing::Test {
+ protected:
+  // Sets `args` ("--name=value" or "--name", dashes or underscores) the way the command line
+  // would, after --cert and --key (required), and builds the Config. Every flag set is back at
+  // its default before the next Parse and after the test.
+  absl::StatusOr<Config> Parse(std::vector<std::string> args) {
+    ResetFlags();
+    args.insert(args.begin(), {"ringgate", "--cert=cert.pem", "--key=key.pem"});
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    for (const std::string& arg :
+         NormalizeFlagSpelling(static_cast<int>(argv.size()), argv.data())) {
+      if (arg.rfind("--", 0) != 0) continue;
+      const size_t eq = arg.find('=');
+      const std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+      const std::string value = eq == std::string::npos ? "true" : arg.substr(eq + 1);
+      absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+      if (flag == nullptr) return absl::NotFoundError("no flag " + name);
+      set_.push_back(flag);
+      std::string error;
+      if (!flag->ParseFrom(value, &error)) return absl::InvalidArgumentError(error);
+    }
+    return ConfigFromFlags();
+  }
+
+  void TearDown() override { ResetFlags(); }
+
+  void ResetFlags() {
+    for (absl::CommandLineFlag* flag : set_) {
+      std::string error;
+      ASSERT_TRUE(flag->ParseFrom(flag->DefaultValue(), &error)) << error;
+    }
+    set_.clear();
+  }
+
+  // The flag `arg` is refused, with a message that contains `message`.
+  void ExpectRefused(const std::string& arg, const std::string& message) {
+    absl::StatusOr<Config> config = Parse({arg});
+    ASSERT_FALSE(config.ok()) << arg;
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument) << arg;
+    EXPECT_NE(config.status().message().find(message), std::string::npos)
+        << arg << ": " << config.status().message();
+  }
+  Config ExpectTaken(const std::vector<std::string>& args) {
+    absl::StatusOr<Config> config = Parse(args);
+    EXPECT_TRUE(config.ok()) << (args.empty() ? "" : args[0]) << ": " << config.status();
+    return config.ok() ? *std::move(config) : Config{};
+  }
+
+  std::vector<absl::CommandLineFlag*> set_;
+};
+
+TEST_F(FlagsTest, NothingGivenMeansConfigsDefaults) {
+  const Config c = ExpectTaken({});
+  const Config& d = DefaultConfig();
+  EXPECT_EQ(c.listen.text, "127.0.0.1:8443");
+  EXPECT_EQ(c.listen.family(), AF_INET);
+  EXPECT_EQ(c.backend.text, "127.0.0.1:8080");
+  EXPECT_TRUE(c.admin_enabled);
+  EXPECT_EQ(c.admin_listen.text, "127.0.0.1:9901");
+  EXPECT_EQ(c.admin_token, "");
+  EXPECT_EQ(c.cert_path, "cert.pem");
+  EXPECT_EQ(c.key_path, "key.pem");
+  EXPECT_EQ(c.ticket_key_path, "");
+  EXPECT_EQ(c.tls_groups, DefaultTlsGroups());
+  EXPECT_EQ(c.threads, OnlineCpus());
+  EXPECT_TRUE(c.cpus.empty());
+  EXPECT_EQ(c.run_as_user, "");
+  EXPECT_FALSE(c.core_dumps);
+  EXPECT_EQ(c.handshake_timeout, absl::Seconds(10));
+  EXPECT_EQ(c.request_header_timeout, absl::Seconds(30));
+  EXPECT_EQ(c.request_body_timeout, absl::Seconds(30));
+  EXPECT_EQ(c.idle_timeout, absl::Seconds(60));
+  EXPECT_EQ(c.upstream_connect_timeout, absl::Seconds(5));
+  EXPECT_EQ(c.upstream_response_timeout, absl::Seconds(60));
+  EXPECT_EQ(c.close_notify_timeout, absl::Seconds(5));
+  EXPECT_EQ(c.drain_timeout, absl::Seconds(30));
+  EXPECT_EQ(c.send_timeout, absl::Seconds(60));
+  EXPECT_EQ(c.upstream_idle_timeout, absl::Seconds(30));
+  EXPECT_EQ(c.upstream_idle_max, 1024u);
+  EXPECT_EQ(c.ring_entries, 4096u);
+  EXPECT_EQ(c.recv_buffers, 256u);
+  EXPECT_EQ(c.recv_buffer_size, 16384u);
+  EXPECT_FALSE(c.sqpoll);
+  EXPECT_EQ(c.sqpoll_idle_ms, 1000u);
+  EXPECT_EQ(c.send_zc_threshold, 0u);
+  EXPECT_EQ(c.max_request_head_bytes, 64u * 1024);
+  EXPECT_EQ(c.max_request_headers, 100u);
+  EXPECT_EQ(c.max_request_target_bytes, 8u * 1024);
+  EXPECT_EQ(c.max_request_body_bytes, 0u);
+  EXPECT_EQ(c.max_pipelined, 32u);
+  EXPECT_EQ(c.max_conn_buffer_bytes, 256u * 1024);
+  EXPECT_TRUE(c.trusted_proxies.empty());
+  EXPECT_EQ(c.max_conns_per_worker, 0u);
+  EXPECT_EQ(c.log_level, spdlog::level::info);
+  EXPECT_EQ(c.log_format, LogFormat::kText);
+  EXPECT_EQ(c.access_log_path, "off");
+  EXPECT_TRUE(c.diagnostics);
+  EXPECT_EQ(c.closures_per_worker, 256u);
+  // Every default above is Config's own: the flags take theirs from it.
+  EXPECT_EQ(c.handshake_timeout, d.handshake_timeout);
+  EXPECT_EQ(c.ring_entries, d.ring_entries);
+  EXPECT_EQ(c.max_conn_buffer_bytes, d.max_conn_buffer_bytes);
+  EXPECT_EQ(c.sqpoll_idle_ms, d.sqpoll_idle_ms);
+  EXPECT_EQ(c.closures_per_worker, d.closures_per_worker);
+}
+
+TEST_F(FlagsTest, DashesAndUnderscoresAreTheSameFlag) {
+  EXPECT_EQ(ExpectTaken({"--close-notify-timeout=7s"}).close_notify_timeout, absl::Seconds(7));
+  EXPECT_EQ(ExpectTaken({"--close_notify_timeout=8s"}).close_notify_timeout, absl::Seconds(8));
+}
+
+TEST(NormalizeFlagSpellingTest, RewritesOnlyFlagNames) {
+  std::vector<std::string> args = {
+      "ring-gate",   "--close-notify-timeout=5s", "--cpus=0-3", "-h", "--sqpoll", "--",
+      "--not-a-flag"};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  EXPECT_EQ(NormalizeFlagSpelling(static_cast<int>(argv.size()), argv.data()),
+            (std::vector<std::string>{"ring-gate", "--close_notify_timeout=5s", "--cpus=0-3", "-h",
+                                      "--sqpoll", "--", "--not-a-flag"}));
+}
+
+TEST(FlagHelpTest, ListsEveryFlagInAGroupWithItsDefault) {
+  const std::string help = FlagHelp();
+  for (const char* line :
+       {"  --listen=127.0.0.1:8443 ", "  --backend=127.0.0.1:8080 ", "  --close-notify-timeout=5s ",
+        "  --sqpoll-idle=1s ", "  --recv-buffers=256 ", "  --max-conn-buffer=262144 ",
+        "  --max-request-head=65536 ", "  --log-level=info ", "  --log-format=text ",
+        "  --access-log=off ", "  --admin-listen=127.0.0.1:9901 ", "  --diagnostics=true ",
+        "  --threads=0 ", "  --upstream-idle-max=1024 "}) {
+    EXPECT_NE(help.find(line), std::string::npos) << line << "\n" << help;
+  }
+  for (const char* group :
+       {"\nListen and backends:\n", "\nTLS:\n", "\nPrivileges:\n", "\nTimeouts:\n", "\nLimits:\n",
+        "\nLogs and diagnostics:\n", "\nTuning:\n"}) {
+    EXPECT_NE(help.find(group), std::string::npos) << group;
+  }
+  EXPECT_EQ(help.find("\nOther:\n"), std::string::npos) << "a flag outside the groups:\n" << help;
+  EXPECT_EQ(help.find("--flagfile"), std::string::npos) << "none of abseil's own";
+}
+
+TEST_F(FlagsTest, CertAndKeyAreRequired) {
+  ExpectRefused("--cert=", "--cert and --key are required");
+  ExpectRefused("--key=", "--cert and --key are required");
+  EXPECT_EQ(ExpectTaken({"--ticket-key-file=/etc/tickets"}).ticket_key_path, "/etc/tickets");
+}
+
+TEST_F(FlagsTest, ListenAndBackendAreHostPort) {
+  Config c = ExpectTaken({"--listen=[::1]:9443"});
+  EXPECT_EQ(c.listen.family(), AF_INET6);
+  EXPECT_EQ(c.listen.text, "[::1]:9443");
+  EXPECT_EQ(ExpectTaken({"--listen=:8443"}).listen.family(), AF_INET) << "no host: every address";
+  EXPECT_EQ(ExpectTaken({"--backend=10.1.2.3:80"}).backend.text, "10.1.2.3:80");
+  ExpectRefused("--listen=nonsense", "--listen: address 'nonsense' has no :port");
+  ExpectRefused("--listen=127.0.0.1:0", "--listen: address '127.0.0.1:0' has an invalid port");
+  ExpectRefused("--listen=127.0.0.1:65536", "invalid port '65536'");
+  ExpectRefused("--listen=127.0.0.1:http", "invalid port 'http'");
+  ExpectRefused("--listen=[::1]8443", "--listen: address '[::1]8443' is not [ipv6]:port");
+  ExpectRefused("--backend=127.0.0.1", "--backend: address '127.0.0.1' has no :port");
+}
+
+TEST_F(FlagsTest, TlsGroupsAreNamesInOrder) {
+  EXPECT_EQ(ExpectTaken({"--tls-groups=x25519:P-256"}).tls_groups,
+            (std::vector<TlsGroup>{TlsGroup::kX25519, TlsGroup::kSecp256r1}));
+  EXPECT_EQ(ExpectTaken({"--tls-groups=secp384r1"}).tls_groups,
+            (std::vector<TlsGroup>{TlsGroup::kSecp384r1}));
+  EXPECT_FALSE(Parse({"--tls-groups=x25519:x25519"}).ok());
+  EXPECT_FALSE(Parse({"--tls-groups=ffdhe2048"}).ok());
+  EXPECT_FALSE(Parse({"--tls-groups=x25519:"}).ok());
+}
+
+TEST_F(FlagsTest, ThreadsAndCpus) {
+  EXPECT_EQ(ExpectTaken({"--threads=3"}).threads, 3);
+  EXPECT_EQ(ExpectTaken({"--threads=1024"}).threads, 1024);
+  EXPECT_EQ(ExpectTaken({"--cpus=0"}).threads, 1) << "one worker per listed CPU";
+  Config pinned = ExpectTaken({"--cpus=0-0,0", "--threads=2"});
+  EXPECT_EQ(pinned.cpus, (std::vector<int>{0, 0}));
+  EXPECT_EQ(pinned.threads, 2);
+  ExpectRefused("--threads=-1", "--threads: -1 is out of range");
+  ExpectRefused("--threads=1025", "--threads: 1025 is out of range");
+  ExpectRefused("--cpus=" + std::to_string(OnlineCpus()),
+                "--cpus: CPU " + std::to_string(OnlineCpus()) + " does not exist");
+  ExpectRefused("--cpus=1-0", "--cpus: range '1-0' is backwards");
+  ExpectRefused("--cpus=a", "--cpus: 'a' is not a CPU or range");
+  ExpectRefused("--cpus=0,", "--cpus: '' is not a CPU or range");
+}
+
+TEST_F(FlagsTest, EveryTimeoutMustBePositive) {
+  struct {
+    const char* flag;
+    absl::Duration Config::*field;
+  } timeouts[] = {
+      {"--handshake-timeout", &Config::handshake_timeout},
+      {"--request-header-timeout", &Config::request_header_timeout},
+      {"--request-body-timeout", &Config::request_body_timeout},
+      {"--idle-timeout", &Config::idle_timeout},
+      {"--upstream-connect-timeout", &Config::upstream_connect_timeout},
+      {"--upstream-response-timeout", &Config::upstream_response_timeout},
+      {"--close-notify-timeout", &Config::close_notify_timeout},
+      {"--drain-timeout", &Config::drain_timeout},
+      {"--send-timeout", &Config::send_timeout},
+      {"--upstream-idle-timeout", &Config::upstream_idle_timeout},
+  };
+  for (const auto& t : timeouts) {
+    const std::string flag = t.flag;
+    EXPECT_EQ(ExpectTaken({flag + "=1ms"}).*t.field, absl::Milliseconds(1)) << flag;
+    EXPECT_EQ(ExpectTaken({flag + "=2m"}).*t.field, absl::Minutes(2)) << flag;
+    ExpectRefused(flag + "=0s", flag + " must be positive, got 0");
+    ExpectRefused(flag + "=-1s", flag + " must be positive, got -1s");
+    EXPECT_FALSE(Parse({flag + "=5"}).ok()) << flag << ": a duration needs its unit";
+  }
+}
+
+TEST_F(FlagsTest, RingEntries) {
+  EXPECT_EQ(ExpectTaken({"--ring-entries=64"}).ring_entries, 64u);
+  EXPECT_EQ(ExpectTaken({"--ring-entries=32768"}).ring_entries, 32768u);
+  ExpectRefused("--ring-entries=63", "--ring-entries must be between 64 and 32768");
+  ExpectRefused("--ring-entries=32769", "--ring-entries must be between 64 and 32768");
+}
+
+// Refused before any worker starts (not only by the worker's buffer ring, once it runs).
+TEST_F(FlagsTest, RecvBuffersArePowersOfTwo) {
+  for (uint32_t n : {1u, 2u, 4u, 64u, 256u, 32768u}) {
+    EXPECT_EQ(ExpectTaken({"--recv-buffers=" + std::to_string(n)}).recv_buffers, n);
+  }
+  for (const char* n : {"0", "3", "100", "255", "65536"}) {
+    ExpectRefused(
+        std::string("--recv-buffers=") + n,
+        std::string("--recv-buffers must be a power of two between 1 and 32768, got ") + n);
+  }
+  EXPECT_FALSE(Parse({"--recv-buffers=-1"}).ok());
+}
+
+TEST_F(FlagsTest, RecvBufferSize) {
+  EXPECT_EQ(ExpectTaken({"--recv-buffer-size=1024"}).recv_buffer_size, 1024u);
+  EXPECT_EQ(ExpectTaken({"--recv-buffer-size=1048576"}).recv_buffer_size, 1048576u);
+  ExpectRefused("--recv-buffer-size=1023", "--recv-buffer-size must be between 1024 and 1048576");
+  ExpectRefused("--recv-buffer-size=1048577", "--recv-buffer-size must be between");
+}
+
+TEST_F(FlagsTest, SqpollIdle) {
+  Config c = ExpectTaken({"--sqpoll", "--sqpoll-idle=1ms"});
+  EXPECT_TRUE(c.sqpoll);
+  EXPECT_EQ(c.sqpoll_idle_ms, 1u);
+  EXPECT_EQ(ExpectTaken({"--sqpoll-idle=60s"}).sqpoll_idle_ms, 60000u);
+  ExpectRefused("--sqpoll-idle=0s", "--sqpoll-idle must be between 1ms and 60s");
+  ExpectRefused("--sqpoll-idle=999us", "--sqpoll-idle must be between 1ms and 60s");
+  ExpectRefused("--sqpoll-idle=61s", "--sqpoll-idle must be between 1ms and 60s");
+}
+
+TEST_F(FlagsTest, RequestLimits) {
+  Config c = ExpectTaken({"--max-request-head=1024", "--max-request-headers=1",
+                          "--max-request-line=16", "--max-request-body=5000000000"});
+  EXPECT_EQ(c.max_request_head_bytes, 1024u);
+  EXPECT_EQ(c.max_request_headers, 1u);
+  EXPECT_EQ(c.max_request_target_bytes, 16u);
+  EXPECT_EQ(c.max_request_body_bytes, 5000000000u);
+  ExpectRefused("--max-request-head=1023", "--max-request-head must be at least 1024");
+  ExpectRefused("--max-request-headers=0", "--max-request-headers at least 1");
+  ExpectRefused("--max-request-line=15", "--max-request-line at least 16");
+}
+
+TEST_F(FlagsTest, MaxPipelined) {
+  EXPECT_EQ(ExpectTaken({"--max-pipelined=1"}).max_pipelined, 1u);
+  EXPECT_EQ(ExpectTaken({"--max-pipelined=1024"}).max_pipelined, 1024u);
+  ExpectRefused("--max-pipelined=0", "--max-pipelined must be between 1 and 1024");
+  ExpectRefused("--max-pipelined=1025", "--max-pipelined must be between 1 and 1024");
+}
+
+TEST_F(FlagsTest, MaxConnBuffer) {
+  EXPECT_EQ(ExpectTaken({"--max-conn-buffer=65536"}).max_conn_buffer_bytes, 65536u);
+  EXPECT_EQ(ExpectTaken({"--max-conn-buffer=67108864"}).max_conn_buffer_bytes, 67108864u);
+  ExpectRefused("--max-conn-buffer=65535", "--max-conn-buffer must be between 65536 and 67108864");
+  ExpectRefused("--max-conn-buffer=67108865", "--max-conn-buffer must be between");
+}
+
+TEST_F(FlagsTest, UnvalidatedNumbersAndSwitchesPassThrough) {
+  Config c = ExpectTaken({"--max-conns=7", "--upstream-idle-max=0", "--send-zc-threshold=16384",
+                          "--closures-per-worker=3", "--diagnostics=false", "--core-dumps",
+                          "--access-log=/tmp/access.log"});
+  EXPECT_EQ(c.max_conns_per_worker, 7u);
+  EXPECT_EQ(c.upstream_idle_max, 0u);
+  EXPECT_EQ(c.send_zc_threshold, 16384u);
+  EXPECT_EQ(c.closures_per_worker, 3u);
+  EXPECT_FALSE(c.diagnostics);
+  EXPECT_TRUE(c.core_dumps);
+  EXPECT_EQ(c.access_log_path, "/tmp/access.log");
+  EXPECT_FALSE(Parse({"--max-conns=many"}).ok()) << "absl refuses a non-number";
+  EXPECT_FALSE(Parse({"--max-conns=-1"}).ok());
+}
+
+TEST_F(FlagsTest, TrustedProxiesAreCidrBlocks) {
+  Config c = ExpectTaken({"--trusted-proxies=10.0.0.0/8,192.0.2.7,2001:db8::/32"});
+  ASSERT_EQ(c.trusted_proxies.size(), 3u);
+  EXPECT_EQ(c.trusted_proxies[0].prefix_bits, 96 + 8);
+  EXPECT_EQ(c.trusted_proxies[1].prefix_bits, 128);
+  EXPECT_EQ(c.trusted_proxies[2].prefix_bits, 32);
+  ExpectRefused("--trusted-proxies=10.0.0.0/33",
+                "--trusted-proxies: '10.0.0.0/33' has an invalid prefix length");
+  ExpectRefused("--trusted-proxies=example.com",
+                "--trusted-proxies: 'example.com' is not an IP address or CIDR block");
+  ExpectRefused("--trusted-proxies=10.0.0.0/8,,10.1.0.0/16",
+                "--trusted-proxies: an empty entry in the list");
+}
+
+TEST_F(FlagsTest, AdminListenAndToken) {
+  const std::string token(32, 'f');
+  Config off = ExpectTaken({"--admin-listen=off", "--admin-token=short"});
+  EXPECT_FALSE(off.admin_enabled) << "off: the token is not looked at";
+  Config local = ExpectTaken({"--admin-listen=[::1]:9902"});
+  EXPECT_TRUE(local.admin_enabled);
+  EXPECT_EQ(local.admin_listen.family(), AF_INET6);
+  Config exposed = ExpectTaken({"--admin-listen=0.0.0.0:9901", "--admin-token=" + token});
+  EXPECT_EQ(exposed.admin_token, token);
+  ExpectRefused("--admin-listen=0.0.0.0:9901",
+                "--admin-listen 0.0.0.0:9901 is not a loopback address");
+  ExpectRefused("--admin-listen=nonsense", "--admin-listen: address 'nonsense' has no :port");
+  ExpectRefused("--admin-token=short", "--admin-token must be 16 to 512 visible ASCII characters");
+  ExpectRefused("--admin-token=" + std::string(513, 'x'), "--admin-token must be 16 to 512");
+}
+
+TEST_F(FlagsTest, LogLevelAndFormat) {
+  EXPECT_EQ(ExpectTaken({"--log-level=debug"}).log_level, spdlog::level::debug);
+  EXPECT_EQ(ExpectTaken({"--log-level=off"}).log_level, spdlog::level::off);
+  EXPECT_EQ(ExpectTaken({"--log-level=critical"}).log_level, spdlog::level::critical);
+  EXPECT_EQ(ExpectTaken({"--log-format=json"}).log_format, LogFormat::kJson);
+  ExpectRefused("--log-level=loud", "--log-level: unknown level 'loud'");
+  ExpectRefused("--log-format=xml", "--log-format: 'xml' is neither text nor json");
+}
+
+TEST_F(FlagsTest, TheUserToRunAsMustExistAndNeedsRoot) {
+  ExpectRefused("--user=no-such-user-here", "--user: no user named 'no-such-user-here'");
+  absl::StatusOr<Config> root = Parse({"--user=root"});
+  if (geteuid() == 0) {
+    ASSERT_TRUE(root.ok()) << root.status();
+    EXPECT_EQ(root->run_as_user, "root");
+  } else {
+    ASSERT_FALSE(root.ok());
+    EXPECT_NE(root.status().message().find("--user root: ringgate must start as root"),
+              std::string::npos)
+        << root.status();
+  }
+}
+
+// With several bad flags, the log settings are reported first (as before they moved here).
+TEST_F(FlagsTest, LogSettingsAreCheckedFirst) {
+  absl::StatusOr<Config> c = Parse({"--listen=nonsense", "--log-level=loud"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("--log-level"), std::string::npos) << c.status();
+}
+
+}  // namespace
+}  // namespace ringgate
