@@ -51,7 +51,6 @@ TEST(BoundedResourcesTest, ClientsThatPipelineAndNeverReadCostBoundedMemoryAndWo
   ProxyUnderTest proxy({"--threads=1", "--recv-buffers=64", "--max-pipelined=" + std::to_string(kWindow)},
                        backend.port());
   ASSERT_TRUE(proxy.Start());
-  proxy.WaitForStartupProbeToClose();
   RunCommand("for i in $(seq 10); do curl -sk -o /dev/null " + proxy.Url("/bytes/65536") + "; done");
   const long baseline = ResidentKib(proxy.pid());
   ASSERT_GT(baseline, 0);
@@ -120,7 +119,6 @@ TEST(BoundedResourcesTest, UnreadResponsesStopTheReadingOfPipelinedInputAtTheWin
                         "--max-pipelined=" + std::to_string(kWindow)},
                        backend.port());
   ASSERT_TRUE(proxy.Start());
-  proxy.WaitForStartupProbeToClose();
   CommandResult flood;
   std::thread flooder([&] {
     flood = RunCommand("python3 " + SourceDir() + "/tests/integration/tls_client.py flood --port " +

@@ -273,7 +273,6 @@ TEST(ProxyResourceTest, CompletionQueueOverflowLosesNoCompletion) {
   ASSERT_TRUE(backend.Start());
   ProxyUnderTest proxy({"--threads=1", "--ring-entries=64"}, backend.port());
   ASSERT_TRUE(proxy.Start());
-  proxy.WaitForStartupProbeToClose();
   const double accepted_before = proxy.Metric("ringgate_connections_accepted_total");
   CommandResult storm = RunCommand(
       "python3 -c 'import socket, time\n"
