@@ -128,11 +128,12 @@ TEST_F(ProxyTest, TenPipelinedRequestsThenImmediateCloseAllReachTheBackend) {
   const std::string count_url = "http://127.0.0.1:" + std::to_string(backend_->port()) +
                                 "/requests?prefix=/burst/" + run_id + "/";
   std::string seen;
-  for (int i = 0; i < 100; ++i) {  // the last bursts may still be in flight to the backend
-    seen = RunCommand("curl -s " + count_url).output;
-    if (seen == std::to_string(reps * 10)) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  WaitUntil(  // the last bursts may still be in flight to the backend
+      [&] {
+        seen = RunCommand("curl -s " + count_url).output;
+        return seen == std::to_string(reps * 10);
+      },
+      std::chrono::seconds(10), "every burst's requests reached the backend");
   EXPECT_EQ(seen, std::to_string(reps * 10));
   // And every one of those connections was finished and released: none is left behind in some
   // state (a reset socket is invisible in /proc/net/tcp, so ask the proxy itself).
@@ -153,9 +154,14 @@ TEST_F(ProxyTest, ClientThatNeverAnswersCloseNotifyIsClosedWithinTheTimeout) {
   ASSERT_NE(fgets(line, sizeof line, client), nullptr);
   ASSERT_STREQ(line, "ready\n");
   // The 20 clients hold their sockets open for 4 s; our 1 s close_notify deadline must free
-  // every one of ours well before that.
+  // every one of ours well before that: within 1.8 s, and logged.
   EXPECT_EQ(proxy_->OpenClientSockets(), 20) << "all 20 still waiting for the peer";
-  std::this_thread::sleep_for(std::chrono::milliseconds(1800));
+  WaitUntil(
+      [&] {
+        return proxy_->OpenClientSockets() == 0 &&
+               CountOccurrences(proxy_->Log(), "cause=timeout") - before >= 20;
+      },
+      std::chrono::milliseconds(1800), "the close_notify deadline has closed and logged all 20");
   EXPECT_EQ(proxy_->OpenClientSockets(), 0) << "descriptors left behind after the deadline";
   EXPECT_EQ(CountOccurrences(proxy_->Log(), "cause=timeout") - before, 20);
   pclose(client);
@@ -307,10 +313,12 @@ TEST(ProxySlowReaderTest, ClientThatStopsReadingIsCutAfterTheSendTimeout) {
   // Buffers fill, the client reads nothing for 1 s, the abort's own flush cannot finish either:
   // the descriptor must still be released within a few seconds while the client holds on.
   int open_sockets = -1;
-  for (int i = 0; i < 60 && open_sockets != 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    open_sockets = proxy.OpenClientSockets();
-  }
+  WaitUntil(
+      [&] {
+        open_sockets = proxy.OpenClientSockets();
+        return open_sockets == 0;
+      },
+      std::chrono::seconds(6), "the stalled client's socket is released");
   EXPECT_EQ(open_sockets, 0);
   const std::string log = proxy.Log();
   EXPECT_NE(log.find("client stopped reading"), std::string::npos) << log.substr(0, 3000);
@@ -433,10 +441,12 @@ TEST_F(MisbehavingPeersTest, IdleKeepAliveConnectionIsClosedPolitelyAtTheIdleTim
   EXPECT_GE(took, std::chrono::milliseconds(900));
   EXPECT_LT(took, std::chrono::seconds(4));
   int idle_closes = 0;
-  for (int i = 0; i < 40 && idle_closes == 0; ++i) {  // the log line is written asynchronously
-    idle_closes = CountOccurrences(proxy_->Log(), " idle timeout") - idle_closes_before;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  WaitUntil(  // the log line is written asynchronously
+      [&] {
+        idle_closes = CountOccurrences(proxy_->Log(), " idle timeout") - idle_closes_before;
+        return idle_closes != 0;
+      },
+      std::chrono::seconds(2), "the idle timeout is logged");
   EXPECT_EQ(idle_closes, 1);
 }
 

@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
-#include <thread>
 
 #include "harness.h"
 
@@ -65,8 +64,13 @@ TEST(ProxyTuningTest, SqpollRingServesAndKeepsTheCloseNotifyDeadline) {
   ASSERT_STREQ(line, "ready\n");
   EXPECT_EQ(proxy.OpenClientSockets(), 5);
   // The clients hold on for 4 s; the 1 s deadline (plus the worker's back-up timer on a ring
-  // without DEFER_TASKRUN) must have closed ours well before.
-  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  // without DEFER_TASKRUN) must have closed ours well before: within 2.5 s, and logged.
+  WaitUntil(
+      [&] {
+        return proxy.OpenClientSockets() == 0 &&
+               CountOccurrences(proxy.Log(), "cause=timeout") - timeouts_before >= 5;
+      },
+      std::chrono::milliseconds(2500), "the close_notify deadline has closed and logged all 5");
   EXPECT_EQ(proxy.OpenClientSockets(), 0) << "descriptors left behind after the deadline";
   EXPECT_EQ(CountOccurrences(proxy.Log(), "cause=timeout") - timeouts_before, 5);
   pclose(client);
