@@ -146,7 +146,7 @@ TEST_F(DiagnosticsTest, ClientThatNeverAnswersHitsTheCloseNotifyDeadline) {
 }
 
 TEST_F(DiagnosticsTest, ClientResetIsReportedAsReset) {
-  Metrics d = Delta(Client("rst"), 1);
+  Metrics d = Delta(Client("rst", "--admin-port " + std::to_string(proxy_->admin_port())), 1);
   EXPECT_EQ(d["ringgate_connections_closed_total{cause=\"reset\",initiator=\"client\"}"], 1);
   EXPECT_EQ(ClosedTotal(d), 1);
   EXPECT_EQ(d["ringgate_close_notify_not_sent_total{reason=\"peer_reset\"}"], 1);

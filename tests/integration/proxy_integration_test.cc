@@ -281,15 +281,9 @@ TEST(ProxyResourceTest, CompletionQueueOverflowLosesNoCompletion) {
   ASSERT_TRUE(proxy.Start());
   const double accepted_before = proxy.Metric("ringgate_connections_accepted_total");
   CommandResult storm = RunCommand(
-      "python3 -c 'import socket, time\n"
-      "socks = []\n"
-      "for _ in range(1500):\n"
-      "    s = socket.socket(); s.setblocking(False); s.connect_ex((\"127.0.0.1\", " +
-      std::to_string(proxy.port()) + "))\n"
-      "    socks.append(s)\n"
-      "time.sleep(1.5)\n"
-      "for s in socks: s.close()\n"
-      "print(\"stormed\")'");
+      "python3 " + SourceDir() + "/tests/integration/tls_client.py storm --port " +
+      std::to_string(proxy.port()) + " --count 1500 --hold 1.5 --pid " +
+      std::to_string(proxy.pid()));
   ASSERT_EQ(storm.output, "stormed\n");
   EXPECT_EQ(proxy.LiveConnectionsWithin(5000), "[]\n")
       << "connections still open 5 s after their clients closed";
