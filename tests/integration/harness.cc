@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -152,6 +153,24 @@ void ChildProcess::Stop() {
     waitpid(pid_, nullptr, 0);
   }
   pid_ = -1;
+}
+
+std::string BackgroundClient::Start(int port, const std::string& mode,
+                                    const std::vector<std::string>& args) {
+  const std::string log = CertificateDir() + "/client-" + mode + "-" + std::to_string(port) + ".log";
+  std::vector<std::string> argv = {"python3", SourceDir() + "/tests/integration/tls_client.py",
+                                   mode, "--port", std::to_string(port)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  if (!process_.Start(argv, log)) return "";
+  auto printed = [&] {
+    std::ifstream in(log);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  WaitUntil([&] { return printed().find('\n') != std::string::npos || !process_.Running(); },
+            std::chrono::seconds(10), "tls_client.py " + mode + " prints its first line");
+  const std::string output = printed();
+  const size_t end_of_line = output.find('\n');
+  return end_of_line == std::string::npos ? output : output.substr(0, end_of_line + 1);
 }
 
 bool DemoBackend::Start() {

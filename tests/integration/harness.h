@@ -72,6 +72,22 @@ class ChildProcess {
   pid_t pid_ = -1;
 };
 
+// tests/integration/tls_client.py in the background, its output in a log file, for clients that
+// hold their connections open for longer than the test needs them: the destructor ends the
+// client (SIGTERM) instead of waiting out the rest of its hold.
+//
+//   BackgroundClient silent;
+//   ASSERT_EQ(silent.Start(proxy.port(), "silent", {"--count", "5", "--hold", "4"}), "ready\n");
+class BackgroundClient {
+ public:
+  // Starts `tls_client.py <mode> --port <port> <args>` and returns its first line once it has
+  // printed one (at most 10 s), or everything it printed if it ended without one.
+  std::string Start(int port, const std::string& mode, const std::vector<std::string>& args);
+
+ private:
+  ChildProcess process_;
+};
+
 class DemoBackend {
  public:
   bool Start();

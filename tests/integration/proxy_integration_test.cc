@@ -148,11 +148,8 @@ TEST_F(ProxyTest, UnwrapAfterAResponseGetsOurCloseNotify) {
 
 TEST_F(ProxyTest, ClientThatNeverAnswersCloseNotifyIsClosedWithinTheTimeout) {
   const int before = CountOccurrences(proxy_->Log(), "cause=timeout");
-  FILE* client = popen(Client("silent", "--count 20 --hold 4").c_str(), "r");
-  ASSERT_NE(client, nullptr);
-  char line[64] = {};
-  ASSERT_NE(fgets(line, sizeof line, client), nullptr);
-  ASSERT_STREQ(line, "ready\n");
+  BackgroundClient silent;  // ended when the test is, not after the rest of its hold
+  ASSERT_EQ(silent.Start(proxy_->port(), "silent", {"--count", "20", "--hold", "4"}), "ready\n");
   // The 20 clients hold their sockets open for 4 s; our 1 s close_notify deadline must free
   // every one of ours well before that: within 1.8 s, and logged.
   EXPECT_EQ(proxy_->OpenClientSockets(), 20) << "all 20 still waiting for the peer";
@@ -164,7 +161,6 @@ TEST_F(ProxyTest, ClientThatNeverAnswersCloseNotifyIsClosedWithinTheTimeout) {
       std::chrono::milliseconds(1800), "the close_notify deadline has closed and logged all 20");
   EXPECT_EQ(proxy_->OpenClientSockets(), 0) << "descriptors left behind after the deadline";
   EXPECT_EQ(CountOccurrences(proxy_->Log(), "cause=timeout") - before, 20);
-  pclose(client);
 }
 
 TEST_F(ProxyTest, OpensslSpeaksTls13AndTls12ButNotTls11) {
@@ -299,11 +295,8 @@ TEST(ProxySlowReaderTest, ClientThatStopsReadingIsCutAfterTheSendTimeout) {
   ASSERT_TRUE(backend.Start());
   ProxyUnderTest proxy({"--send-timeout=1s", "--log-level=debug"}, backend.port());
   ASSERT_TRUE(proxy.Start());
-  FILE* client = popen(("python3 " + SourceDir() + "/tests/integration/tls_client.py stall --port " +
-                        std::to_string(proxy.port()) + " --hold 4").c_str(), "r");
-  ASSERT_NE(client, nullptr);
-  char line[32] = {};
-  ASSERT_NE(fgets(line, sizeof line, client), nullptr);
+  BackgroundClient stall;  // ended when the test is, not after the rest of its hold
+  ASSERT_EQ(stall.Start(proxy.port(), "stall", {"--hold", "4"}), "ready\n");
   // Buffers fill, the client reads nothing for 1 s, the abort's own flush cannot finish either:
   // the descriptor must still be released within a few seconds while the client holds on.
   int open_sockets = -1;
@@ -318,7 +311,6 @@ TEST(ProxySlowReaderTest, ClientThatStopsReadingIsCutAfterTheSendTimeout) {
   EXPECT_NE(log.find("client stopped reading"), std::string::npos) << log.substr(0, 3000);
   EXPECT_NE(log.find("closed cause=timeout initiator=server_timeout"), std::string::npos);
   EXPECT_EQ(log.find("backend timed out"), std::string::npos) << "not the backend's fault";
-  pclose(client);
 }
 
 // A client that reads its large response late makes the proxy pause reading from the backend.
