@@ -52,8 +52,7 @@ class DiagnosticsTest : public ::testing::Test {
     backend_ = new DemoBackend();
     ASSERT_TRUE(backend_->Start());
     proxy_ = new ProxyUnderTest({"--close-notify-timeout=1s", "--log-level=debug"}, backend_->port());
-    ASSERT_TRUE(proxy_->Start());
-    proxy_->WaitForStartupProbeToClose();  // the deltas below count connections exactly
+    ASSERT_TRUE(proxy_->Start());  // which leaves no connection behind: the deltas are exact
   }
   static void TearDownTestSuite() {
     delete proxy_;
@@ -67,11 +66,12 @@ class DiagnosticsTest : public ::testing::Test {
     log_before_ = proxy_->Log().size();
     scenario_output_ = RunCommand(scenario);
     Metrics after;
-    for (int i = 0; i < 100; ++i) {
-      after = ParseMetrics(proxy_->Admin("/metrics"));
-      if (ClosedTotal(after) - ClosedTotal(before) >= closes) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    WaitUntil(
+        [&] {
+          after = ParseMetrics(proxy_->Admin("/metrics"));
+          return ClosedTotal(after) - ClosedTotal(before) >= closes;
+        },
+        std::chrono::seconds(5), std::to_string(closes) + " more connection(s) closed");
     Metrics delta;
     for (const auto& [k, v] : after) {
       if (v - before[k] != 0) delta[k] = v - before[k];
@@ -146,7 +146,7 @@ TEST_F(DiagnosticsTest, ClientThatNeverAnswersHitsTheCloseNotifyDeadline) {
 }
 
 TEST_F(DiagnosticsTest, ClientResetIsReportedAsReset) {
-  Metrics d = Delta(Client("rst"), 1);
+  Metrics d = Delta(Client("rst", "--admin-port " + std::to_string(proxy_->admin_port())), 1);
   EXPECT_EQ(d["ringgate_connections_closed_total{cause=\"reset\",initiator=\"client\"}"], 1);
   EXPECT_EQ(ClosedTotal(d), 1);
   EXPECT_EQ(d["ringgate_close_notify_not_sent_total{reason=\"peer_reset\"}"], 1);
@@ -185,10 +185,12 @@ TEST(DiagnosticsBackendDownTest, BadGatewayIsCountedAndLogged) {
   Metrics before = ParseMetrics(proxy.Admin("/metrics"));
   RunCommand("curl -sk --max-time 10 " + proxy.Url("/"));
   Metrics after;
-  for (int i = 0; i < 100 && ClosedTotal(after) < 1; ++i) {
-    after = ParseMetrics(proxy.Admin("/metrics"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  WaitUntil(
+      [&] {
+        after = ParseMetrics(proxy.Admin("/metrics"));
+        return ClosedTotal(after) >= 1;
+      },
+      std::chrono::seconds(5), "the connection answered with 502 is closed");
   EXPECT_EQ(after["ringgate_http_requests_total{status_class=\"5xx\"}"] -
                 before["ringgate_http_requests_total{status_class=\"5xx\"}"], 1);
   double by_server_error = 0;
@@ -211,10 +213,12 @@ TEST(DiagnosticsJsonTest, JsonLogLinesAreObjectsWithTheConnectionId) {
   ASSERT_TRUE(proxy.Start());
   RunCommand("curl -sk --max-time 10 " + proxy.Url("/hello"));
   std::string log;
-  for (int i = 0; i < 50 && log.find("\"event\":\"closed\"") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    log = proxy.Log();
-  }
+  WaitUntil(
+      [&] {
+        log = proxy.Log();
+        return log.find("\"event\":\"closed\"") != std::string::npos;
+      },
+      std::chrono::milliseconds(2500), "the proxy logs the connection's close");
   CommandResult valid = RunCommand("python3 -c 'import json,sys\nfor l in open(\"" + CertificateDir() +
                                    "/proxy-" + std::to_string(proxy.port()) +
                                    ".log\"): json.loads(l)' && echo valid");
@@ -222,10 +226,12 @@ TEST(DiagnosticsJsonTest, JsonLogLinesAreObjectsWithTheConnectionId) {
   EXPECT_NE(log.find("\"conn\":\""), std::string::npos);
   EXPECT_NE(log.find("\"event\":\"closed\",\"cause\":"), std::string::npos) << log;
   std::string access_log;
-  for (int i = 0; i < 40 && access_log.find("/hello") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // flushed once a second
-    access_log = RunCommand("cat " + access).output;
-  }
+  WaitUntil(
+      [&] {
+        access_log = RunCommand("cat " + access).output;
+        return access_log.find("/hello") != std::string::npos;
+      },
+      std::chrono::seconds(4), "the access log, flushed once a second, has the request");
   EXPECT_NE(access_log.find("\"method\":\"GET\",\"target\":\"/hello\",\"status\":200"),
             std::string::npos) << access_log;
 }
@@ -264,7 +270,8 @@ TEST(AdminEndpointTest, StalledClientsDoNotDelayOthers) {
     ASSERT_EQ(send(fd, half.data(), half.size(), MSG_NOSIGNAL), static_cast<ssize_t>(half.size()));
     stalled.push_back(fd);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // all four accepted, waiting
+  ASSERT_TRUE(WaitUntil([&] { return proxy.OpenAdminSockets() == 4; }, std::chrono::seconds(2),
+                        "the admin endpoint has accepted the four stalled clients"));
   const auto start = std::chrono::steady_clock::now();
   const std::string metrics = proxy.Admin("/metrics");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1))
@@ -308,9 +315,11 @@ TEST(AdminEndpointTest, AClientThatTricklesItsRequestIsDroppedAtTheDeadline) {
 TEST(AdminEndpointTest, ConnectionsBeyondTheCapGet503AtOnce) {
   ProxyUnderTest proxy({}, FreePort());
   ASSERT_TRUE(proxy.Start());
-  // Start()'s probe and this request have ended and released their slots.
+  // Start()'s requests and this one have ended and released their slots: the admin endpoint
+  // holds none of their sockets (a session lets go of its slot right after its socket).
   ASSERT_EQ(AdminStatus(proxy.admin_port(), "/healthz"), "200");
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(WaitUntil([&] { return proxy.OpenAdminSockets() == 0; }, std::chrono::seconds(2),
+                        "the admin endpoint has closed every earlier connection"));
   // 20 silent clients: 16 take every slot and the other 4 are turned away.
   std::vector<int> stalled;
   for (int i = 0; i < 20; ++i) {
@@ -318,7 +327,17 @@ TEST(AdminEndpointTest, ConnectionsBeyondTheCapGet503AtOnce) {
     ASSERT_GE(fd, 0);
     stalled.push_back(fd);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Each was either taken into a slot (the endpoint holds its socket) or answered at once.
+  auto answered = [&] {
+    int count = 0;
+    for (int fd : stalled) {
+      char byte;
+      count += recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+    }
+    return count;
+  };
+  WaitUntil([&] { return proxy.OpenAdminSockets() + answered() == 20; }, std::chrono::seconds(2),
+            "the admin endpoint has taken or turned away all 20 clients");
   int turned_away = 0;
   for (int fd : stalled) {
     char buf[256] = {};
@@ -329,10 +348,12 @@ TEST(AdminEndpointTest, ConnectionsBeyondTheCapGet503AtOnce) {
   EXPECT_EQ(AdminStatus(proxy.admin_port(), "/healthz"), "503") << "all 16 slots are taken";
   for (int fd : stalled) close(fd);
   std::string status;
-  for (int i = 0; i < 20 && status != "200"; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    status = AdminStatus(proxy.admin_port(), "/healthz");
-  }
+  WaitUntil(
+      [&] {
+        status = AdminStatus(proxy.admin_port(), "/healthz");
+        return status == "200";
+      },
+      std::chrono::seconds(2), "the admin endpoint answers /healthz with 200 again");
   EXPECT_EQ(status, "200") << "the slots come back when the clients leave";
 }
 

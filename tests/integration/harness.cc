@@ -10,15 +10,42 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include <gtest/gtest.h>
+
 namespace ringgate::testing {
+
+bool PollUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+               std::chrono::microseconds longest_interval) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point deadline = Clock::now() + timeout;
+  std::chrono::microseconds interval = std::min<std::chrono::microseconds>(
+      std::chrono::milliseconds(1), longest_interval);
+  while (!condition()) {
+    const Clock::time_point now = Clock::now();
+    if (now >= deadline) return false;
+    // Never past the deadline: the last check comes at it, not an interval after it.
+    std::this_thread::sleep_for(std::min<Clock::duration>(interval, deadline - now));
+    interval = std::min(interval * 2, longest_interval);
+  }
+  return true;
+}
+
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+               std::string_view what, std::chrono::microseconds longest_interval) {
+  if (PollUntil(condition, timeout, longest_interval)) return true;
+  ADD_FAILURE() << "timed out after " << timeout.count() << " ms waiting until " << what;
+  return false;
+}
 
 CommandResult RunCommand(const std::string& command) {
   CommandResult result;
@@ -45,8 +72,7 @@ int FreePort() {
 }
 
 bool WaitForPort(int port, int timeout_ms) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
+  auto accepts = [port] {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -54,10 +80,9 @@ bool WaitForPort(int port, int timeout_ms) {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
     close(fd);
-    if (ok) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
+    return ok;
+  };
+  return PollUntil(accepts, std::chrono::milliseconds(timeout_ms));
 }
 
 std::string SourceDir() { return RINGGATE_SOURCE_DIR; }
@@ -99,16 +124,21 @@ bool ChildProcess::Start(const std::vector<std::string>& argv, const std::string
 
 int ChildProcess::Wait(int timeout_ms) {
   if (pid_ <= 0) return -1;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  int status = 0;
+  if (!PollUntil([&] { return waitpid(pid_, &status, WNOHANG) == pid_; },
+                 std::chrono::milliseconds(timeout_ms))) {
+    return -1;
   }
-  return -1;
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+bool ChildProcess::Running() const {
+  if (pid_ <= 0) return false;
+  siginfo_t info{};
+  // WNOWAIT: an exited process stays a zombie, so that Wait() still gets its exit code.
+  return waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == 0;
 }
 
 void ChildProcess::Signal(int signal) {
@@ -123,6 +153,24 @@ void ChildProcess::Stop() {
     waitpid(pid_, nullptr, 0);
   }
   pid_ = -1;
+}
+
+std::string BackgroundClient::Start(int port, const std::string& mode,
+                                    const std::vector<std::string>& args) {
+  const std::string log = CertificateDir() + "/client-" + mode + "-" + std::to_string(port) + ".log";
+  std::vector<std::string> argv = {"python3", SourceDir() + "/tests/integration/tls_client.py",
+                                   mode, "--port", std::to_string(port)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  if (!process_.Start(argv, log)) return "";
+  auto printed = [&] {
+    std::ifstream in(log);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  WaitUntil([&] { return printed().find('\n') != std::string::npos || !process_.Running(); },
+            std::chrono::seconds(10), "tls_client.py " + mode + " prints its first line");
+  const std::string output = printed();
+  const size_t end_of_line = output.find('\n');
+  return end_of_line == std::string::npos ? output : output.substr(0, end_of_line + 1);
 }
 
 bool DemoBackend::Start() {
@@ -179,10 +227,18 @@ std::vector<RecordedConnection> RecordingBackend::Connections() const {
   return connections;
 }
 
+int DemoBackend::RequestsSeen(const std::string& path_prefix) const {
+  return std::atoi(RunCommand("curl -s --max-time 5 'http://127.0.0.1:" + std::to_string(port_) +
+                              "/requests?prefix=" + path_prefix + "'")
+                       .output.c_str());
+}
+
 std::vector<RecordedConnection> RecordingBackend::SettledConnections(int settle_ms,
                                                                      int timeout_ms) const {
   std::string last = Control("GET", "/log.txt");
   for (int waited = 0; waited < timeout_ms; waited += settle_ms) {
+    // Not a wait for a condition: the point is that nothing more arrives, and an absence can
+    // only be seen as a quiet period.
     std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms));
     std::string now = Control("GET", "/log.txt");
     if (now == last) break;
@@ -265,12 +321,28 @@ bool ProxyUnderTest::StartOn(int port) {
   // Later flags win: a test may pass its own --cert/--key.
   proxy_argv.insert(proxy_argv.end(), extra_flags_.begin(), extra_flags_.end());
   argv.insert(argv.end(), proxy_argv.begin(), proxy_argv.end());
+  for (const std::string& flag : extra_flags_) {
+    if (flag.rfind("--admin-token=", 0) == 0) admin_token_ = flag.substr(flag.find('=') + 1);
+  }
   if (!process_.Start(argv, log_path_)) return false;
-  return WaitForPort(port_, 10000) && WaitForPort(admin_port_, 10000);
+  // The listeners are bound before the admin endpoint is, so "ready" there means the TLS port
+  // accepts; asking the admin endpoint leaves no probe connection behind on the TLS port.
+  bool exited = false;
+  const bool ready = WaitUntil(
+      [&] {
+        exited = !process_.Running();
+        return exited || Admin("/readyz") == "ready\n";
+      },
+      std::chrono::seconds(10), "ringgate on port " + std::to_string(port_) + " says ready");
+  if (exited) ADD_FAILURE() << "ringgate exited during start-up; its log:\n" << Log();
+  return ready && !exited;
 }
 
 std::string ProxyUnderTest::Admin(const std::string& path) const {
-  return RunCommand("curl -s --max-time 5 http://127.0.0.1:" + std::to_string(admin_port_) + path)
+  const std::string authorization =
+      admin_token_.empty() ? "" : "-H 'Authorization: Bearer " + admin_token_ + "' ";
+  return RunCommand("curl -s --max-time 5 " + authorization + "http://127.0.0.1:" +
+                    std::to_string(admin_port_) + path)
       .output;
 }
 
@@ -282,19 +354,14 @@ double ProxyUnderTest::Metric(const std::string& name) const {
   return std::strtod(metrics.c_str() + at + key.size(), nullptr);
 }
 
-void ProxyUnderTest::WaitForStartupProbeToClose() const {
-  for (int i = 0; i < 100; ++i) {
-    if (Metric("ringgate_connections_accepted_total") >= 1 && Admin("/connections") == "[]\n") return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-}
-
 std::string ProxyUnderTest::LiveConnectionsWithin(int timeout_ms) const {
-  std::string live = Admin("/connections");
-  for (int waited = 0; live != "[]\n" && waited < timeout_ms; waited += 100) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    live = Admin("/connections");
-  }
+  std::string live;
+  PollUntil(
+      [&] {
+        live = Admin("/connections");
+        return live == "[]\n";
+      },
+      std::chrono::milliseconds(timeout_ms));
   return live;
 }
 
@@ -320,7 +387,10 @@ int ProxyUnderTest::OpenFds() const {
   return count;
 }
 
-int ProxyUnderTest::OpenClientSockets() const {
+int ProxyUnderTest::OpenClientSockets() const { return AcceptedSocketsOn(port_); }
+int ProxyUnderTest::OpenAdminSockets() const { return AcceptedSocketsOn(admin_port_); }
+
+int ProxyUnderTest::AcceptedSocketsOn(int port) const {
   // Socket inodes this process holds.
   std::set<std::string> inodes;
   std::string fd_dir = "/proc/" + std::to_string(pid()) + "/fd";
@@ -341,7 +411,7 @@ int ProxyUnderTest::OpenClientSockets() const {
   std::getline(tcp, line);
   int count = 0;
   char port_hex[8];
-  std::snprintf(port_hex, sizeof port_hex, "%04X", port_);
+  std::snprintf(port_hex, sizeof port_hex, "%04X", port);
   while (std::getline(tcp, line)) {
     std::istringstream fields(line);
     std::string sl, local, remote, state, queues, timer, retr, uid, timeout, inode;

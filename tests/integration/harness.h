@@ -10,11 +10,30 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace ringgate::testing {
+
+// How the tests wait: never a fixed sleep for something to happen, but a condition checked
+// until it holds or a deadline passes. It is checked at once, then at intervals that start at
+// 1 ms and double up to `longest_interval` (each check of the admin endpoint runs curl; a
+// cheap check of /proc may pass a shorter one).
+//
+//   ASSERT_TRUE(WaitUntil([&] { return proxy.OpenClientSockets() == 0; },
+//                         std::chrono::milliseconds(1800), "every client socket is released"));
+//
+// WaitUntil is for a condition the test requires: when it does not come true in time, the
+// test fails with "timed out after N ms waiting until <what>". PollUntil only says whether it
+// came true, for helpers that hand what they saw back to the caller's assertion.
+bool PollUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+               std::chrono::microseconds longest_interval = std::chrono::milliseconds(50));
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+               std::string_view what,
+               std::chrono::microseconds longest_interval = std::chrono::milliseconds(50));
 
 struct CommandResult {
   int exit_code = -1;
@@ -45,16 +64,37 @@ class ChildProcess {
   pid_t pid() const { return pid_; }
   // Waits for the process to exit; returns its exit code, or -1 on timeout.
   int Wait(int timeout_ms);
+  // Whether the process has been started and not exited yet.
+  bool Running() const;
   void Signal(int signal);
 
  private:
   pid_t pid_ = -1;
 };
 
+// tests/integration/tls_client.py in the background, its output in a log file, for clients that
+// hold their connections open for longer than the test needs them: the destructor ends the
+// client (SIGTERM) instead of waiting out the rest of its hold.
+//
+//   BackgroundClient silent;
+//   ASSERT_EQ(silent.Start(proxy.port(), "silent", {"--count", "5", "--hold", "4"}), "ready\n");
+class BackgroundClient {
+ public:
+  // Starts `tls_client.py <mode> --port <port> <args>` and returns its first line once it has
+  // printed one (at most 10 s), or everything it printed if it ended without one.
+  std::string Start(int port, const std::string& mode, const std::vector<std::string>& args);
+
+ private:
+  ChildProcess process_;
+};
+
 class DemoBackend {
  public:
   bool Start();
   int port() const { return port_; }
+  // How many requests whose path starts with `path_prefix` the backend has seen (at arrival,
+  // before it answers them).
+  int RequestsSeen(const std::string& path_prefix) const;
 
  private:
   int port_ = 0;
@@ -138,19 +178,19 @@ class ProxyUnderTest {
   pid_t pid() const { return process_.pid(); }
   // Starts the proxy with RLIMIT_NOFILE at `limit` (soft and hard), through prlimit(1).
   void set_descriptor_limit(int limit) { descriptor_limit_ = limit; }
-  // GET on the admin endpoint; the body.
+  // GET on the admin endpoint (with the bearer token, if the proxy was given --admin-token); the
+  // body.
   std::string Admin(const std::string& path) const;
   std::string Url(const std::string& path) const;
   std::string Log() const;  // everything the proxy logged so far
   // Accepted client sockets the proxy still holds (from /proc: fds that are TCP sockets whose
   // local port is the proxy's listening port, excluding the listeners).
   int OpenClientSockets() const;
+  // Accepted admin connections the proxy still holds (the same, for the admin port).
+  int OpenAdminSockets() const;
   int OpenFds() const;
   // The value of an unlabelled metric on /metrics, or -1 if it is not there.
   double Metric(const std::string& name) const;
-  // Start() knows the proxy listens by connecting once; that probe is accepted and closed by the
-  // proxy a little later. Tests that count connections wait for it to be over (at most 5 s).
-  void WaitForStartupProbeToClose() const;
   // /connections once it lists none, or its last answer after `timeout_ms`: tests expect "[]\n"
   // when every connection should have been finished and released.
   std::string LiveConnectionsWithin(int timeout_ms) const;
@@ -163,7 +203,10 @@ class ProxyUnderTest {
   int backend_port_;
   int port_ = 0;
   int admin_port_ = 0;
+  int AcceptedSocketsOn(int port) const;
+
   std::string log_path_;
+  std::string admin_token_;
   ChildProcess process_;
   int descriptor_limit_ = 0;
 };

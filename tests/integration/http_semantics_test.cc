@@ -147,11 +147,16 @@ class HttpSemantics : public ::testing::Test {
   // they are after `timeout_ms` more.
   std::vector<RecordedConnection> BackendConnectionsOnceClosed(int timeout_ms = 3000) {
     std::vector<RecordedConnection> seen = backend_->SettledConnections();
-    for (int waited = 0; waited < timeout_ms; waited += 100) {
-      if (std::all_of(seen.begin(), seen.end(), [](const auto& c) { return c.closed; })) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      seen = backend_->Connections();
-    }
+    auto all_closed = [&] {
+      return std::all_of(seen.begin(), seen.end(), [](const auto& c) { return c.closed; });
+    };
+    PollUntil(
+        [&] {
+          if (all_closed()) return true;
+          seen = backend_->Connections();
+          return all_closed();
+        },
+        std::chrono::milliseconds(timeout_ms));
     return seen;
   }
 

@@ -2,8 +2,8 @@
 // kernel), inside a network namespace the test creates, so the machine's own loopback is never
 // touched. The proxy, the backend and the clients all talk over that namespace's loopback.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -50,10 +50,12 @@ TEST(LossyLoopbackTest, InsideTheNamespace) {
   const std::string count_url = "http://127.0.0.1:" + std::to_string(backend.port()) +
                                 "/requests?prefix=/burst/lossy/";
   std::string seen;
-  for (int i = 0; i < 150 && seen != "300"; ++i) {  // retransmissions delay the last ones
-    seen = RunCommand("curl -s --max-time 10 " + count_url).output;
-    if (seen != "300") usleep(100 * 1000);
-  }
+  WaitUntil(  // retransmissions delay the last ones
+      [&] {
+        seen = RunCommand("curl -s --max-time 10 " + count_url).output;
+        return seen == "300";
+      },
+      std::chrono::seconds(15), "all 300 requests reached the backend");
   EXPECT_EQ(seen, "300");
 
   // 8 MiB each way, byte for byte.

@@ -28,6 +28,23 @@ class ProcessLifecycleTest : public ::testing::Test {
     return "python3 " + SourceDir() + "/tests/integration/tls_client.py " + mode + " --port " +
            std::to_string(proxy.port()) + " " + args;
   }
+  // Waits until the backend has seen a request for `path_prefix`: it is then in flight at the
+  // proxy, which has passed it on and waits for the answer.
+  void WaitUntilInFlight(const std::string& path_prefix) {
+    WaitUntil([&] { return backend_.RequestsSeen(path_prefix) >= 1; }, std::chrono::seconds(5),
+              "the request for " + path_prefix + " reaches the backend");
+  }
+  // Waits until the proxy has taken a SIGTERM or SIGINT: /readyz says so, and each of the
+  // harness's two workers has logged the start of its drain (closing its listener comes next).
+  static void WaitUntilDraining(const ProxyUnderTest& proxy) {
+    constexpr int kWorkers = 2;
+    WaitUntil(
+        [&] {
+          return proxy.Admin("/readyz") == "draining\n" &&
+                 CountOccurrences(proxy.Log(), " draining worker=") == kWorkers;
+        },
+        std::chrono::seconds(2), "the proxy and both its workers are draining");
+  }
   DemoBackend backend_;
 };
 
@@ -50,11 +67,11 @@ TEST_F(ProcessLifecycleTest, DrainFinishesInFlightWorkClosesIdleOnesPolitelyAndE
   ASSERT_NE(fgets(line, sizeof line, idle), nullptr);
   ASSERT_STREQ(line, "ready\n");
   FILE* slow = Background("curl -sk --max-time 10 -D - -o /dev/null " + proxy.Url("/delay/1500"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the slow request is in flight
+  WaitUntilInFlight("/delay/1500");
 
   const auto start = Clock::now();
   proxy.Signal(SIGTERM);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  WaitUntilDraining(proxy);
   EXPECT_EQ(proxy.Admin("/readyz"), "draining\n");
   CommandResult refused = RunCommand("curl -sk --max-time 2 -o /dev/null -w '%{http_code}' " + proxy.Url("/"));
   EXPECT_EQ(refused.output, "000") << "the listener must be closed";
@@ -76,7 +93,7 @@ TEST_F(ProcessLifecycleTest, DrainTimeoutCutsWhatIsLeftAndCountsIt) {
   ASSERT_TRUE(proxy.Start());
   FILE* slow = Background("curl -sk --max-time 10 -o /dev/null -w '%{http_code}' " +
                           proxy.Url("/delay/6000"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  WaitUntilInFlight("/delay/6000");
   const auto start = Clock::now();
   proxy.Signal(SIGTERM);
   EXPECT_EQ(proxy.WaitExit(5000), 0);
@@ -93,10 +110,10 @@ TEST_F(ProcessLifecycleTest, SecondSignalStopsAtOnce) {
   ProxyUnderTest proxy({"--drain-timeout=30s", "--upstream-response-timeout=30s"}, backend_.port());
   ASSERT_TRUE(proxy.Start());
   FILE* slow = Background("curl -sk --max-time 10 -o /dev/null " + proxy.Url("/delay/6000"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  WaitUntilInFlight("/delay/6000");
   const auto start = Clock::now();
   proxy.Signal(SIGTERM);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  WaitUntilDraining(proxy);  // so that SIGINT is the second signal, not one taken with the first
   proxy.Signal(SIGINT);
   EXPECT_NE(proxy.WaitExit(3000), -1) << "still running after the second signal";
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
@@ -166,7 +183,6 @@ TEST_F(ProcessLifecycleTest, SigtermDuringStartUpDrainsAndExitsZero) {
                              "--admin-listen=127.0.0.1:" + std::to_string(FreePort())},
                             log));
     const std::string status = "/proc/" + std::to_string(child.pid()) + "/status";
-    const auto give_up = Clock::now() + std::chrono::seconds(5);
     // Until main has blocked the signals (exec and the dynamic loader come first). Main's own mask
     // is exactly the stop signals: a static initializer briefly blocks every signal and then
     // unblocks them all again (strace shows it), and a SIGTERM sent in that window would be
@@ -175,9 +191,9 @@ TEST_F(ProcessLifecycleTest, SigtermDuringStartUpDrainsAndExitsZero) {
       const uint64_t mask = SignalMask(status, "SigBlk");
       return (mask & kStopSignals) == kStopSignals && (mask & Bit(SIGUSR1)) == 0;
     };
-    while (!main_has_blocked() && Clock::now() < give_up) {
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
-    }
+    // Checked every 100 us at most: the signal must land as early in start-up as it can.
+    WaitUntil(main_has_blocked, std::chrono::seconds(5), "main has blocked the stop signals",
+              std::chrono::microseconds(100));
     child.Signal(SIGTERM);
     const int code = child.Wait(10000);
     const std::string logged = ReadWhole(log);
@@ -199,10 +215,13 @@ TEST_F(ProcessLifecycleTest, RestartOnTheSamePortLosesNoRequest) {
   // 150 requests, each on a new connection, while a new process takes over the port.
   FILE* load = Background("for i in $(seq 150); do curl -sk --max-time 5 -o /dev/null -w '%{http_code}\\n' " +
                           old_proxy.Url("/restart/") + "$i; done | sort | uniq -c");
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  // The takeover comes once the load is well under way, not before its first request.
+  constexpr int kServedBeforeTakeover = 10;
+  WaitUntil([&] { return backend_.RequestsSeen("/restart/") >= kServedBeforeTakeover; },
+            std::chrono::seconds(5), "the old proxy has passed on the first requests");
   ProxyUnderTest new_proxy({}, backend_.port());
+  // Start() returns once the new process says it is ready, its listeners bound beside the old.
   ASSERT_TRUE(new_proxy.StartOn(old_proxy.port())) << "SO_REUSEPORT must let it bind";
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   old_proxy.Signal(SIGTERM);
   EXPECT_EQ(old_proxy.WaitExit(8000), 0);
   const std::string codes = Finish(load);
@@ -248,16 +267,19 @@ TEST_F(ProcessLifecycleTest, SighupReloadsTheCertificateWithoutDroppingConnectio
   make("second");
   proxy.Signal(SIGHUP);
   std::string subject;
-  for (int i = 0; i < 50 && subject.find("CN = second") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    subject = ServedSubject(proxy.port());
-  }
+  WaitUntil(
+      [&] {
+        subject = ServedSubject(proxy.port());
+        return subject.find("CN = second") != std::string::npos;
+      },
+      std::chrono::seconds(5), "the proxy serves the reloaded certificate");
   EXPECT_NE(subject.find("CN = second"), std::string::npos) << subject;
 
   // A broken file keeps the certificate in use, with an error in the log.
   RunCommand("echo garbage > " + cert);
   proxy.Signal(SIGHUP);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  WaitUntil([&] { return proxy.Log().find("reload failed") != std::string::npos; },
+            std::chrono::seconds(5), "the proxy has tried the broken certificate");
   EXPECT_NE(ServedSubject(proxy.port()).find("CN = second"), std::string::npos);
   EXPECT_NE(proxy.Log().find("reload failed: keeping the current certificate"), std::string::npos);
 

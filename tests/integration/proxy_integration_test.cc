@@ -128,11 +128,12 @@ TEST_F(ProxyTest, TenPipelinedRequestsThenImmediateCloseAllReachTheBackend) {
   const std::string count_url = "http://127.0.0.1:" + std::to_string(backend_->port()) +
                                 "/requests?prefix=/burst/" + run_id + "/";
   std::string seen;
-  for (int i = 0; i < 100; ++i) {  // the last bursts may still be in flight to the backend
-    seen = RunCommand("curl -s " + count_url).output;
-    if (seen == std::to_string(reps * 10)) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  WaitUntil(  // the last bursts may still be in flight to the backend
+      [&] {
+        seen = RunCommand("curl -s " + count_url).output;
+        return seen == std::to_string(reps * 10);
+      },
+      std::chrono::seconds(10), "every burst's requests reached the backend");
   EXPECT_EQ(seen, std::to_string(reps * 10));
   // And every one of those connections was finished and released: none is left behind in some
   // state (a reset socket is invisible in /proc/net/tcp, so ask the proxy itself).
@@ -147,18 +148,19 @@ TEST_F(ProxyTest, UnwrapAfterAResponseGetsOurCloseNotify) {
 
 TEST_F(ProxyTest, ClientThatNeverAnswersCloseNotifyIsClosedWithinTheTimeout) {
   const int before = CountOccurrences(proxy_->Log(), "cause=timeout");
-  FILE* client = popen(Client("silent", "--count 20 --hold 4").c_str(), "r");
-  ASSERT_NE(client, nullptr);
-  char line[64] = {};
-  ASSERT_NE(fgets(line, sizeof line, client), nullptr);
-  ASSERT_STREQ(line, "ready\n");
+  BackgroundClient silent;  // ended when the test is, not after the rest of its hold
+  ASSERT_EQ(silent.Start(proxy_->port(), "silent", {"--count", "20", "--hold", "4"}), "ready\n");
   // The 20 clients hold their sockets open for 4 s; our 1 s close_notify deadline must free
-  // every one of ours well before that.
+  // every one of ours well before that: within 1.8 s, and logged.
   EXPECT_EQ(proxy_->OpenClientSockets(), 20) << "all 20 still waiting for the peer";
-  std::this_thread::sleep_for(std::chrono::milliseconds(1800));
+  WaitUntil(
+      [&] {
+        return proxy_->OpenClientSockets() == 0 &&
+               CountOccurrences(proxy_->Log(), "cause=timeout") - before >= 20;
+      },
+      std::chrono::milliseconds(1800), "the close_notify deadline has closed and logged all 20");
   EXPECT_EQ(proxy_->OpenClientSockets(), 0) << "descriptors left behind after the deadline";
   EXPECT_EQ(CountOccurrences(proxy_->Log(), "cause=timeout") - before, 20);
-  pclose(client);
 }
 
 TEST_F(ProxyTest, OpensslSpeaksTls13AndTls12ButNotTls11) {
@@ -273,18 +275,11 @@ TEST(ProxyResourceTest, CompletionQueueOverflowLosesNoCompletion) {
   ASSERT_TRUE(backend.Start());
   ProxyUnderTest proxy({"--threads=1", "--ring-entries=64"}, backend.port());
   ASSERT_TRUE(proxy.Start());
-  proxy.WaitForStartupProbeToClose();
   const double accepted_before = proxy.Metric("ringgate_connections_accepted_total");
   CommandResult storm = RunCommand(
-      "python3 -c 'import socket, time\n"
-      "socks = []\n"
-      "for _ in range(1500):\n"
-      "    s = socket.socket(); s.setblocking(False); s.connect_ex((\"127.0.0.1\", " +
-      std::to_string(proxy.port()) + "))\n"
-      "    socks.append(s)\n"
-      "time.sleep(1.5)\n"
-      "for s in socks: s.close()\n"
-      "print(\"stormed\")'");
+      "python3 " + SourceDir() + "/tests/integration/tls_client.py storm --port " +
+      std::to_string(proxy.port()) + " --count 1500 --hold 1.5 --pid " +
+      std::to_string(proxy.pid()));
   ASSERT_EQ(storm.output, "stormed\n");
   EXPECT_EQ(proxy.LiveConnectionsWithin(5000), "[]\n")
       << "connections still open 5 s after their clients closed";
@@ -300,24 +295,22 @@ TEST(ProxySlowReaderTest, ClientThatStopsReadingIsCutAfterTheSendTimeout) {
   ASSERT_TRUE(backend.Start());
   ProxyUnderTest proxy({"--send-timeout=1s", "--log-level=debug"}, backend.port());
   ASSERT_TRUE(proxy.Start());
-  FILE* client = popen(("python3 " + SourceDir() + "/tests/integration/tls_client.py stall --port " +
-                        std::to_string(proxy.port()) + " --hold 4").c_str(), "r");
-  ASSERT_NE(client, nullptr);
-  char line[32] = {};
-  ASSERT_NE(fgets(line, sizeof line, client), nullptr);
+  BackgroundClient stall;  // ended when the test is, not after the rest of its hold
+  ASSERT_EQ(stall.Start(proxy.port(), "stall", {"--hold", "4"}), "ready\n");
   // Buffers fill, the client reads nothing for 1 s, the abort's own flush cannot finish either:
   // the descriptor must still be released within a few seconds while the client holds on.
   int open_sockets = -1;
-  for (int i = 0; i < 60 && open_sockets != 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    open_sockets = proxy.OpenClientSockets();
-  }
+  WaitUntil(
+      [&] {
+        open_sockets = proxy.OpenClientSockets();
+        return open_sockets == 0;
+      },
+      std::chrono::seconds(6), "the stalled client's socket is released");
   EXPECT_EQ(open_sockets, 0);
   const std::string log = proxy.Log();
   EXPECT_NE(log.find("client stopped reading"), std::string::npos) << log.substr(0, 3000);
   EXPECT_NE(log.find("closed cause=timeout initiator=server_timeout"), std::string::npos);
   EXPECT_EQ(log.find("backend timed out"), std::string::npos) << "not the backend's fault";
-  pclose(client);
 }
 
 // A client that reads its large response late makes the proxy pause reading from the backend.
@@ -434,10 +427,12 @@ TEST_F(MisbehavingPeersTest, IdleKeepAliveConnectionIsClosedPolitelyAtTheIdleTim
   EXPECT_GE(took, std::chrono::milliseconds(900));
   EXPECT_LT(took, std::chrono::seconds(4));
   int idle_closes = 0;
-  for (int i = 0; i < 40 && idle_closes == 0; ++i) {  // the log line is written asynchronously
-    idle_closes = CountOccurrences(proxy_->Log(), " idle timeout") - idle_closes_before;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  WaitUntil(  // the log line is written asynchronously
+      [&] {
+        idle_closes = CountOccurrences(proxy_->Log(), " idle timeout") - idle_closes_before;
+        return idle_closes != 0;
+      },
+      std::chrono::seconds(2), "the idle timeout is logged");
   EXPECT_EQ(idle_closes, 1);
 }
 

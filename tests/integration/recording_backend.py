@@ -166,7 +166,7 @@ class Connection:
         if path.startswith("/respond/"):
             self.sock.sendall(bytes.fromhex(path[len("/respond/"):]))
             if query.startswith("later="):
-                time.sleep(0.3)
+                time.sleep(0.3)  # the point: the rest of a scripted answer arrives later
                 self.sock.sendall(bytes.fromhex(query[len("later="):]))
             return "scripted", close or query == "then=close"
         body = ("%s %s\n" % (request["method"], target)).encode("latin-1")

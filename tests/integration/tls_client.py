@@ -9,7 +9,8 @@
   tls_client.py silent   --port P --count N --hold S  N connections that read their response
                                                       and then never answer close_notify
   tls_client.py fin      --port P                     a response, then FIN without close_notify
-  tls_client.py rst      --port P                     a slow request, then a reset
+  tls_client.py rst      --port P --admin-port A      a slow request, then a reset once the
+                                                      proxy has it (its /connections says so)
   tls_client.py stall    --port P --hold S            asks for 30 MB and reads none of it
   tls_client.py raw      --port P --hex H             sends raw bytes, prints the answer's first line
   tls_client.py exchange --port P --step H[@N] ...    sends each step's bytes (hex; "-": none)
@@ -37,6 +38,10 @@
   tls_client.py slowread --port P --reps N --bytes B  N times: a B-byte download read only
                                                       after a pause, then GET / on the same
                                                       connection must be answered promptly
+  tls_client.py storm    --port P --count N --pid PID N bare TCP connections opened at once, held
+                  --hold S                            until the proxy (PID) has accepted them all
+                                                      (at most S s), then all closed at once;
+                                                      prints "stormed"
 
 Prints one line of results; exits non-zero when the behaviour is wrong.
 """
@@ -50,6 +55,31 @@ import struct
 import sys
 import threading
 import time
+import urllib.request
+
+
+def wait_until(condition, timeout_s):
+    """Checks `condition` at once and then at intervals from 1 ms doubling up to 50 ms, until it
+    holds or `timeout_s` has passed; returns whether it held. (The harness's PollUntil, for waits
+    that only the client can make.)"""
+    deadline = time.monotonic() + timeout_s
+    interval = 0.001
+    while not condition():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(interval, left))
+        interval = min(interval * 2, 0.05)
+    return True
+
+
+def admin_get(port, path):
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as answer:
+        return answer.read()
+
+
+def descriptors_of(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
 
 
 def context():
@@ -164,7 +194,11 @@ def rst(args):
     """A request for a slow response, then an abortive close (SO_LINGER 0: RST)."""
     tls = connect(args.port)
     tls.sendall(b"GET /delay/300 HTTP/1.1\r\nHost: test\r\n\r\n")
-    time.sleep(0.05)
+    # The reset must come while the proxy works on the request, not before it has read it.
+    in_flight = re.compile(rb'"state":"data_transfer","age_ms":[0-9.]+,"requests":1,')
+    if not wait_until(lambda: in_flight.search(admin_get(args.admin_port, "/connections")), 5):
+        print("the proxy did not start on the request within 5 s")
+        return 1
     tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     tls.close()
     print("rst sent")
@@ -197,7 +231,7 @@ def stall(args):
     tls = connect(args.port)
     tls.sendall(b"GET /bytes/30000000 HTTP/1.1\r\nHost: test\r\n\r\n")
     print("ready", flush=True)
-    time.sleep(args.hold)
+    time.sleep(args.hold)  # the point: the connection stays open, unread, for --hold s
     return 0
 
 
@@ -303,7 +337,7 @@ def slowread(args):
         raw_socket.connect(("127.0.0.1", args.port))
         tls = context().wrap_socket(raw_socket, server_hostname="localhost")
         tls.sendall(b"GET /bytes/%d HTTP/1.1\r\nHost: test\r\n\r\n" % args.bytes)
-        time.sleep(0.2)
+        time.sleep(0.2)  # the point: a reader that starts late, so that the proxy pauses
         body = read_responses(tls, 1)[0]
         if len(body) != args.bytes:
             print("rep %d: download cut to %d bytes" % (rep, len(body)))
@@ -333,9 +367,12 @@ def fdlimit(args):
         return len([n for n in os.listdir("/proc/%d/fd" % args.pid) if int(n) < limit])
 
     while below_limit() < limit and len(fillers) < limit:
+        taken = below_limit()
         fillers.append(socket.create_connection(("127.0.0.1", args.port)))
-        time.sleep(0.02)
-    time.sleep(0.2)
+        # One at a time, each accepted before the next, so that none is left in the backlog
+        # ahead of the newcomer. (A filler the proxy accepts and drops at once takes no slot;
+        # after a second the loop goes on regardless.)
+        wait_until(lambda: below_limit() > taken or below_limit() >= limit, 1)
     # ...so the next one waits in the listen backlog while accept(2) fails with EMFILE.
     result = {}
 
@@ -351,6 +388,8 @@ def fdlimit(args):
 
     waiting = threading.Thread(target=newcomer)
     waiting.start()
+    # Not a wait for a condition: the newcomer must still be waiting after half a second, and
+    # only letting that time pass shows it.
     time.sleep(0.5)
     if "body" in result or "error" in result:
         print("the newcomer was not kept waiting: %r" % result)
@@ -382,7 +421,7 @@ def silent(args):
         read_responses(tls, 1)
     # From here on: never read again, never close; the proxy's close_notify goes unanswered.
     print("ready", flush=True)
-    time.sleep(args.hold)
+    time.sleep(args.hold)  # the point: silent for --hold s, past the proxy's deadline
     return 0
 
 
@@ -409,7 +448,7 @@ def flood(args):
     threads = [threading.Thread(target=pump, args=(i,), daemon=True) for i in range(args.count)]
     for t in threads:
         t.start()
-    time.sleep(max(0.0, deadline - time.monotonic()))
+    time.sleep(max(0.0, deadline - time.monotonic()))  # the point: the flood lasts --hold s
     for tls in conns:  # unread responses in the socket: the kernel answers the close with RST
         try:
             tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -427,10 +466,27 @@ def flood(args):
     return 0
 
 
+def storm(args):
+    """Many connections arriving together and, once the proxy holds them all, closing together."""
+    before = descriptors_of(args.pid)
+    socks = []
+    for _ in range(args.count):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", args.port))
+        socks.append(s)
+    # At most --hold s: a proxy slower to accept them gets their closes anyway, as any would.
+    wait_until(lambda: descriptors_of(args.pid) >= before + args.count, args.hold)
+    for s in socks:
+        s.close()
+    print("stormed")
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent", "fin", "rst", "idle", "stall", "raw", "resume", "slowread", "fdlimit",
-                                         "exchange", "flood"])
+                                         "exchange", "flood", "storm"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--run", default="run")
     parser.add_argument("--reps", type=int, default=1)
@@ -445,11 +501,12 @@ def main():
     parser.add_argument("--quiet", type=float, default=0.3)
     parser.add_argument("--max", type=float, default=10.0)
     parser.add_argument("--path", default="")
+    parser.add_argument("--admin-port", type=int, default=0)
     args = parser.parse_args()
     modes = {"burst": burst, "unwrap": unwrap, "pipeline": pipeline, "silent": silent, "fin": fin,
              "rst": rst, "idle": idle,
              "stall": stall, "raw": raw, "resume": resume, "slowread": slowread, "fdlimit": fdlimit,
-             "exchange": exchange, "flood": flood}
+             "exchange": exchange, "flood": flood, "storm": storm}
     return modes[args.mode](args) or 0
 
 

@@ -8,7 +8,6 @@
 #include <chrono>
 #include <sstream>
 #include <string>
-#include <thread>
 
 #include "harness.h"
 
@@ -42,11 +41,8 @@ class TlsConformanceTest : public ::testing::Test {
   }
   // Waits up to 3 s for the proxy's log to mention `needle` `count` times.
   static bool LogMentions(const std::string& needle, int count) {
-    for (int i = 0; i < 30; ++i) {
-      if (CountOccurrences(proxy_->Log(), needle) >= count) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
+    return PollUntil([&] { return CountOccurrences(proxy_->Log(), needle) >= count; },
+                     std::chrono::seconds(3));
   }
 
   static DemoBackend* backend_;

@@ -3,19 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cstdio>
 #include <string>
-#include <thread>
 
 #include "harness.h"
 
 namespace ringgate::testing {
 namespace {
-
-std::string TlsClient(int port, const std::string& mode, const std::string& args) {
-  return "python3 " + SourceDir() + "/tests/integration/tls_client.py " + mode + " --port " +
-         std::to_string(port) + " " + args;
-}
 
 // Zero-copy sends keep their buffer untouched until the kernel's notification: four parallel
 // 8 MiB downloads must arrive intact, and every connection must be released (a send counted
@@ -58,18 +51,19 @@ TEST(ProxyTuningTest, SqpollRingServesAndKeepsTheCloseNotifyDeadline) {
   EXPECT_EQ(download.output.substr(0, 64), ExpectedPatternSha256Of(size));
 
   const int timeouts_before = CountOccurrences(proxy.Log(), "cause=timeout");
-  FILE* client = popen(TlsClient(proxy.port(), "silent", "--count 5 --hold 4").c_str(), "r");
-  ASSERT_NE(client, nullptr);
-  char line[64] = {};
-  ASSERT_NE(fgets(line, sizeof line, client), nullptr);
-  ASSERT_STREQ(line, "ready\n");
+  BackgroundClient silent;  // ended when the test is, not after the rest of its hold
+  ASSERT_EQ(silent.Start(proxy.port(), "silent", {"--count", "5", "--hold", "4"}), "ready\n");
   EXPECT_EQ(proxy.OpenClientSockets(), 5);
   // The clients hold on for 4 s; the 1 s deadline (plus the worker's back-up timer on a ring
-  // without DEFER_TASKRUN) must have closed ours well before.
-  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  // without DEFER_TASKRUN) must have closed ours well before: within 2.5 s, and logged.
+  WaitUntil(
+      [&] {
+        return proxy.OpenClientSockets() == 0 &&
+               CountOccurrences(proxy.Log(), "cause=timeout") - timeouts_before >= 5;
+      },
+      std::chrono::milliseconds(2500), "the close_notify deadline has closed and logged all 5");
   EXPECT_EQ(proxy.OpenClientSockets(), 0) << "descriptors left behind after the deadline";
   EXPECT_EQ(CountOccurrences(proxy.Log(), "cause=timeout") - timeouts_before, 5);
-  pclose(client);
   EXPECT_EQ(proxy.LiveConnectionsWithin(5000), "[]\n");
 }
 
