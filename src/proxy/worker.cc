@@ -174,7 +174,12 @@ absl::Status Worker::Run() {
   access_log_on_ = AccessLogger() != nullptr;
   ArmAccept();
   ArmWake();
-  while (!stop_requested_.load(std::memory_order_relaxed) && !(draining_ && live_clients() == 0)) {
+  // A drain ends when no connection is left and the listener is closed: an idle worker must
+  // still see its accept's cancellation through, or its listener stays open (new clients that
+  // the kernel hands to it would wait unanswered instead of being refused) until the process
+  // exits.
+  while (!stop_requested_.load(std::memory_order_relaxed) &&
+         !(draining_ && live_clients() == 0 && listen_fd_ < 0)) {
     const int ret = uring_->SubmitAndWait(NextTimerDelayNs());
     if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY) {
       return absl::InternalError(absl::StrCat("io_uring_submit_and_wait: ", std::strerror(-ret)));

@@ -73,8 +73,11 @@ TEST_F(ProcessLifecycleTest, DrainFinishesInFlightWorkClosesIdleOnesPolitelyAndE
   proxy.Signal(SIGTERM);
   WaitUntilDraining(proxy);
   EXPECT_EQ(proxy.Admin("/readyz"), "draining\n");
+  // Refused, not left waiting: every worker's listener is closed, the idle ones' too (curl exits
+  // 7 for a refused connection, 28 for one nobody accepts before --max-time).
   CommandResult refused = RunCommand("curl -sk --max-time 2 -o /dev/null -w '%{http_code}' " + proxy.Url("/"));
   EXPECT_EQ(refused.output, "000") << "the listener must be closed";
+  EXPECT_EQ(refused.exit_code, 7) << "connect must be refused, not left unanswered";
 
   std::string slow_out = Finish(slow);
   EXPECT_NE(slow_out.find("HTTP/1.1 200 OK"), std::string::npos) << slow_out;
