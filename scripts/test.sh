@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test (unit and integration) twice: on the release build, and on
 # a build with AddressSanitizer and UndefinedBehaviorSanitizer (leak checks included; any report
-# fails the run); then each libFuzzer target briefly. Checks the pinned dependencies first
-# (scripts/check-deps.sh). Prints one summary line counting the
-# individual test cases.
+# fails the run); then each libFuzzer target briefly. Checks first that the pinned dependencies
+# are current (scripts/check-deps.sh), that no module includes one above it
+# (scripts/check-layers.sh) and that the C++ is formatted as .clang-format says
+# (scripts/check-format.sh). Prints one summary line counting the individual test cases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -13,6 +14,7 @@ status=0
 # not build what CI built); a newer release only warns.
 bash scripts/check-deps.sh || status=$?
 bash scripts/check-layers.sh || status=$?
+bash scripts/check-format.sh || status=$?
 meson test -C build --print-errorlogs || status=$?
 
 if [ ! -f build-sanitize/build.ninja ]; then

@@ -5,13 +5,14 @@
 // main turns flags into a Config (config/flags.h), checks everything else a user can get wrong
 // before serving (certificate and key, the listen address), starts the workers and waits for a
 // signal.
-#include <malloc.h>
 #include <grp.h>
+#include <llhttp.h>  // LLHTTP_VERSION_*, for --version
+#include <malloc.h>
 #include <pthread.h>
 #include <pwd.h>
-#include <sys/prctl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -22,8 +23,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <llhttp.h>  // LLHTTP_VERSION_*, for --version
 
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -50,8 +49,7 @@ void PrintVersion() {
               RINGGATE_WOLFSSL_PIN,
               TlsContext::UsesAssemblyBuild() ? "x86-64 assembly"
                                               : "no assembly: AES-GCM about 28x slower");
-  std::printf("TLS key exchange groups by default: %s\n",
-              TlsGroupList(DefaultTlsGroups()).c_str());
+  std::printf("TLS key exchange groups by default: %s\n", TlsGroupList(DefaultTlsGroups()).c_str());
   std::printf("liburing %s (%s, static, with libc)\n", RINGGATE_LIBURING_VERSION,
               RINGGATE_LIBURING_ORIGIN);
   std::printf("llhttp %d.%d.%d (%s, static, strict: no lenient flags)\n", LLHTTP_VERSION_MAJOR,
@@ -72,7 +70,8 @@ void KeepLargeBuffersInTheHeap() {
 // back. Called once every listener is bound and every key file read, before the workers start.
 absl::Status RunAsUser(const std::string& user) {
   const passwd* entry = getpwnam(user.c_str());
-  if (entry == nullptr) return absl::InvalidArgumentError(absl::StrCat("--user: no user named '", user, "'"));
+  if (entry == nullptr)
+    return absl::InvalidArgumentError(absl::StrCat("--user: no user named '", user, "'"));
   const uid_t uid = entry->pw_uid;
   const gid_t gid = entry->pw_gid;
   if (initgroups(user.c_str(), gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
@@ -238,11 +237,11 @@ int Main(int argc, char** argv) {
     int received = sigtimedwait(&signals, nullptr, &poll_interval);
     if (received < 0) continue;  // timeout or EINTR: look at the workers again
     if (received == SIGHUP) {
-      absl::StatusOr<TlsContext> fresh =
-          TlsContext::CreateServer(config->cert_path, config->key_path, config->ticket_key_path,
-                                   config->tls_groups);
+      absl::StatusOr<TlsContext> fresh = TlsContext::CreateServer(
+          config->cert_path, config->key_path, config->ticket_key_path, config->tls_groups);
       if (!fresh.ok()) {
-        LogLine(spdlog::level::err, "reload failed: keeping the current certificate and ticket keys")
+        LogLine(spdlog::level::err,
+                "reload failed: keeping the current certificate and ticket keys")
             .With("error", std::string(fresh.status().message()));
         continue;
       }
@@ -260,7 +259,8 @@ int Main(int argc, char** argv) {
     }
     if (!stopping) {
       stopping = true;
-      LogLine(spdlog::level::warn, "second signal: stopping now").With("signal", strsignal(received));
+      LogLine(spdlog::level::warn, "second signal: stopping now")
+          .With("signal", strsignal(received));
       for (auto& w : workers) w->RequestStop();
     }
   }

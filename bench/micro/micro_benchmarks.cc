@@ -11,13 +11,13 @@
 #include <string>
 #include <string_view>
 
+#include "../../tests/unit/tls/test_certificates.h"
 #include "ringgate/core/buffer_ring.h"
-#include "ringgate/http/http_codec.h"
+#include "ringgate/core/user_data.h"
 #include "ringgate/diag/metrics.h"
+#include "ringgate/http/http_codec.h"
 #include "ringgate/tls/tls_context.h"
 #include "ringgate/tls/tls_session.h"
-#include "ringgate/core/user_data.h"
-#include "../../tests/unit/tls/test_certificates.h"
 
 namespace ringgate {
 namespace {
@@ -48,7 +48,6 @@ void BM_ParseAndForwardRequest(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kTypicalRequest.size()));
 }
 BENCHMARK(BM_ParseAndForwardRequest);
-
 
 // A connected client/server pair over memory, handshake done.
 struct TlsPair {
@@ -143,7 +142,8 @@ void BM_CompletionDispatch(benchmark::State& state) {
     for (int i = 0; i < kBatch; ++i) {
       io_uring_sqe* sqe = io_uring_get_sqe(&ring);
       io_uring_prep_nop(sqe);
-      io_uring_sqe_set_data64(sqe, EncodeTag({Op::kClientRecv, static_cast<uint32_t>(i), static_cast<uint32_t>(i)}));
+      io_uring_sqe_set_data64(
+          sqe, EncodeTag({Op::kClientRecv, static_cast<uint32_t>(i), static_cast<uint32_t>(i)}));
     }
     io_uring_submit_and_wait(&ring, kBatch);
     io_uring_cqe* cqe;

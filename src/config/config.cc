@@ -52,7 +52,8 @@ absl::StatusOr<SocketAddress> ParseSocketAddress(std::string_view text) {
   std::string host_str(host.empty() ? "0.0.0.0" : host);
   std::string port_str(port_text);
   if (int rc = getaddrinfo(host_str.c_str(), port_str.c_str(), &hints, &result); rc != 0) {
-    return Invalid(fmt::format("cannot resolve '{}' in '{}': {}", host_str, text, gai_strerror(rc)));
+    return Invalid(
+        fmt::format("cannot resolve '{}' in '{}': {}", host_str, text, gai_strerror(rc)));
   }
   SocketAddress addr;
   std::memcpy(&addr.storage, result->ai_addr, result->ai_addrlen);
@@ -123,7 +124,8 @@ absl::StatusOr<std::vector<Cidr>> ParseCidrList(std::string_view text) {
     } else if (inet_pton(AF_INET6, host.c_str(), block.address) == 1) {
       max_bits = 128;
     } else {
-      return Invalid(fmt::format("--trusted-proxies: '{}' is not an IP address or CIDR block", part));
+      return Invalid(
+          fmt::format("--trusted-proxies: '{}' is not an IP address or CIDR block", part));
     }
     int bits = max_bits;
     if (slash != std::string_view::npos &&
@@ -162,8 +164,8 @@ bool IsLoopbackAddress(const SocketAddress& address) {
 
 absl::Status CheckAdminAccess(const SocketAddress& address, std::string_view token) {
   if (!token.empty()) {
-    const bool visible = std::all_of(token.begin(), token.end(),
-                                     [](char c) { return c > 0x20 && c < 0x7f; });
+    const bool visible =
+        std::all_of(token.begin(), token.end(), [](char c) { return c > 0x20 && c < 0x7f; });
     if (!visible || token.size() < 16 || token.size() > 512) {
       return absl::InvalidArgumentError(
           "--admin-token must be 16 to 512 visible ASCII characters without spaces "
@@ -188,8 +190,10 @@ const Config& DefaultConfig() {
 
 std::string_view LogFormatName(LogFormat format) {
   switch (format) {
-    case LogFormat::kText: return "text";
-    case LogFormat::kJson: return "json";
+    case LogFormat::kText:
+      return "text";
+    case LogFormat::kJson:
+      return "json";
   }
   return "text";
 }

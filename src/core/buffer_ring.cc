@@ -46,11 +46,12 @@ absl::Status BufferRing::Init(io_uring* ring, uint16_t group, uint32_t count, ui
     }
   }
   storage_bytes_ = static_cast<size_t>(count) * size;
-  void* storage = mmap(nullptr, storage_bytes_, PROT_READ | PROT_WRITE,
-                       MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  void* storage =
+      mmap(nullptr, storage_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (storage == MAP_FAILED) {
     storage_bytes_ = 0;
-    return absl::ResourceExhaustedError(absl::StrCat("mmap of recv buffers: ", std::strerror(errno)));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("mmap of recv buffers: ", std::strerror(errno)));
   }
   storage_ = static_cast<char*>(storage);
   if (br_ == nullptr) return absl::OkStatus();

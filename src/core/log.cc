@@ -22,11 +22,21 @@ std::shared_ptr<spdlog::logger> g_access;
 void AppendJsonEscaped(fmt::memory_buffer& out, std::string_view s) {
   for (char c : s) {
     switch (c) {
-      case '"': out.append(std::string_view("\\\"")); break;
-      case '\\': out.append(std::string_view("\\\\")); break;
-      case '\n': out.append(std::string_view("\\n")); break;
-      case '\r': out.append(std::string_view("\\r")); break;
-      case '\t': out.append(std::string_view("\\t")); break;
+      case '"':
+        out.append(std::string_view("\\\""));
+        break;
+      case '\\':
+        out.append(std::string_view("\\\\"));
+        break;
+      case '\n':
+        out.append(std::string_view("\\n"));
+        break;
+      case '\r':
+        out.append(std::string_view("\\r"));
+        break;
+      case '\t':
+        out.append(std::string_view("\\t"));
+        break;
       default:
         if (const auto byte = static_cast<unsigned char>(c); byte < 0x20 || byte >= 0x7f) {
           fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(byte));
@@ -189,7 +199,8 @@ void AppendUtcTimestamp(fmt::memory_buffer& out) {
   }
   out.append(std::string_view(cached));
   char frac[8] = {'.', '0', '0', '0', '0', '0', '0', 'Z'};
-  for (long us = now.tv_nsec / 1000, i = 6; i >= 1; --i, us /= 10) frac[i] = static_cast<char>('0' + us % 10);
+  for (long us = now.tv_nsec / 1000, i = 6; i >= 1; --i, us /= 10)
+    frac[i] = static_cast<char>('0' + us % 10);
   out.append(frac, frac + 8);
 }
 

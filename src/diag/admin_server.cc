@@ -12,8 +12,8 @@
 #include <cstring>
 #include <system_error>
 
-#include "ringgate/config/config.h"
 #include "fmt/format.h"
+#include "ringgate/config/config.h"
 #include "ringgate/diag/metrics.h"
 
 namespace ringgate {
@@ -38,8 +38,8 @@ bool SameSecret(std::string_view a, std::string_view b) {
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   auto lower = [](char c) { return std::tolower(static_cast<unsigned char>(c)); };
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [&](char x, char y) { return lower(x) == lower(y); });
 }
 
 std::string_view TrimSpaces(std::string_view s) {
@@ -53,12 +53,13 @@ std::string_view TrimSpaces(std::string_view s) {
 absl::Status AdminServer::Listen(const SocketAddress& address) {
   if (absl::Status s = CheckAdminAccess(address, token_); !s.ok()) return s;
   listen_fd_ = socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) return absl::InternalError(fmt::format("admin socket: {}", std::strerror(errno)));
+  if (listen_fd_ < 0)
+    return absl::InternalError(fmt::format("admin socket: {}", std::strerror(errno)));
   int one = 1;
   setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (bind(listen_fd_, address.get(), address.length) != 0 || listen(listen_fd_, 64) != 0) {
-    return absl::UnavailableError(fmt::format("cannot listen on --admin-listen {}: {}",
-                                              address.text, std::strerror(errno)));
+    return absl::UnavailableError(
+        fmt::format("cannot listen on --admin-listen {}: {}", address.text, std::strerror(errno)));
   }
   return absl::OkStatus();
 }
@@ -136,13 +137,15 @@ bool AdminServer::Authorized(std::string_view head) const {
     const std::string_view line = head.substr(at, end - at);
     at = end + 2;
     const size_t colon = line.find(':');
-    if (colon == std::string_view::npos || !EqualsIgnoreCase(line.substr(0, colon), "authorization")) {
+    if (colon == std::string_view::npos ||
+        !EqualsIgnoreCase(line.substr(0, colon), "authorization")) {
       continue;
     }
     ++found;
     const std::string_view value = TrimSpaces(line.substr(colon + 1));
     constexpr std::string_view kScheme = "bearer ";
-    if (value.size() <= kScheme.size() || !EqualsIgnoreCase(value.substr(0, kScheme.size()), kScheme)) {
+    if (value.size() <= kScheme.size() ||
+        !EqualsIgnoreCase(value.substr(0, kScheme.size()), kScheme)) {
       continue;
     }
     matches = SameSecret(TrimSpaces(value.substr(kScheme.size())), token_);
@@ -193,7 +196,8 @@ void AdminServer::HandleConnection(int fd) {
   }
   // Building the answer may wait on the workers (up to a second each): the client's deadline
   // does not shrink below a second for taking it.
-  const Clock::time_point send_deadline = std::max(deadline, Clock::now() + std::chrono::seconds(1));
+  const Clock::time_point send_deadline =
+      std::max(deadline, Clock::now() + std::chrono::seconds(1));
   size_t sent = 0;
   while (sent < response.size()) {
     const ssize_t n = send(fd, response.data() + sent, response.size() - sent, MSG_NOSIGNAL);

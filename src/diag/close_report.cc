@@ -30,9 +30,12 @@ void ReportClose(const ClosureRecord& r, const CloseContext& context, WorkerMetr
   };
   const int64_t created = life.entered_ns(LifecycleState::kCreated);
   const int64_t handshake_ns = span_ns(LifecycleState::kCreated, LifecycleState::kDataTransfer);
-  const int64_t flush_ns = span_ns(LifecycleState::kShutdownInitiated, LifecycleState::kBufferFlushed);
-  const int64_t peer_close_ns = span_ns(LifecycleState::kCloseNotifySent, LifecycleState::kPeerClosed);
-  const int64_t shutdown_ns = span_ns(LifecycleState::kShutdownInitiated, LifecycleState::kTcpClosed);
+  const int64_t flush_ns =
+      span_ns(LifecycleState::kShutdownInitiated, LifecycleState::kBufferFlushed);
+  const int64_t peer_close_ns =
+      span_ns(LifecycleState::kCloseNotifySent, LifecycleState::kPeerClosed);
+  const int64_t shutdown_ns =
+      span_ns(LifecycleState::kShutdownInitiated, LifecycleState::kTcpClosed);
 
   if (m != nullptr) {
     m->connections_in_state[static_cast<int>(context.last_state)].Add(-1);
@@ -55,7 +58,8 @@ void ReportClose(const ClosureRecord& r, const CloseContext& context, WorkerMetr
       .With("notsent_bytes", r.tcp.notsent_bytes)
       .With("send_queue_bytes", r.tcp.send_queue_bytes)
       .With("unread_bytes", r.tcp.unread_bytes);
-  if (shutdown_ns >= 0) LogLine(spdlog::level::debug, "Shutdown Duration", r.id).WithMs("ms", shutdown_ns);
+  if (shutdown_ns >= 0)
+    LogLine(spdlog::level::debug, "Shutdown Duration", r.id).WithMs("ms", shutdown_ns);
   LogLine line(spdlog::level::info, "closed", r.id);
   line.With("cause", TerminationCauseName(r.cause))
       .With("initiator", CloseInitiatorName(r.initiator))

@@ -32,7 +32,9 @@ using Out = fmt::memory_buffer;
 using Shards = std::vector<const WorkerMetrics*>;
 
 template <typename T>
-constexpr bool kIsLabeled = requires { typename T::CellType; };
+constexpr bool kIsLabeled = requires {
+  typename T::CellType;
+};
 
 // The cell type of a metric: Counter, Gauge or a histogram.
 template <typename T>
@@ -40,7 +42,7 @@ struct CellOf {
   using type = T;
 };
 template <typename T>
-  requires kIsLabeled<T>
+requires kIsLabeled<T>
 struct CellOf<T> {
   using type = typename T::CellType;
 };
@@ -169,10 +171,8 @@ void RenderFamily(Out& out, const Shards& shards, std::string_view name, std::st
     [&]<typename Cell, typename... Labels>(const Labeled<Cell, Labels...>*) {
       if constexpr (type == "counter") {
         ForEachLabelSet<Labels...>([&](const std::string& labels, const auto& at) {
-          const uint64_t total =
-              SumOver(shards, [&](const WorkerMetrics& m) -> const Cell& {
-                return CellAt(get(m), at);
-              });
+          const uint64_t total = SumOver(
+              shards, [&](const WorkerMetrics& m) -> const Cell& { return CellAt(get(m), at); });
           fmt::format_to(sink, "{}{{{}}} {}\n", name, labels, total);
         });
       } else {
@@ -199,9 +199,9 @@ std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& shards,
                              const ProcessMetrics& process) {
   Out out;
   if (!shards.empty()) {
-#define RINGGATE_RENDER_WORKER_METRIC(member, name, help, ...)                           \
-  RenderFamily<decltype(WorkerMetrics::member)>(                                        \
-      out, shards, name, help,                                                          \
+#define RINGGATE_RENDER_WORKER_METRIC(member, name, help, ...) \
+  RenderFamily<decltype(WorkerMetrics::member)>(               \
+      out, shards, name, help,                                 \
       [](const WorkerMetrics& m) -> const decltype(WorkerMetrics::member)& { return m.member; });
     RINGGATE_WORKER_METRICS(RINGGATE_RENDER_WORKER_METRIC)
 #undef RINGGATE_RENDER_WORKER_METRIC
@@ -217,8 +217,8 @@ std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& shards,
 const std::vector<MetricFamily>& MetricFamilies() {
   static const std::vector<MetricFamily> kFamilies = [] {
     std::vector<MetricFamily> families;
-#define RINGGATE_WORKER_FAMILY(member, name, help, ...)                                \
-  families.push_back({name, TypeName<decltype(WorkerMetrics::member)>(), help,        \
+#define RINGGATE_WORKER_FAMILY(member, name, help, ...)                        \
+  families.push_back({name, TypeName<decltype(WorkerMetrics::member)>(), help, \
                       LabelNames<decltype(WorkerMetrics::member)>()});
     RINGGATE_WORKER_METRICS(RINGGATE_WORKER_FAMILY)
 #undef RINGGATE_WORKER_FAMILY

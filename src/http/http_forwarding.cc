@@ -143,10 +143,19 @@ std::string BuildClientResponseHead(const HttpHead& response, BodyFraming framin
   // llhttp accepts only three-digit status codes, so the digits are written directly (this runs
   // once per response; snprintf's format parsing showed in keep-alive profiles).
   const int code = response.status_code;
-  const char status[] = {'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ',
+  const char status[] = {'H',
+                         'T',
+                         'T',
+                         'P',
+                         '/',
+                         '1',
+                         '.',
+                         '1',
+                         ' ',
                          static_cast<char>('0' + code / 100 % 10),
                          static_cast<char>('0' + code / 10 % 10),
-                         static_cast<char>('0' + code % 10), ' '};
+                         static_cast<char>('0' + code % 10),
+                         ' '};
   out.append(status, sizeof status);
   out.append(response.reason.empty() ? StatusReason(response.status_code)
                                      : std::string_view(response.reason));
@@ -184,21 +193,36 @@ std::string BuildClientResponseHead(const HttpHead& response, BodyFraming framin
 
 std::string_view StatusReason(int status_code) {
   switch (status_code) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    case 405: return "Method Not Allowed";
-    case 413: return "Content Too Large";
-    case 400: return "Bad Request";
-    case 408: return "Request Timeout";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 204:
+      return "No Content";
+    case 304:
+      return "Not Modified";
+    case 405:
+      return "Method Not Allowed";
+    case 413:
+      return "Content Too Large";
+    case 400:
+      return "Bad Request";
+    case 408:
+      return "Request Timeout";
+    case 414:
+      return "URI Too Long";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Unknown";
   }
 }
 

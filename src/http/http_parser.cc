@@ -269,11 +269,16 @@ void HttpParser::StartNextMessage() {
 
 int RequestErrorStatus(HttpError error) {
   switch (error) {
-    case HttpError::kHeadTooLarge: return 431;
-    case HttpError::kTargetTooLong: return 414;
-    case HttpError::kMethodNotAllowed: return 405;
-    case HttpError::kBodyTooLarge: return 413;
-    default: return 400;
+    case HttpError::kHeadTooLarge:
+      return 431;
+    case HttpError::kTargetTooLong:
+      return 414;
+    case HttpError::kMethodNotAllowed:
+      return 405;
+    case HttpError::kBodyTooLarge:
+      return 413;
+    default:
+      return 400;
   }
 }
 

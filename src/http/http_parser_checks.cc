@@ -216,7 +216,8 @@ const char* HttpParser::ScanHeadLines(std::string_view data) {
     // Where the current line ends in this slice: the rest of the line is found with memchr, not
     // byte by byte.
     const void* lf = std::memchr(data.data() + i, '\n', n - i);
-    const size_t end = lf != nullptr ? static_cast<size_t>(static_cast<const char*>(lf) - data.data()) : n;
+    const size_t end =
+        lf != nullptr ? static_cast<size_t>(static_cast<const char*>(lf) - data.data()) : n;
     if (i < end) {
       if (head_scan_.after_cr) return "bare CR in the head";  // a CR ended the last slice
       // Only a line's first byte can start a fold.

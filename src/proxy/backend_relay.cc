@@ -1,11 +1,10 @@
 // The response side of an exchange: events from the bound backend connection (connected, data,
 // end, failure, drained), the response head rewritten for the client and streamed back in
 // order, and what happens when the backend fails before or during its response.
-#include "ringgate/proxy/client_connection.h"
-
 #include <cstring>
 
 #include "ringgate/core/log.h"
+#include "ringgate/proxy/client_connection.h"
 #include "ringgate/proxy/upstream.h"
 #include "ringgate/proxy/worker.h"
 
@@ -81,8 +80,8 @@ void ClientConnection::OnUpstreamData(std::string_view bytes) {
       // client's response. Such a connection is not pooled.
       const bool unread_body_declared =
           parser.ended_at_head() && (parser.head().chunked || parser.head().content_length > 0);
-      const bool reusable = parser.head().keep_alive && bytes.empty() && request_complete_ &&
-                            !unread_body_declared;
+      const bool reusable =
+          parser.head().keep_alive && bytes.empty() && request_complete_ && !unread_body_declared;
       FlushToClient();
       FinishExchange(reusable);
       return;
@@ -120,8 +119,8 @@ void ClientConnection::OnUpstreamEof() {
     RespondWithError(502, CloseInitiator::kServerError);
     return;
   }
-  LogLine(spdlog::level::warn, "backend closed mid-response: aborting so the client sees truncation",
-          id_);
+  LogLine(spdlog::level::warn,
+          "backend closed mid-response: aborting so the client sees truncation", id_);
   RequestClose(CloseKind::kAbort, CloseInitiator::kServerError, TerminationCause::kError);
 }
 
@@ -140,7 +139,8 @@ void ClientConnection::OnUpstreamFailed(int error) {
     RespondWithError(502, CloseInitiator::kServerError);
     return;
   }
-  LogLine(spdlog::level::warn, "backend failed mid-response", id_).With("error", std::strerror(-error));
+  LogLine(spdlog::level::warn, "backend failed mid-response", id_)
+      .With("error", std::strerror(-error));
   RequestClose(CloseKind::kAbort, CloseInitiator::kServerError, TerminationCause::kError);
 }
 

@@ -2,12 +2,11 @@
 // requests, MaybeStartGracefulClose hands the socket to the shutdown chain (the mechanics are in
 // src/shutdown/graceful_close.cc) once our own I/O is quiet, OnCloseStep follows the chain, and
 // Finalize reports the end (src/diag/close_report.cc) and frees the slot.
-#include "ringgate/proxy/client_connection.h"
-
 #include <cstring>
 
 #include "absl/time/clock.h"
 #include "ringgate/core/log.h"
+#include "ringgate/proxy/client_connection.h"
 #include "ringgate/proxy/worker.h"
 
 namespace ringgate {
@@ -69,7 +68,8 @@ void ClientConnection::StartClosing(CloseInitiator initiator) {
   if (recv_armed_) PauseRecv();
   // The chain waits for our last send; a client that never reads must not make that forever.
   if (out_.busy()) {
-    SetTimer(ClientTimer::kShutdownBackstop, worker_.config().send_timeout + absl::Milliseconds(500));
+    SetTimer(ClientTimer::kShutdownBackstop,
+             worker_.config().send_timeout + absl::Milliseconds(500));
   }
   MaybeStartGracefulClose();
 }
@@ -99,7 +99,7 @@ void ClientConnection::MaybeStartGracefulClose() {
     plan.close_notify.swap(tls_->pending_ciphertext());
   }
   if (plan.close_notify.empty()) {
-    const NoCloseNotifyReason why = !tls_->handshake_done() ? NoCloseNotifyReason::kNoHandshake
+    const NoCloseNotifyReason why = !tls_->handshake_done()   ? NoCloseNotifyReason::kNoHandshake
                                     : (client_gone_ || reset) ? NoCloseNotifyReason::kPeerReset
                                                               : NoCloseNotifyReason::kAbort;
     if (WorkerMetrics* m = metrics()) m->close_notify_not_sent[static_cast<int>(why)].Add();
@@ -132,7 +132,8 @@ void ClientConnection::OnCloseStep(Op op, int result) {
   if (step.io_error != 0) {
     NoteIoError(step.io_error);
     if (op == Op::kShutdownFlush) {
-      LogLine(spdlog::level::debug, "Flush Failed", id_).With("error", std::strerror(-step.io_error));
+      LogLine(spdlog::level::debug, "Flush Failed", id_)
+          .With("error", std::strerror(-step.io_error));
     }
   }
   switch (step.kind) {
@@ -184,7 +185,8 @@ void ClientConnection::DrainAfterCloseNotify(std::string_view ciphertext) {
   bytes_drained_ += discarded.size();
   if (status == TlsStatus::kPeerCloseNotify) NotePeerCloseNotify();
   // Not NotePeerFin: the timeline's peer-closed stage is set from the drain recv in Finalize.
-  if (status == TlsStatus::kPeerEof) termination_.Record(TerminationEvent::kPeerFin, worker_.NowNs());
+  if (status == TlsStatus::kPeerEof)
+    termination_.Record(TerminationEvent::kPeerFin, worker_.NowNs());
 }
 
 void ClientConnection::CancelChain() {

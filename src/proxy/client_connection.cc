@@ -35,9 +35,7 @@ HttpLimits ClientConnection::RequestLimits() const {
                     config.max_request_target_bytes, config.max_request_body_bytes};
 }
 
-size_t ClientConnection::BufferBudget() const {
-  return worker_.config().max_conn_buffer_bytes;
-}
+size_t ClientConnection::BufferBudget() const { return worker_.config().max_conn_buffer_bytes; }
 
 // ---------------------------------------------------------------------------------------------
 // Start and dispatch
@@ -95,7 +93,9 @@ void ClientConnection::Start(int fd, uint64_t id) {
   if (WorkerMetrics* m = metrics()) m->connections_in_state[0].Add(1);  // kCreated
   EnterState(LifecycleState::kHandshake, now);
   SetTimer(ClientTimer::kHandshake, worker_.config().handshake_timeout);
-  LogLine(spdlog::level::debug, "accepted", id_).With("peer", peer_ip_).With("worker", worker_.id());
+  LogLine(spdlog::level::debug, "accepted", id_)
+      .With("peer", peer_ip_)
+      .With("worker", worker_.id());
   ArmRecv();
 }
 

@@ -1,11 +1,10 @@
 // The request side of an exchange: parsing the client's plaintext in order, the pipelining
 // window that bounds what is read ahead, starting an exchange on a backend connection (and one
 // retry on a fresh one), finishing it, and the error answers we make ourselves.
-#include "ringgate/proxy/client_connection.h"
-
 #include <algorithm>
 
 #include "ringgate/core/log.h"
+#include "ringgate/proxy/client_connection.h"
 #include "ringgate/proxy/upstream.h"
 #include "ringgate/proxy/worker.h"
 
@@ -168,12 +167,12 @@ void ClientConnection::CountRequestsReadAhead() {
   if (read_ahead_stuck_ || read_ahead_ends_.size() >= window) return;
   const uint64_t from = read_ahead_to_;
   // Stuck: the request parser will answer an error there, or an Upgrade ends HTTP; read no more.
-  const Skimmed skimmed = SkimRequests(
-      *read_ahead_parser_, std::string_view(plaintext_in_).substr(from - stream_base_),
-      [&](size_t consumed) {
-        read_ahead_ends_.push_back(from + consumed);
-        return read_ahead_ends_.size() < window;
-      });
+  const Skimmed skimmed =
+      SkimRequests(*read_ahead_parser_, std::string_view(plaintext_in_).substr(from - stream_base_),
+                   [&](size_t consumed) {
+                     read_ahead_ends_.push_back(from + consumed);
+                     return read_ahead_ends_.size() < window;
+                   });
   read_ahead_to_ += skimmed.consumed;
   read_ahead_stuck_ = skimmed.stuck;
 }
@@ -301,7 +300,8 @@ void ClientConnection::FinishExchange(bool upstream_reusable) {
   exchange_active_ = false;
   request_parser_->StartNextMessage();
   if (close_after_response_ || worker_.draining()) {
-    RequestClose(CloseKind::kGraceful, worker_.draining() ? CloseInitiator::kDrain : CloseInitiator::kServerPolicy);
+    RequestClose(CloseKind::kGraceful,
+                 worker_.draining() ? CloseInitiator::kDrain : CloseInitiator::kServerPolicy);
     return;
   }
   SetTimer(ClientTimer::kIdle, worker_.config().idle_timeout);
@@ -349,7 +349,8 @@ void ClientConnection::RecordExchange(int status) {
         .With("status", status)
         .With("bytes", response_bytes_)
         .WithMs("upstream_ms", now - exchange_started_ns_)
-        .WithMs("total_ms", now - (request_begun_ns_ != 0 ? request_begun_ns_ : exchange_started_ns_))
+        .WithMs("total_ms",
+                now - (request_begun_ns_ != 0 ? request_begun_ns_ : exchange_started_ns_))
         .With("peer", peer_ip_);
   }
 }

@@ -2,8 +2,6 @@
 // and decryption), plaintext out (encrypted in batches, one ordered send in flight, zero-copy
 // for large ones), the backpressure that pauses reading, and a client that resets or stops
 // reading.
-#include "ringgate/proxy/client_connection.h"
-
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -11,6 +9,7 @@
 
 #include "ringgate/core/log.h"
 #include "ringgate/core/uring_features.h"
+#include "ringgate/proxy/client_connection.h"
 #include "ringgate/proxy/upstream.h"
 #include "ringgate/proxy/worker.h"
 
@@ -24,9 +23,7 @@ bool IsResetError(int error) { return error == -ECONNRESET || error == -EPIPE; }
 // ---------------------------------------------------------------------------------------------
 // Reading from the client
 
-bool ClientConnection::WantsToRead() const {
-  return !closing() && !recv_paused_ && !InputEnded();
-}
+bool ClientConnection::WantsToRead() const { return !closing() && !recv_paused_ && !InputEnded(); }
 
 void ClientConnection::ArmRecv() {
   if (recv_armed_ || !WantsToRead()) return;
@@ -104,11 +101,13 @@ void ClientConnection::ProcessCiphertext() {
           .With("wolfssl_error", tls_->last_error());
       if (WorkerMetrics* m = metrics()) {
         m->handshakes[static_cast<int>(HandshakeResult::kFailed)]
-                     [static_cast<int>(TlsVersionLabel::kUnknown)].Add();
+                     [static_cast<int>(TlsVersionLabel::kUnknown)]
+                         .Add();
       }
-      RequestClose(CloseKind::kAbort,
-                   status == TlsStatus::kPeerEof ? CloseInitiator::kClient : CloseInitiator::kServerError,
-                   status == TlsStatus::kPeerEof ? TerminationCause::kPeerFin : TerminationCause::kError);
+      RequestClose(
+          CloseKind::kAbort,
+          status == TlsStatus::kPeerEof ? CloseInitiator::kClient : CloseInitiator::kServerError,
+          status == TlsStatus::kPeerEof ? TerminationCause::kPeerFin : TerminationCause::kError);
       return;
     }
     EnterState(LifecycleState::kDataTransfer, worker_.NowNs());

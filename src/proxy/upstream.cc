@@ -8,10 +8,10 @@
 #include <cerrno>
 #include <cstring>
 
-#include "ringgate/core/uring_features.h"
-#include "ringgate/proxy/worker.h"
-#include "ringgate/proxy/client_connection.h"
 #include "ringgate/core/log.h"
+#include "ringgate/core/uring_features.h"
+#include "ringgate/proxy/client_connection.h"
+#include "ringgate/proxy/worker.h"
 
 namespace ringgate {
 
@@ -32,7 +32,8 @@ bool Upstream::Connect() {
   const SocketAddress& backend = worker_.config().backend;
   fd_ = socket(backend.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
-    LogLine(spdlog::level::err, "backend socket failed").With("worker", worker_.id())
+    LogLine(spdlog::level::err, "backend socket failed")
+        .With("worker", worker_.id())
         .With("error", std::strerror(errno));
     return false;
   }
@@ -159,12 +160,14 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
         socklen_t length = sizeof local;
         int port = 0;
         if (getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &length) == 0) {
-          port = ntohs(local.ss_family == AF_INET6
-                           ? reinterpret_cast<sockaddr_in6*>(&local)->sin6_port
-                           : reinterpret_cast<sockaddr_in*>(&local)->sin_port);
+          port =
+              ntohs(local.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&local)->sin6_port
+                                                : reinterpret_cast<sockaddr_in*>(&local)->sin_port);
         }
-        LogLine(spdlog::level::debug, "backend connected").With("worker", worker_.id())
-            .With("backend_conn", slot_).With("local_port", port);
+        LogLine(spdlog::level::debug, "backend connected")
+            .With("worker", worker_.id())
+            .With("backend_conn", slot_)
+            .With("local_port", port);
       }
       ArmRecv();
       SubmitSend();
@@ -213,13 +216,16 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
           } else {
             // Bytes from an idle backend connection: it is out of step; do not reuse it.
             LogLine(spdlog::level::warn, "backend sent bytes on an idle connection; closing it")
-                .With("worker", worker_.id()).With("backend_conn", slot_).With("bytes", result);
+                .With("worker", worker_.id())
+                .With("backend_conn", slot_)
+                .With("bytes", result);
             Close();
           }
         } else if (result == 0 || (result < 0 && result != -ENOBUFS && result != -ECANCELED)) {
           if (client == nullptr) {
             LogLine(spdlog::level::debug, "idle backend connection ended by the backend")
-                .With("worker", worker_.id()).With("backend_conn", slot_)
+                .With("worker", worker_.id())
+                .With("backend_conn", slot_)
                 .With("error", result == 0 ? "EOF" : std::strerror(-result));
           }
           Close();

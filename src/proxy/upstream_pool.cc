@@ -17,8 +17,8 @@ Upstream* UpstreamPool::Acquire() {
       return u;
     }
   }
-  Upstream& u = slots_.Acquire(
-      [&](uint32_t slot) { return std::make_unique<Upstream>(worker_, slot); });
+  Upstream& u =
+      slots_.Acquire([&](uint32_t slot) { return std::make_unique<Upstream>(worker_, slot); });
   u.ResetForNewSocket();
   if (!u.Connect()) {
     slots_.Release(u.slot());

@@ -8,23 +8,25 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <algorithm>
-
-#include "absl/time/time.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "ringgate/core/log.h"
 #include "ringgate/proxy/client_connection.h"
 #include "ringgate/proxy/upstream.h"
-#include "ringgate/core/log.h"
 #include "spdlog/spdlog.h"
 
 namespace ringgate {
 
 Worker::Worker(int id, const Config& config, const TlsContext& tls)
-    : id_(id), config_(config), tls_(tls), closures_(config.diagnostics ? config.closures_per_worker : 0) {}
+    : id_(id),
+      config_(config),
+      tls_(tls),
+      closures_(config.diagnostics ? config.closures_per_worker : 0) {}
 
 Worker::Worker(int id, const Config& config, const TlsContext& tls, Ring& ring, Clock& clock)
     : Worker(id, config, tls) {
@@ -66,11 +68,12 @@ absl::Status Worker::Listen() {
 
 absl::Status Worker::SetUpRing() {
   uring_ = std::make_unique<UringRing>();
-  absl::Status status = uring_->Init(UringRing::Options{config_.ring_entries, config_.sqpoll,
-                                                        config_.sqpoll_idle_ms});
+  absl::Status status = uring_->Init(
+      UringRing::Options{config_.ring_entries, config_.sqpoll, config_.sqpoll_idle_ms});
   if (!status.ok()) return status;
   if (uring_->used_default_flags()) {
-    LogLine(spdlog::level::warn, "io_uring refused SINGLE_ISSUER|DEFER_TASKRUN; using default flags")
+    LogLine(spdlog::level::warn,
+            "io_uring refused SINGLE_ISSUER|DEFER_TASKRUN; using default flags")
         .With("worker", id_);
   }
   ring_ = uring_.get();
@@ -293,7 +296,9 @@ void Worker::OnAccept(int result, uint32_t flags) {
   }
   if (result < 0) {
     if (result != -ECANCELED && !IsResourceShortage(result)) {
-      LogLine(spdlog::level::warn, "accept failed").With("worker", id_).With("error", std::strerror(-result));
+      LogLine(spdlog::level::warn, "accept failed")
+          .With("worker", id_)
+          .With("error", std::strerror(-result));
     }
     return;
   }
@@ -304,7 +309,8 @@ void Worker::OnAccept(int result, uint32_t flags) {
 void Worker::PauseAccepting(int error) {
   // 50 ms, doubling to 1 s while the shortage lasts. The pending connections wait in the
   // listen backlog meanwhile; nginx pauses for 500 ms in the same situation.
-  accept_backoff_ms_ = accept_backoff_ms_ == 0 ? 50 : std::min<int64_t>(accept_backoff_ms_ * 2, 1000);
+  accept_backoff_ms_ =
+      accept_backoff_ms_ == 0 ? 50 : std::min<int64_t>(accept_backoff_ms_ * 2, 1000);
   accept_paused_ = true;
   if (WorkerMetrics* m = metrics()) m->accept_pauses.Add();
   LogLine(spdlog::level::warn, "accept paused")

@@ -86,8 +86,8 @@ GracefulClose::Step GracefulClose::OnCompletion(Ring& ring, Op op, int result, i
         // An earlier step failed and broke the chain: the descriptor is still open.
         io_uring_sqe* sqe = ring.Sqe();
         io_uring_prep_close(sqe, plan_.fd);
-        io_uring_sqe_set_data64(sqe,
-                                EncodeTag({Op::kCloseAfterBrokenChain, plan_.generation, plan_.slot}));
+        io_uring_sqe_set_data64(
+            sqe, EncodeTag({Op::kCloseAfterBrokenChain, plan_.generation, plan_.slot}));
         step.submitted = 1;
         break;
       }

@@ -11,8 +11,8 @@ namespace ringgate {
 int PrepareShutdownChain(Ring& ring, const ShutdownChainSpec& spec) {
   const bool has_flush = !spec.flush.empty();
   const bool has_close_notify = !spec.close_notify.empty();
-  const bool wait_for_peer = spec.wait_for_peer && spec.drain_buffer != nullptr &&
-                             spec.deadline != nullptr;
+  const bool wait_for_peer =
+      spec.wait_for_peer && spec.drain_buffer != nullptr && spec.deadline != nullptr;
   const int count = (has_flush ? 1 : 0) + (has_close_notify ? 1 : 0) + (spec.half_close ? 1 : 0) +
                     (wait_for_peer ? 2 : 0) + 1;
 

@@ -1,14 +1,14 @@
 #include "ringgate/tls/tls_context.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <memory>
-#include <atomic>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -49,8 +49,8 @@ absl::Status CheckSecretFileMode(int fd, const std::string& path, const char* wh
   const unsigned mode = st.st_mode & 07777;
   if ((st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
     return absl::PermissionDeniedError(absl::StrFormat(
-        "%s file '%s' can be read or written by every user (mode %04o): chmod 600 '%s'", what,
-        path, mode, path));
+        "%s file '%s' can be read or written by every user (mode %04o): chmod 600 '%s'", what, path,
+        mode, path));
   }
   if ((st.st_mode & S_IRGRP) != 0) {
     LogLine(spdlog::level::warn, "secret file readable by its group")
@@ -121,14 +121,14 @@ absl::StatusOr<std::shared_ptr<TicketKeys>> LoadTicketKeys(const std::string& pa
   close(fd);
   if (total <= 0 || total % static_cast<ssize_t>(kTicketKeyRecord) != 0 ||
       total > static_cast<ssize_t>(kTicketKeyRecord * kMaxTicketKeys)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ticket key file '", path, "' must hold 1 to ", kMaxTicketKeys, " keys of ",
-        kTicketKeyRecord, " bytes each (make one with: openssl rand ", kTicketKeyRecord,
-        "); it has ", total, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("ticket key file '", path, "' must hold 1 to ", kMaxTicketKeys, " keys of ",
+                     kTicketKeyRecord, " bytes each (make one with: openssl rand ",
+                     kTicketKeyRecord, "); it has ", total, " bytes"));
   }
   live_ticket_key_sets.fetch_add(1, std::memory_order_relaxed);
-  std::shared_ptr<TicketKeys> keys(
-      new TicketKeys(static_cast<size_t>(total) / kTicketKeyRecord), WipeTicketKeys);
+  std::shared_ptr<TicketKeys> keys(new TicketKeys(static_cast<size_t>(total) / kTicketKeyRecord),
+                                   WipeTicketKeys);
   for (size_t i = 0; i < keys->size(); ++i) {
     std::memcpy((*keys)[i].name, bytes + i * kTicketKeyRecord, WOLFSSL_TICKET_NAME_SZ);
     std::memcpy((*keys)[i].aes_key, bytes + i * kTicketKeyRecord + WOLFSSL_TICKET_NAME_SZ, 32);
@@ -259,9 +259,8 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path
         "private key file '", key_path, "' is not a PEM private key", WolfErrorDetail()));
   }
   if (wolfSSL_CTX_check_private_key(raw) != WOLFSSL_SUCCESS) {
-    return absl::InvalidArgumentError(absl::StrCat("private key '", key_path,
-                                                   "' does not match certificate '", cert_path,
-                                                   "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("private key '", key_path, "' does not match certificate '", cert_path, "'"));
   }
   if (!ticket_key_path.empty()) {
     absl::StatusOr<std::shared_ptr<TicketKeys>> keys = LoadTicketKeys(ticket_key_path);
@@ -271,9 +270,9 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path
     ctx.ticket_keys_ = *std::move(keys);
   }
   if (!HandshakesWithItself(ctx, groups)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "private key '", key_path, "' does not match certificate '", cert_path,
-        "' (a test handshake with them failed)"));
+    return absl::InvalidArgumentError(absl::StrCat("private key '", key_path,
+                                                   "' does not match certificate '", cert_path,
+                                                   "' (a test handshake with them failed)"));
   }
   return ctx;
 }
@@ -298,8 +297,6 @@ bool TlsContext::UsesAssemblyBuild() {
 #endif
 }
 
-int TlsContext::LiveTicketKeySets() {
-  return live_ticket_key_sets.load(std::memory_order_relaxed);
-}
+int TlsContext::LiveTicketKeySets() { return live_ticket_key_sets.load(std::memory_order_relaxed); }
 
 }  // namespace ringgate

@@ -76,8 +76,8 @@ bool TlsGroupAvailable(TlsGroup group) {
 
 std::vector<TlsGroup> DefaultTlsGroups() {
   std::vector<TlsGroup> groups;
-  for (TlsGroup g : {TlsGroup::kX25519MLKEM768, TlsGroup::kX25519, TlsGroup::kSecp256r1,
-                     TlsGroup::kSecp384r1}) {
+  for (TlsGroup g :
+       {TlsGroup::kX25519MLKEM768, TlsGroup::kX25519, TlsGroup::kSecp256r1, TlsGroup::kSecp384r1}) {
     if (TlsGroupAvailable(g)) groups.push_back(g);
   }
   return groups;
@@ -95,8 +95,8 @@ absl::StatusOr<std::vector<TlsGroup>> ParseTlsGroups(std::string_view list) {
     const std::string entry(list.substr(start, end - start));
     start = end + 1;
     if (entry.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("--tls-groups: empty entry in '", Str(list),
-                                                     "' (names: ", known, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--tls-groups: empty entry in '", Str(list), "' (names: ", known, ")"));
     }
     const GroupInfo* found = nullptr;
     for (const GroupInfo& g : kGroups) {

@@ -78,8 +78,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   namespace rfc9112 = ringgate::fuzz::rfc9112;
   const rfc9112::Parsed forwarded = ringgate::fuzz::CheckForwarded(
-      rfc9112::Kind::kRequest, relayed, {},
-      [](const ringgate::HttpHead& head, const Message& out) {
+      rfc9112::Kind::kRequest, relayed, {}, [](const ringgate::HttpHead& head, const Message& out) {
         // Exactly one Host, which ringgate writes itself.
         return head.method == out.method && head.target == out.target && out.Count("host") == 1;
       });

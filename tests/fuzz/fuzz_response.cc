@@ -45,8 +45,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           }
           return true;
         }
-        out.close_after_current =
-            framing == ringgate::BodyFraming::kUntilClose || !head.keep_alive;
+        out.close_after_current = framing == ringgate::BodyFraming::kUntilClose || !head.keep_alive;
         out.bytes += ringgate::BuildClientResponseHead(head, framing, out.close_after_current,
                                                        client_http10);
         return true;
@@ -75,17 +74,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         return head.status_code == out.status &&
                // docs/http.md: a 1xx or 204 goes on without framing headers, and an HTTP/1.0
                // client never gets a 1xx or chunked coding.
-               !(bodiless_status && (out.Count("content-length") + out.Count("transfer-encoding")) > 0) &&
+               !(bodiless_status &&
+                 (out.Count("content-length") + out.Count("transfer-encoding")) > 0) &&
                !(client_http10 && (out.status < 200 || out.framing == rfc9112::Framing::kChunked));
       });
   rfc9112::Options from_backend;
   from_backend.at_eof = true;
   from_backend.responses_to_head = request_was_head;
   const rfc9112::Parsed original = rfc9112::Parse(rfc9112::Kind::kResponse, input, from_backend);
-  ringgate::fuzz::CheckAgainstInput(
-      relayed, ringgate::fuzz::DecodedBodies(relayed, forwarded), original,
-      [](const ringgate::HttpHead& head, const Message& oracle) {
-        return head.status_code == oracle.status;
-      });
+  ringgate::fuzz::CheckAgainstInput(relayed, ringgate::fuzz::DecodedBodies(relayed, forwarded),
+                                    original,
+                                    [](const ringgate::HttpHead& head, const Message& oracle) {
+                                      return head.status_code == oracle.status;
+                                    });
   return 0;
 }

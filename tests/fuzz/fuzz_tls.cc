@@ -13,16 +13,16 @@
 #include <string>
 #include <string_view>
 
+#include "../unit/tls/test_certificates.h"
 #include "ringgate/tls/tls_context.h"
 #include "ringgate/tls/tls_session.h"
-#include "../unit/tls/test_certificates.h"
 
 namespace {
 
-
 const ringgate::TlsContext& ServerContext() {
   static const ringgate::TlsContext* ctx = [] {
-    const std::string cert = ringgate::testing::WriteTempFile(ringgate::testing::kTestCertificatePem);
+    const std::string cert =
+        ringgate::testing::WriteTempFile(ringgate::testing::kTestCertificatePem);
     const std::string key = ringgate::testing::WriteTempFile(ringgate::testing::kTestKeyPem);
     auto created = ringgate::TlsContext::CreateServer(cert, key);
     std::remove(cert.c_str());

@@ -51,7 +51,7 @@ struct Relayed {
   std::vector<ParsedMessage> messages;
   ParsedMessage current;
   size_t heads_accepted = 0;  // heads ringgate passed on (or consumed), the current one included
-  bool failed = false;  // the parser rejected the stream, or `send_head` refused a head
+  bool failed = false;        // the parser rejected the stream, or `send_head` refused a head
   bool close_after_current = false;  // set by `send_head`: this message ends the connection
   bool closed = false;  // a message that ends the connection completed; nothing more was relayed
 };
@@ -160,7 +160,8 @@ void CheckAgainstInput(const Relayed& relayed, const std::vector<std::string>& d
     Finding("ringgate accepted a message the oracle refuses", original.reason);
   }
   if (ringgate_count > oracle_count) {
-    Finding(original.stop == rfc9112::Stop::kIncomplete ? "ringgate completed a message the oracle says is unfinished"
+    Finding(original.stop == rfc9112::Stop::kIncomplete
+                ? "ringgate completed a message the oracle says is unfinished"
             : original.stop == rfc9112::Stop::kMustClose
                 ? "ringgate read on after a message that must close the connection (RFC 9112 6.1)"
                 : "ringgate read more messages from the input than the oracle");

@@ -49,15 +49,15 @@ struct Field {
 };
 
 struct Message {
-  std::string method;  // requests
-  std::string target;  // requests, as sent
-  int status = 0;      // responses
-  std::string reason;  // responses
+  std::string method;     // requests
+  std::string target;     // requests, as sent
+  int status = 0;         // responses
+  std::string reason;     // responses
   int version_minor = 1;  // HTTP/1.x
   std::vector<Field> fields;
   std::vector<Field> trailers;  // chunked messages only
   Framing framing = Framing::kNoBody;
-  std::string body;  // the content, with the chunked coding removed
+  std::string body;                  // the content, with the chunked coding removed
   std::vector<std::string> defects;  // malformed in ways that do not move the message's end
 
   // The first field with this name (case-insensitive), or empty; and how many there are.
@@ -306,13 +306,16 @@ class StreamReader {
   Step DecideFraming(Message& m) {
     const size_t lengths = m.Count("content-length");
     const bool has_transfer_encoding = m.Count("transfer-encoding") > 0;
-    if (lengths > 0 && has_transfer_encoding) return Reject("Content-Length and Transfer-Encoding", true);
+    if (lengths > 0 && has_transfer_encoding)
+      return Reject("Content-Length and Transfer-Encoding", true);
     if (lengths > 1) return Reject("more than one Content-Length", true);
     if (lengths == 1) {
       const std::string_view digits = m.Find("content-length");
       // Leading zeros carry no length: only significant digits count against the limit.
-      const size_t significant = digits.size() - std::min(digits.find_first_not_of('0'), digits.size() - 1);
-      if (digits.empty() || significant > 18) return Reject("Content-Length empty or too long", true);
+      const size_t significant =
+          digits.size() - std::min(digits.find_first_not_of('0'), digits.size() - 1);
+      if (digits.empty() || significant > 18)
+        return Reject("Content-Length empty or too long", true);
       for (char c : digits) {
         if (!IsDigit(c)) return Reject("Content-Length is not a single decimal number", true);
       }
@@ -387,7 +390,8 @@ class StreamReader {
     return Step::kRejected;
   }
 
-  // RFC 9112 7.1: chunk-size [ chunk-ext ] CRLF chunk-data CRLF ... last-chunk trailer-section CRLF.
+  // RFC 9112 7.1: chunk-size [ chunk-ext ] CRLF chunk-data CRLF ... last-chunk trailer-section
+  // CRLF.
   Step ReadChunks(Message& m) {
     while (true) {
       std::string_view line;
@@ -434,9 +438,11 @@ class StreamReader {
       list = next == std::string_view::npos ? std::string_view() : list.substr(next);
       const size_t equals = extension.find('=');
       const std::string_view name = TrimWhitespace(extension.substr(0, equals));
-      const std::string_view value =
-          equals == std::string_view::npos ? std::string_view() : TrimWhitespace(extension.substr(equals + 1));
-      const bool value_ok = equals == std::string_view::npos || IsToken(value) || IsQuotedString(value);
+      const std::string_view value = equals == std::string_view::npos
+                                         ? std::string_view()
+                                         : TrimWhitespace(extension.substr(equals + 1));
+      const bool value_ok =
+          equals == std::string_view::npos || IsToken(value) || IsQuotedString(value);
       if (!IsToken(name) || !value_ok) {
         m.defects.push_back("malformed chunk extension");
         return Step::kDone;

@@ -42,10 +42,12 @@ TEST(BoundedResourcesTest, ClientsThatPipelineAndNeverReadCostBoundedMemoryAndWo
   ASSERT_TRUE(backend.Start());
   // 64 recv buffers (1 MiB): the provided-buffer ring is the worker's fixed cost, touched by any
   // load peak; this test measures what each connection adds.
-  ProxyUnderTest proxy({"--threads=1", "--recv-buffers=64", "--max-pipelined=" + std::to_string(kWindow)},
-                       backend.port());
+  ProxyUnderTest proxy(
+      {"--threads=1", "--recv-buffers=64", "--max-pipelined=" + std::to_string(kWindow)},
+      backend.port());
   ASSERT_TRUE(proxy.Start());
-  RunCommand("for i in $(seq 10); do curl -sk -o /dev/null " + proxy.Url("/bytes/65536") + "; done");
+  RunCommand("for i in $(seq 10); do curl -sk -o /dev/null " + proxy.Url("/bytes/65536") +
+             "; done");
   const long baseline = ResidentKib(proxy.pid());
   ASSERT_GT(baseline, 0);
 
@@ -91,8 +93,8 @@ TEST(BoundedResourcesTest, ClientsThatPipelineAndNeverReadCostBoundedMemoryAndWo
           return after <= baseline + 4096;
         },
         std::chrono::seconds(10), "resident memory is back within 4 MiB of the baseline");
-    EXPECT_LE(after, baseline + 4096) << "KiB resident after the clients left (baseline "
-                                      << baseline << ", peak " << peak << ")";
+    EXPECT_LE(after, baseline + 4096)
+        << "KiB resident after the clients left (baseline " << baseline << ", peak " << peak << ")";
   }
 
   // Abandoned work: after they left, at most the window (plus the request each was answering)
@@ -115,9 +117,9 @@ TEST(BoundedResourcesTest, UnreadResponsesStopTheReadingOfPipelinedInputAtTheWin
   constexpr int kWindow = 8;
   DemoBackend backend;
   ASSERT_TRUE(backend.Start());
-  ProxyUnderTest proxy({"--threads=1", "--max-conn-buffer=262144",
-                        "--max-pipelined=" + std::to_string(kWindow)},
-                       backend.port());
+  ProxyUnderTest proxy(
+      {"--threads=1", "--max-conn-buffer=262144", "--max-pipelined=" + std::to_string(kWindow)},
+      backend.port());
   ASSERT_TRUE(proxy.Start());
   CommandResult flood;
   std::thread flooder([&] {

@@ -51,7 +51,8 @@ class DiagnosticsTest : public ::testing::Test {
   static void SetUpTestSuite() {
     backend_ = new DemoBackend();
     ASSERT_TRUE(backend_->Start());
-    proxy_ = new ProxyUnderTest({"--close-notify-timeout=1s", "--log-level=debug"}, backend_->port());
+    proxy_ =
+        new ProxyUnderTest({"--close-notify-timeout=1s", "--log-level=debug"}, backend_->port());
     ASSERT_TRUE(proxy_->Start());  // which leaves no connection behind: the deltas are exact
   }
   static void TearDownTestSuite() {
@@ -130,7 +131,8 @@ TEST_F(DiagnosticsTest, ClientFinWithoutCloseNotify) {
 
 TEST_F(DiagnosticsTest, ClientThatNeverAnswersHitsTheCloseNotifyDeadline) {
   Metrics d = Delta(Client("silent", "--count 1 --hold 2.5"), 1);
-  EXPECT_EQ(d["ringgate_connections_closed_total{cause=\"timeout\",initiator=\"server_policy\"}"], 1);
+  EXPECT_EQ(d["ringgate_connections_closed_total{cause=\"timeout\",initiator=\"server_policy\"}"],
+            1);
   EXPECT_EQ(ClosedTotal(d), 1);
   EXPECT_EQ(d["ringgate_close_notify_sent_total"], 1);
   EXPECT_EQ(d.count("ringgate_close_notify_received_total"), 0u);
@@ -192,7 +194,8 @@ TEST(DiagnosticsBackendDownTest, BadGatewayIsCountedAndLogged) {
       },
       std::chrono::seconds(5), "the connection answered with 502 is closed");
   EXPECT_EQ(after["ringgate_http_requests_total{status_class=\"5xx\"}"] -
-                before["ringgate_http_requests_total{status_class=\"5xx\"}"], 1);
+                before["ringgate_http_requests_total{status_class=\"5xx\"}"],
+            1);
   double by_server_error = 0;
   for (const auto& [k, v] : after) {
     if (k.find("ringgate_connections_closed_total{") == 0 &&
@@ -219,9 +222,9 @@ TEST(DiagnosticsJsonTest, JsonLogLinesAreObjectsWithTheConnectionId) {
         return log.find("\"event\":\"closed\"") != std::string::npos;
       },
       std::chrono::milliseconds(2500), "the proxy logs the connection's close");
-  CommandResult valid = RunCommand("python3 -c 'import json,sys\nfor l in open(\"" + CertificateDir() +
-                                   "/proxy-" + std::to_string(proxy.port()) +
-                                   ".log\"): json.loads(l)' && echo valid");
+  CommandResult valid =
+      RunCommand("python3 -c 'import json,sys\nfor l in open(\"" + CertificateDir() + "/proxy-" +
+                 std::to_string(proxy.port()) + ".log\"): json.loads(l)' && echo valid");
   EXPECT_EQ(valid.output, "valid\n") << log;
   EXPECT_NE(log.find("\"conn\":\""), std::string::npos);
   EXPECT_NE(log.find("\"event\":\"closed\",\"cause\":"), std::string::npos) << log;
@@ -233,7 +236,8 @@ TEST(DiagnosticsJsonTest, JsonLogLinesAreObjectsWithTheConnectionId) {
       },
       std::chrono::seconds(4), "the access log, flushed once a second, has the request");
   EXPECT_NE(access_log.find("\"method\":\"GET\",\"target\":\"/hello\",\"status\":200"),
-            std::string::npos) << access_log;
+            std::string::npos)
+      << access_log;
 }
 
 // Admin endpoint robustness and access. Each test runs its own proxy; no backend is needed.
@@ -299,7 +303,8 @@ TEST(AdminEndpointTest, AClientThatTricklesItsRequestIsDroppedAtTheDeadline) {
     if (poll(&p, 1, 250) > 0) {
       char buf[512];
       ssize_t n;
-      while ((n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0) answer.append(buf, static_cast<size_t>(n));
+      while ((n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+        answer.append(buf, static_cast<size_t>(n));
       dropped = n == 0 || (n < 0 && errno != EAGAIN);
     }
   }
@@ -359,7 +364,8 @@ TEST(AdminEndpointTest, ConnectionsBeyondTheCapGet503AtOnce) {
 
 // Runs ringgate with `flags` until it exits (it should refuse to start); its exit code and log.
 std::pair<int, std::string> RunToRefusal(const std::vector<std::string>& flags) {
-  const std::string log = CertificateDir() + "/admin-refusal-" + std::to_string(FreePort()) + ".log";
+  const std::string log =
+      CertificateDir() + "/admin-refusal-" + std::to_string(FreePort()) + ".log";
   std::vector<std::string> argv = {BinaryPath(), "--listen=127.0.0.1:" + std::to_string(FreePort()),
                                    "--cert=" + CertificateDir() + "/cert.pem",
                                    "--key=" + CertificateDir() + "/key.pem", "--threads=1"};
@@ -368,7 +374,8 @@ std::pair<int, std::string> RunToRefusal(const std::vector<std::string>& flags) 
   if (!child.Start(argv, log)) return {-1, ""};
   const int code = child.Wait(10000);
   std::ifstream in(log);
-  return {code, std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>())};
+  return {code,
+          std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>())};
 }
 
 // 192.0.2.1 (TEST-NET-1) is on no interface here: the refusal must come before any bind, and a
@@ -386,8 +393,8 @@ TEST(AdminEndpointTest, NonLoopbackAddressNeedsAToken) {
   EXPECT_EQ(log.find("is not a loopback address"), std::string::npos) << log;
   EXPECT_NE(log.find("cannot listen on --admin-listen"), std::string::npos) << log;
 
-  std::tie(code, log) = RunToRefusal({"--admin-listen=127.0.0.1:" + std::to_string(FreePort()),
-                                      "--admin-token=short"});
+  std::tie(code, log) = RunToRefusal(
+      {"--admin-listen=127.0.0.1:" + std::to_string(FreePort()), "--admin-token=short"});
   EXPECT_NE(code, 0);
   EXPECT_NE(log.find("--admin-token must be 16 to 512"), std::string::npos) << log;
 }
@@ -404,9 +411,11 @@ TEST(AdminEndpointTest, WithATokenEveryRequestMustCarryIt) {
   EXPECT_EQ(AdminStatus(port, "/metrics", "Authorization: Basic " + token), "401");
   EXPECT_EQ(AdminStatus(port, "/metrics", "Authorization: Bearer " + token), "200");
   EXPECT_EQ(AdminStatus(port, "/healthz", "authorization: bearer " + token), "200");
-  CommandResult challenge = RunCommand("curl -s --max-time 5 -D - -o /dev/null http://127.0.0.1:" +
-                                       std::to_string(port) + "/connections");
-  EXPECT_NE(challenge.output.find("WWW-Authenticate: Bearer"), std::string::npos) << challenge.output;
+  CommandResult challenge =
+      RunCommand("curl -s --max-time 5 -D - -o /dev/null http://127.0.0.1:" + std::to_string(port) +
+                 "/connections");
+  EXPECT_NE(challenge.output.find("WWW-Authenticate: Bearer"), std::string::npos)
+      << challenge.output;
   CommandResult body = RunCommand("curl -s --max-time 5 -H 'Authorization: Bearer " + token +
                                   "' http://127.0.0.1:" + std::to_string(port) + "/healthz");
   EXPECT_EQ(body.output, "ok\n");

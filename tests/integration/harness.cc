@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -20,16 +21,14 @@
 #include <sstream>
 #include <thread>
 
-#include <gtest/gtest.h>
-
 namespace ringgate::testing {
 
 bool PollUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
                std::chrono::microseconds longest_interval) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point deadline = Clock::now() + timeout;
-  std::chrono::microseconds interval = std::min<std::chrono::microseconds>(
-      std::chrono::milliseconds(1), longest_interval);
+  std::chrono::microseconds interval =
+      std::min<std::chrono::microseconds>(std::chrono::milliseconds(1), longest_interval);
   while (!condition()) {
     const Clock::time_point now = Clock::now();
     if (now >= deadline) return false;
@@ -97,8 +96,10 @@ std::string CertificateDir() {
   static const std::string dir = [] {
     char tmpl[] = "/tmp/ringgate-it-XXXXXX";
     std::string d = mkdtemp(tmpl);
-    RunCommand("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
-        "-subj /CN=localhost -keyout " + d + "/key.pem -out " + d + "/cert.pem 2>/dev/null");
+    RunCommand(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+        "-subj /CN=localhost -keyout " +
+        d + "/key.pem -out " + d + "/cert.pem 2>/dev/null");
     RunCommand("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout " +
                d + "/rsa-key.pem -out " + d + "/rsa-cert.pem 2>/dev/null");
     return d;
@@ -157,7 +158,8 @@ void ChildProcess::Stop() {
 
 std::string BackgroundClient::Start(int port, const std::string& mode,
                                     const std::vector<std::string>& args) {
-  const std::string log = CertificateDir() + "/client-" + mode + "-" + std::to_string(port) + ".log";
+  const std::string log =
+      CertificateDir() + "/client-" + mode + "-" + std::to_string(port) + ".log";
   std::vector<std::string> argv = {"python3", SourceDir() + "/tests/integration/tls_client.py",
                                    mode, "--port", std::to_string(port)};
   argv.insert(argv.end(), args.begin(), args.end());
@@ -176,9 +178,9 @@ std::string BackgroundClient::Start(int port, const std::string& mode,
 bool DemoBackend::Start() {
   port_ = FreePort();
   std::string log = CertificateDir() + "/backend-" + std::to_string(port_) + ".log";
-  if (!process_.Start({"python3", SourceDir() + "/tools/demo_backend.py", "--port",
-                       std::to_string(port_)},
-                      log)) {
+  if (!process_.Start(
+          {"python3", SourceDir() + "/tools/demo_backend.py", "--port", std::to_string(port_)},
+          log)) {
     return false;
   }
   return WaitForPort(port_, 10000);
@@ -189,9 +191,8 @@ bool RecordingBackend::Start() {
   control_port_ = FreePort();
   for (int i = 0; i < 10 && control_port_ == port_; ++i) control_port_ = FreePort();
   std::string log = CertificateDir() + "/recording-backend-" + std::to_string(port_) + ".log";
-  if (!process_.Start({"python3", SourceDir() + "/tests/integration/recording_backend.py",
-                       "--port", std::to_string(port_), "--control-port",
-                       std::to_string(control_port_)},
+  if (!process_.Start({"python3", SourceDir() + "/tests/integration/recording_backend.py", "--port",
+                       std::to_string(port_), "--control-port", std::to_string(control_port_)},
                       log)) {
     return false;
   }
@@ -199,8 +200,8 @@ bool RecordingBackend::Start() {
 }
 
 std::string RecordingBackend::Control(const std::string& method, const std::string& path) const {
-  return RunCommand("curl -s --max-time 5 -X " + method + " http://127.0.0.1:" +
-                    std::to_string(control_port_) + path)
+  return RunCommand("curl -s --max-time 5 -X " + method +
+                    " http://127.0.0.1:" + std::to_string(control_port_) + path)
       .output;
 }
 
@@ -308,16 +309,18 @@ bool ProxyUnderTest::StartOn(int port) {
   log_path_ = CertificateDir() + "/proxy-" + std::to_string(port_) + ".log";
   std::vector<std::string> argv;
   if (descriptor_limit_ > 0) {
-    argv = {"prlimit", "--nofile=" + std::to_string(descriptor_limit_) + ":" +
-                           std::to_string(descriptor_limit_), "--"};
+    argv = {
+        "prlimit",
+        "--nofile=" + std::to_string(descriptor_limit_) + ":" + std::to_string(descriptor_limit_),
+        "--"};
   }
   std::vector<std::string> proxy_argv = {BinaryPath(),
-                                   "--listen=127.0.0.1:" + std::to_string(port_),
-                                   "--backend=127.0.0.1:" + std::to_string(backend_port_),
-                                   "--cert=" + CertificateDir() + "/cert.pem",
-                                   "--key=" + CertificateDir() + "/key.pem",
-                                   "--threads=2",
-                                   "--admin-listen=127.0.0.1:" + std::to_string(admin_port_)};
+                                         "--listen=127.0.0.1:" + std::to_string(port_),
+                                         "--backend=127.0.0.1:" + std::to_string(backend_port_),
+                                         "--cert=" + CertificateDir() + "/cert.pem",
+                                         "--key=" + CertificateDir() + "/key.pem",
+                                         "--threads=2",
+                                         "--admin-listen=127.0.0.1:" + std::to_string(admin_port_)};
   // Later flags win: a test may pass its own --cert/--key.
   proxy_argv.insert(proxy_argv.end(), extra_flags_.begin(), extra_flags_.end());
   argv.insert(argv.end(), proxy_argv.begin(), proxy_argv.end());
@@ -341,8 +344,8 @@ bool ProxyUnderTest::StartOn(int port) {
 std::string ProxyUnderTest::Admin(const std::string& path) const {
   const std::string authorization =
       admin_token_.empty() ? "" : "-H 'Authorization: Bearer " + admin_token_ + "' ";
-  return RunCommand("curl -s --max-time 5 " + authorization + "http://127.0.0.1:" +
-                    std::to_string(admin_port_) + path)
+  return RunCommand("curl -s --max-time 5 " + authorization +
+                    "http://127.0.0.1:" + std::to_string(admin_port_) + path)
       .output;
 }
 
@@ -424,9 +427,10 @@ int ProxyUnderTest::AcceptedSocketsOn(int port) const {
 }
 
 std::string ExpectedPatternSha256Of(int bytes) {
-  return RunCommand("python3 -c 'import sys,hashlib; sys.path.insert(0,\"" + SourceDir() +
-                    "/tools\"); import demo_backend; print(hashlib.sha256(demo_backend.pattern_bytes(" +
-                    std::to_string(bytes) + ")).hexdigest())'")
+  return RunCommand(
+             "python3 -c 'import sys,hashlib; sys.path.insert(0,\"" + SourceDir() +
+             "/tools\"); import demo_backend; print(hashlib.sha256(demo_backend.pattern_bytes(" +
+             std::to_string(bytes) + ")).hexdigest())'")
       .output.substr(0, 64);
 }
 

@@ -176,8 +176,8 @@ class HttpSemantics : public ::testing::Test {
     }
     EXPECT_EQ(times, 1) << method << " replayed: " << Describe(seen);
     ASSERT_FALSE(seen.empty());
-    ASSERT_EQ(seen[0].requests.size(), 2u) << "not sent on the pooled connection: "
-                                           << Describe(seen);
+    ASSERT_EQ(seen[0].requests.size(), 2u)
+        << "not sent on the pooled connection: " << Describe(seen);
   }
 
   static RecordingBackend* backend_;
@@ -203,7 +203,8 @@ TEST_F(HttpSemantics, ConnectionNamingTransferEncodingGets400AndNothingIsForward
   ASSERT_TRUE(StartProxy());
   ExpectRefusedBeforeForwarding(
       "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
-      "Connection: transfer-encoding\r\n\r\n2c\r\n" + kSmuggledRequest + "\r\n0\r\n\r\n",
+      "Connection: transfer-encoding\r\n\r\n2c\r\n" +
+          kSmuggledRequest + "\r\n0\r\n\r\n",
       400);
 }
 
@@ -217,7 +218,8 @@ TEST_F(HttpSemantics, ContentLengthBodyIsForwardedWithTheProxysOwnFraming) {
   Forwarded forwarded;
   ASSERT_NO_FATAL_FAILURE(SendExpectingOneForwardedRequest(
       "POST /cl HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nConnection: keep-alive, X-Hop\r\n"
-      "X-Hop: secret\r\n\r\nhello world", forwarded));
+      "X-Hop: secret\r\n\r\nhello world",
+      forwarded));
   const RecordedRequest& r = forwarded.request;
   EXPECT_EQ(r.head.rfind("POST /cl HTTP/1.1\r\n", 0), 0u) << Printable(r.head);
   EXPECT_EQ(r.framing, "content-length");
@@ -226,7 +228,8 @@ TEST_F(HttpSemantics, ContentLengthBodyIsForwardedWithTheProxysOwnFraming) {
   EXPECT_EQ(r.body, "hello world");
   EXPECT_EQ(forwarded.seen[0].received, r.head + r.body) << "bytes beyond the request";
   EXPECT_EQ(CountOccurrences(r.head, "X-Hop") + CountOccurrences(r.head, "x-hop"), 0)
-      << "the client's Connection header or what it names was forwarded:\n" << Printable(r.head);
+      << "the client's Connection header or what it names was forwarded:\n"
+      << Printable(r.head);
 }
 
 TEST_F(HttpSemantics, ChunkedBodyIsRechunkedByTheProxy) {
@@ -251,8 +254,9 @@ TEST_F(HttpSemantics, ChunkedBodyIsRechunkedByTheProxy) {
 
 TEST_F(HttpSemantics, BackendResponseWhoseConnectionNamesContentLengthGets502) {
   ASSERT_TRUE(StartProxy());
-  const TlsExchange x = Send("GET " + Respond("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
-                                              "Connection: content-length\r\n\r\nhello") +
+  const TlsExchange x = Send("GET " +
+                             Respond("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                                     "Connection: content-length\r\n\r\nhello") +
                              " HTTP/1.1\r\nHost: a\r\n\r\n");
   EXPECT_EQ(StatusOf(x.All()), 502) << Printable(x.All());
 }
@@ -284,7 +288,8 @@ TEST_F(HttpSemantics, HeaderNamesWithUnderscoresAreNotForwarded) {
   Forwarded forwarded;
   ASSERT_NO_FATAL_FAILURE(SendExpectingOneForwardedRequest(
       "GET /underscore HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 6.6.6.6\r\nX_Real_IP: 6.6.6.6\r\n"
-      "X_Forwarded_Proto: http\r\n\r\n", forwarded));
+      "X_Forwarded_Proto: http\r\n\r\n",
+      forwarded));
   const std::string& received = forwarded.seen[0].received;
   EXPECT_EQ(CountOccurrences(received, "6.6.6.6"), 0) << Printable(forwarded.request.head);
   EXPECT_EQ(CountOccurrences(received, "_"), 0) << Printable(forwarded.request.head);
@@ -300,8 +305,10 @@ TEST_F(HttpSemantics, ABodySentAfterABodilessResponseNeverReachesTheNextClient) 
       "?later=" + ToHex(forged);
   // Pipelined: the GET goes out as soon as the HEAD is answered, before the late bytes come; on
   // the same backend connection it would be answered by them.
-  const TlsExchange x = Send("HEAD " + head_target + " HTTP/1.1\r\nHost: a\r\n\r\n"
-                             "GET /victim HTTP/1.1\r\nHost: a\r\n\r\n", 2);
+  const TlsExchange x = Send("HEAD " + head_target +
+                                 " HTTP/1.1\r\nHost: a\r\n\r\n"
+                                 "GET /victim HTTP/1.1\r\nHost: a\r\n\r\n",
+                             2);
   EXPECT_EQ(StatusOf(x.All()), 200) << Printable(x.All());
   EXPECT_EQ(CountOccurrences(x.All(), "PWNED"), 0) << Printable(x.All());
   EXPECT_NE(x.All().find("GET /victim\n"), std::string::npos) << Printable(x.All());
@@ -312,8 +319,7 @@ TEST_F(HttpSemantics, ForwardingHeadersFromATrustedProxyAreKeptAndAppendedTo) {
   Forwarded forwarded;
   ASSERT_NO_FATAL_FAILURE(SendExpectingOneForwardedRequest(kSpoofingRequest, forwarded));
   const std::string& head = forwarded.request.head;
-  EXPECT_EQ(HeaderValues(head, "X-Forwarded-For"), Values{"6.6.6.6, 127.0.0.1"})
-      << Printable(head);
+  EXPECT_EQ(HeaderValues(head, "X-Forwarded-For"), Values{"6.6.6.6, 127.0.0.1"}) << Printable(head);
   EXPECT_EQ(HeaderValues(head, "X-Forwarded-Proto"), Values{"https"}) << Printable(head);
   EXPECT_EQ(HeaderValues(head, "Forwarded"), Values{"for=6.6.6.6"}) << Printable(head);
   EXPECT_EQ(HeaderValues(head, "X-Real-IP"), Values{"6.6.6.6"}) << Printable(head);
@@ -327,12 +333,12 @@ TEST_F(HttpSemantics, ForwardingHeadersFromATrustedProxyAreKeptAndAppendedTo) {
 // must be answered at once, not after --upstream-response-timeout (5 s here).
 TEST_F(HttpSemantics, NoContentWithContentLengthEndsAtItsHead) {
   ASSERT_TRUE(StartProxy());
-  const TlsExchange x = RunTlsExchange(
-      proxy_->port(),
-      {{"GET " + Respond("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n") +
-            " HTTP/1.1\r\nHost: a\r\n\r\nGET /after HTTP/1.1\r\nHost: a\r\n\r\n",
-        2}},
-      0.3, 8);
+  const TlsExchange x =
+      RunTlsExchange(proxy_->port(),
+                     {{"GET " + Respond("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n") +
+                           " HTTP/1.1\r\nHost: a\r\n\r\nGET /after HTTP/1.1\r\nHost: a\r\n\r\n",
+                       2}},
+                     0.3, 8);
   ASSERT_EQ(x.received.size(), 1u) << x.end;
   const std::string& got = x.received[0];
   const std::string head = HeadOf(got);
@@ -340,8 +346,8 @@ TEST_F(HttpSemantics, NoContentWithContentLengthEndsAtItsHead) {
   EXPECT_EQ(HeaderValues(head, "Content-Length"), Values{}) << Printable(head);
   EXPECT_EQ(HeaderValues(head, "Transfer-Encoding"), Values{}) << Printable(head);
   const std::string rest = got.substr(head.size());
-  EXPECT_EQ(rest.rfind("HTTP/1.1 200 OK\r\n", 0), 0u)
-      << "bytes after the 204:\n" << Printable(rest);
+  EXPECT_EQ(rest.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << "bytes after the 204:\n"
+                                                      << Printable(rest);
   EXPECT_TRUE(rest.ends_with("\r\n\r\nGET /after\n")) << Printable(rest);
   EXPECT_LT(x.last_byte_ms[0], 2000) << "the next request waited for the 204's body";
 }
@@ -359,10 +365,11 @@ TEST_F(HttpSemantics, NotModifiedWithContentLengthEndsAtItsHead) {
   const std::string head = HeadOf(got);
   EXPECT_EQ(StatusOf(got), 304) << Printable(got);
   EXPECT_EQ(HeaderValues(head, "Content-Length"), Values{"100"})
-      << "a 304 keeps the representation's length:\n" << Printable(head);
+      << "a 304 keeps the representation's length:\n"
+      << Printable(head);
   const std::string rest = got.substr(head.size());
-  EXPECT_EQ(rest.rfind("HTTP/1.1 200 OK\r\n", 0), 0u)
-      << "bytes after the 304:\n" << Printable(rest);
+  EXPECT_EQ(rest.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << "bytes after the 304:\n"
+                                                      << Printable(rest);
   EXPECT_TRUE(rest.ends_with("\r\n\r\nGET /after\n")) << Printable(rest);
   EXPECT_LT(x.last_byte_ms[0], 2000) << "the next request waited for the 304's body";
 }
@@ -486,9 +493,10 @@ TEST_F(HttpSemantics, ContentLengthBeyondMaxRequestBodyGets413AndNothingIsForwar
 
 TEST_F(HttpSemantics, ChunkedBodyGrowingPastMaxRequestBodyGets413) {
   ASSERT_TRUE(StartProxy({"--max-request-body=100"}));
-  const TlsExchange x = Send("POST /big-chunked HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"
-                             "\r\n\r\n40\r\n" + std::string(64, 'a') + "\r\n40\r\n" +
-                             std::string(64, 'b') + "\r\n");
+  const TlsExchange x = Send(
+      "POST /big-chunked HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"
+      "\r\n\r\n40\r\n" +
+      std::string(64, 'a') + "\r\n40\r\n" + std::string(64, 'b') + "\r\n");
   EXPECT_EQ(StatusOf(x.All()), 413) << Printable(x.All()) << x.end;
   const std::vector<RecordedConnection> seen = BackendConnectionsOnceClosed();
   for (const RecordedConnection& c : seen) {
@@ -516,9 +524,9 @@ TEST_F(HttpSemantics, DeleteIsNotReplayedAfterThePooledConnectionCloses) {
 
 TEST_F(HttpSemantics, GetIsReplayedOnAFreshConnectionAfterThePooledOneCloses) {
   ASSERT_TRUE(StartProxy());
-  const TlsExchange x = RunTlsExchange(
-      proxy_->port(), {{"GET /warm HTTP/1.1\r\nHost: a\r\n\r\n", 1},
-                       {"GET /drop-on-reuse HTTP/1.1\r\nHost: a\r\n\r\n", 2}});
+  const TlsExchange x =
+      RunTlsExchange(proxy_->port(), {{"GET /warm HTTP/1.1\r\nHost: a\r\n\r\n", 1},
+                                      {"GET /drop-on-reuse HTTP/1.1\r\nHost: a\r\n\r\n", 2}});
   ASSERT_EQ(x.received.size(), 2u) << x.end;
   EXPECT_EQ(StatusOf(x.received[0]), 200) << Printable(x.received[0]);
   EXPECT_EQ(StatusOf(x.received[1]), 200) << Printable(x.received[1]);

@@ -22,7 +22,9 @@ TEST(LossyNetworkTest, BurstsAndLargeTransfersLoseNothingWithFivePercentPacketLo
       "nft add table inet lossy && "
       "nft add chain inet lossy in \"{ type filter hook input priority 0; }\" && "
       "nft add rule inet lossy in iifname lo numgen random mod 100 \"<\" 5 counter drop && "
-      "RINGGATE_LOSSY_NETNS=1 " + self + " --gtest_filter=LossyLoopbackTest.*; "
+      "RINGGATE_LOSSY_NETNS=1 " +
+      self +
+      " --gtest_filter=LossyLoopbackTest.*; "
       "status=$?; nft list ruleset; exit $status' 2>&1");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("[  PASSED  ] 1 test"), std::string::npos) << r.output;
@@ -45,10 +47,11 @@ TEST(LossyLoopbackTest, InsideTheNamespace) {
 
   // Burst-then-close: 30 connections x 10 pipelined requests, every one must reach the backend.
   // The clients end with a half-close (see tls_client.py burst --halfclose).
-  CommandResult burst = RunCommand(client + "burst --port " + port + " --run lossy --reps 30 --halfclose");
+  CommandResult burst =
+      RunCommand(client + "burst --port " + port + " --run lossy --reps 30 --halfclose");
   EXPECT_EQ(burst.exit_code, 0) << burst.output;
-  const std::string count_url = "http://127.0.0.1:" + std::to_string(backend.port()) +
-                                "/requests?prefix=/burst/lossy/";
+  const std::string count_url =
+      "http://127.0.0.1:" + std::to_string(backend.port()) + "/requests?prefix=/burst/lossy/";
   std::string seen;
   WaitUntil(  // retransmissions delay the last ones
       [&] {
@@ -61,14 +64,14 @@ TEST(LossyLoopbackTest, InsideTheNamespace) {
   // 8 MiB each way, byte for byte.
   const int size = 8 << 20;
   const std::string expected_download = ExpectedPatternSha256Of(size);
-  CommandResult download = RunCommand("curl -sk --max-time 60 " + proxy.Url("/bytes/" + std::to_string(size)) +
-                                      " | sha256sum");
+  CommandResult download = RunCommand("curl -sk --max-time 60 " +
+                                      proxy.Url("/bytes/" + std::to_string(size)) + " | sha256sum");
   EXPECT_EQ(download.output.substr(0, 64), expected_download);
   const std::string file = CertificateDir() + "/lossy-upload.bin";
   RunCommand("head -c " + std::to_string(size) + " /dev/urandom > " + file);
   const std::string expected_upload = RunCommand("sha256sum " + file).output.substr(0, 64);
-  CommandResult upload = RunCommand("curl -sk --max-time 60 --data-binary @" + file + " " +
-                                    proxy.Url("/sha256"));
+  CommandResult upload =
+      RunCommand("curl -sk --max-time 60 --data-binary @" + file + " " + proxy.Url("/sha256"));
   EXPECT_NE(upload.output.find(expected_upload), std::string::npos) << upload.output;
   EXPECT_NE(upload.output.find("\"bytes\": " + std::to_string(size)), std::string::npos);
   std::remove(file.c_str());

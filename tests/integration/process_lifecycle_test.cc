@@ -4,9 +4,9 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -75,7 +75,8 @@ TEST_F(ProcessLifecycleTest, DrainFinishesInFlightWorkClosesIdleOnesPolitelyAndE
   EXPECT_EQ(proxy.Admin("/readyz"), "draining\n");
   // Refused, not left waiting: every worker's listener is closed, the idle ones' too (curl exits
   // 7 for a refused connection, 28 for one nobody accepts before --max-time).
-  CommandResult refused = RunCommand("curl -sk --max-time 2 -o /dev/null -w '%{http_code}' " + proxy.Url("/"));
+  CommandResult refused =
+      RunCommand("curl -sk --max-time 2 -o /dev/null -w '%{http_code}' " + proxy.Url("/"));
   EXPECT_EQ(refused.output, "000") << "the listener must be closed";
   EXPECT_EQ(refused.exit_code, 7) << "connect must be refused, not left unanswered";
 
@@ -134,7 +135,8 @@ std::string ReadWhole(const std::string& path) {
 std::string StatusField(const std::string& status, const std::string& field) {
   const size_t at = status.find("\n" + field + ":");
   if (at == std::string::npos && status.rfind(field + ":", 0) != 0) return "";
-  const size_t begin = status.find_first_not_of(" \t", (at == std::string::npos ? 0 : at + 1) + field.size() + 1);
+  const size_t begin =
+      status.find_first_not_of(" \t", (at == std::string::npos ? 0 : at + 1) + field.size() + 1);
   return status.substr(begin, status.find('\n', begin) - begin);
 }
 
@@ -179,12 +181,12 @@ TEST_F(ProcessLifecycleTest, SigtermDuringStartUpDrainsAndExitsZero) {
     const int port = FreePort();
     const std::string log = CertificateDir() + "/early-sigterm-" + std::to_string(port) + ".log";
     ChildProcess child;
-    ASSERT_TRUE(child.Start({BinaryPath(), "--listen=127.0.0.1:" + std::to_string(port),
-                             "--backend=127.0.0.1:" + std::to_string(backend_.port()),
-                             "--cert=" + CertificateDir() + "/cert.pem",
-                             "--key=" + CertificateDir() + "/key.pem", "--threads=4",
-                             "--admin-listen=127.0.0.1:" + std::to_string(FreePort())},
-                            log));
+    ASSERT_TRUE(child.Start(
+        {BinaryPath(), "--listen=127.0.0.1:" + std::to_string(port),
+         "--backend=127.0.0.1:" + std::to_string(backend_.port()),
+         "--cert=" + CertificateDir() + "/cert.pem", "--key=" + CertificateDir() + "/key.pem",
+         "--threads=4", "--admin-listen=127.0.0.1:" + std::to_string(FreePort())},
+        log));
     const std::string status = "/proc/" + std::to_string(child.pid()) + "/status";
     // Until main has blocked the signals (exec and the dynamic loader come first). Main's own mask
     // is exactly the stop signals: a static initializer briefly blocks every signal and then
@@ -216,8 +218,9 @@ TEST_F(ProcessLifecycleTest, RestartOnTheSamePortLosesNoRequest) {
   ProxyUnderTest old_proxy({"--drain-timeout=5s"}, backend_.port());
   ASSERT_TRUE(old_proxy.Start());
   // 150 requests, each on a new connection, while a new process takes over the port.
-  FILE* load = Background("for i in $(seq 150); do curl -sk --max-time 5 -o /dev/null -w '%{http_code}\\n' " +
-                          old_proxy.Url("/restart/") + "$i; done | sort | uniq -c");
+  FILE* load = Background(
+      "for i in $(seq 150); do curl -sk --max-time 5 -o /dev/null -w '%{http_code}\\n' " +
+      old_proxy.Url("/restart/") + "$i; done | sort | uniq -c");
   // The takeover comes once the load is well under way, not before its first request.
   constexpr int kServedBeforeTakeover = 10;
   WaitUntil([&] { return backend_.RequestsSeen("/restart/") >= kServedBeforeTakeover; },
@@ -237,8 +240,8 @@ TEST(ProcessLifecycleNetnsTest, RestartInItsOwnNetworkNamespace) {
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
   CommandResult r = RunCommand(
       "unshare --net sh -c 'ip link set lo up && sysctl -q -w net.ipv4.tcp_migrate_req=1 && "
-      "RINGGATE_PRIVATE_NETNS=1 " + self +
-      " --gtest_filter=ProcessLifecycleTest.RestartOnTheSamePortLosesNoRequest' 2>&1");
+      "RINGGATE_PRIVATE_NETNS=1 " +
+      self + " --gtest_filter=ProcessLifecycleTest.RestartOnTheSamePortLosesNoRequest' 2>&1");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("[       OK ] ProcessLifecycleTest.RestartOnTheSamePortLosesNoRequest"),
             std::string::npos)
@@ -246,8 +249,9 @@ TEST(ProcessLifecycleNetnsTest, RestartInItsOwnNetworkNamespace) {
 }
 
 std::string ServedSubject(int port) {
-  return RunCommand("echo | timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
-                    " 2>/dev/null | openssl x509 -noout -subject 2>/dev/null")
+  return RunCommand(
+             "echo | timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
+             " 2>/dev/null | openssl x509 -noout -subject 2>/dev/null")
       .output;
 }
 
@@ -256,14 +260,16 @@ TEST_F(ProcessLifecycleTest, SighupReloadsTheCertificateWithoutDroppingConnectio
   const std::string cert = dir + "/reload-cert.pem";
   const std::string key = dir + "/reload-key.pem";
   auto make = [&](const std::string& cn) {
-    RunCommand("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=" +
-               cn + " -keyout " + key + " -out " + cert + " 2>/dev/null");
+    RunCommand(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=" +
+        cn + " -keyout " + key + " -out " + cert + " 2>/dev/null");
   };
   make("first");
   ProxyUnderTest proxy({"--cert=" + cert, "--key=" + key}, backend_.port());
   ASSERT_TRUE(proxy.Start());
   EXPECT_NE(ServedSubject(proxy.port()).find("CN = first"), std::string::npos);
-  FILE* kept = Background(Client(proxy, "idle", "--hold 6"));  // an open connection across the reload
+  FILE* kept =
+      Background(Client(proxy, "idle", "--hold 6"));  // an open connection across the reload
   char line[32] = {};
   ASSERT_NE(fgets(line, sizeof line, kept), nullptr);
 

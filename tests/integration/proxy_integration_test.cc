@@ -31,9 +31,7 @@ class ProxyTest : public ::testing::Test {
     delete proxy_;
     delete backend_;
   }
-  static std::string Curl(const std::string& args) {
-    return "curl -sk --max-time 20 " + args;
-  }
+  static std::string Curl(const std::string& args) { return "curl -sk --max-time 20 " + args; }
   static std::string Client(const std::string& mode, const std::string& args = "") {
     return "python3 " + SourceDir() + "/tests/integration/tls_client.py " + mode + " --port " +
            std::to_string(proxy_->port()) + " " + args;
@@ -64,8 +62,9 @@ TEST_F(ProxyTest, ReturningClientsResumeTheirTlsSessions) {
 }
 
 TEST_F(ProxyTest, KeepAliveServesSeveralRequestsOnOneConnection) {
-  CommandResult r = RunCommand(Curl("-o /dev/null -o /dev/null -o /dev/null -w '%{num_connects} ' " + proxy_->Url("/a") + " " +
-                             proxy_->Url("/b") + " " + proxy_->Url("/c")));
+  CommandResult r =
+      RunCommand(Curl("-o /dev/null -o /dev/null -o /dev/null -w '%{num_connects} ' " +
+                      proxy_->Url("/a") + " " + proxy_->Url("/b") + " " + proxy_->Url("/c")));
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.output, "1 0 0 ") << "the 2nd and 3rd requests must reuse the connection";
 }
@@ -76,8 +75,10 @@ TEST_F(ProxyTest, PipelinedRequestsAreAnsweredInOrder) {
 }
 
 TEST_F(ProxyTest, HostIsKeptAndForwardingHeadersAdded) {
-  CommandResult r = RunCommand(Curl("-H 'Host: example.test' -H 'Connection: keep-alive, X-Drop' "
-                             "-H 'X-Drop: 1' " + proxy_->Url("/headers")));
+  CommandResult r =
+      RunCommand(Curl("-H 'Host: example.test' -H 'Connection: keep-alive, X-Drop' "
+                      "-H 'X-Drop: 1' " +
+                      proxy_->Url("/headers")));
   EXPECT_NE(r.output.find("[\"Host\", \"example.test\"]"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("[\"X-Forwarded-For\", \"127.0.0.1\"]"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("[\"X-Forwarded-Proto\", \"https\"]"), std::string::npos) << r.output;
@@ -93,7 +94,8 @@ TEST_F(ProxyTest, HeadRequestGetsHeadersWithoutABody) {
 
 TEST_F(ProxyTest, Download8MiBIsIntact) {
   const int size = 8 << 20;
-  CommandResult r = RunCommand(Curl(proxy_->Url("/bytes/" + std::to_string(size))) + " | sha256sum");
+  CommandResult r =
+      RunCommand(Curl(proxy_->Url("/bytes/" + std::to_string(size))) + " | sha256sum");
   EXPECT_EQ(r.output.substr(0, 64), ExpectedPatternSha256Of(size));
 }
 
@@ -102,8 +104,8 @@ void ExpectUploadIntact(const ProxyUnderTest& proxy, int bytes, const std::strin
   std::string file = CertificateDir() + "/upload-" + std::to_string(bytes) + ".bin";
   RunCommand("head -c " + std::to_string(bytes) + " /dev/urandom > " + file);
   std::string expected = RunCommand("sha256sum " + file).output.substr(0, 64);
-  CommandResult r = RunCommand("curl -sk --max-time 20 -H '" + header + "' --data-binary @" +
-                               file + " " + proxy.Url("/sha256"));
+  CommandResult r = RunCommand("curl -sk --max-time 20 -H '" + header + "' --data-binary @" + file +
+                               " " + proxy.Url("/sha256"));
   EXPECT_NE(r.output.find(expected), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("\"bytes\": " + std::to_string(bytes)), std::string::npos) << r.output;
   std::remove(file.c_str());  // megabytes; the logs beside it stay for a failure's post-mortem
@@ -123,7 +125,8 @@ TEST_F(ProxyTest, ContentLengthUploadWithExpectContinueIsIntact) {
 TEST_F(ProxyTest, TenPipelinedRequestsThenImmediateCloseAllReachTheBackend) {
   const int reps = 200;
   const std::string run_id = "r" + std::to_string(getpid());
-  CommandResult r = RunCommand(Client("burst", "--run " + run_id + " --reps " + std::to_string(reps)));
+  CommandResult r =
+      RunCommand(Client("burst", "--run " + run_id + " --reps " + std::to_string(reps)));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string count_url = "http://127.0.0.1:" + std::to_string(backend_->port()) +
                                 "/requests?prefix=/burst/" + run_id + "/";
@@ -166,16 +169,21 @@ TEST_F(ProxyTest, ClientThatNeverAnswersCloseNotifyIsClosedWithinTheTimeout) {
 TEST_F(ProxyTest, OpensslSpeaksTls13AndTls12ButNotTls11) {
   const std::string request =
       "printf 'GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' | "
-      "timeout 10 openssl s_client -quiet -connect 127.0.0.1:" + std::to_string(proxy_->port());
-  EXPECT_NE(RunCommand(request + " -tls1_3 2>/dev/null").output.find("demo backend"), std::string::npos);
-  EXPECT_NE(RunCommand(request + " -tls1_2 2>/dev/null").output.find("demo backend"), std::string::npos);
+      "timeout 10 openssl s_client -quiet -connect 127.0.0.1:" +
+      std::to_string(proxy_->port());
+  EXPECT_NE(RunCommand(request + " -tls1_3 2>/dev/null").output.find("demo backend"),
+            std::string::npos);
+  EXPECT_NE(RunCommand(request + " -tls1_2 2>/dev/null").output.find("demo backend"),
+            std::string::npos);
   CommandResult old = RunCommand(request + " -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' 2>&1");
   EXPECT_EQ(old.output.find("demo backend"), std::string::npos);
 }
 
 TEST_F(ProxyTest, MalformedRequestGets400AndAClose) {
-  CommandResult r = RunCommand("printf 'GARBAGE\\r\\n\\r\\n' | timeout 10 openssl s_client -quiet "
-                        "-connect 127.0.0.1:" + std::to_string(proxy_->port()) + " 2>/dev/null");
+  CommandResult r = RunCommand(
+      "printf 'GARBAGE\\r\\n\\r\\n' | timeout 10 openssl s_client -quiet "
+      "-connect 127.0.0.1:" +
+      std::to_string(proxy_->port()) + " 2>/dev/null");
   EXPECT_EQ(r.output.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << r.output;
   EXPECT_NE(r.output.find("Connection: close"), std::string::npos);
 }
@@ -183,12 +191,15 @@ TEST_F(ProxyTest, MalformedRequestGets400AndAClose) {
 TEST_F(ProxyTest, TooManyHeadersGet431AndAnOverlongTarget414) {
   std::string many;
   for (int i = 0; i < 150; ++i) many += " -H 'X-H" + std::to_string(i) + ": v'";
-  EXPECT_EQ(RunCommand(Curl("-o /dev/null -w '%{http_code}'" + many + " " + proxy_->Url("/"))).output,
-            "431");
-  EXPECT_EQ(RunCommand(Curl("-o /dev/null -w '%{http_code}' " + proxy_->Url("/" + std::string(9000, 'a'))))
+  EXPECT_EQ(
+      RunCommand(Curl("-o /dev/null -w '%{http_code}'" + many + " " + proxy_->Url("/"))).output,
+      "431");
+  EXPECT_EQ(RunCommand(
+                Curl("-o /dev/null -w '%{http_code}' " + proxy_->Url("/" + std::string(9000, 'a'))))
                 .output,
             "414");
-  EXPECT_EQ(RunCommand(Curl("-o /dev/null -w '%{http_code}' " + proxy_->Url("/" + std::string(7000, 'a'))))
+  EXPECT_EQ(RunCommand(
+                Curl("-o /dev/null -w '%{http_code}' " + proxy_->Url("/" + std::string(7000, 'a'))))
                 .output,
             "200")
       << "under the limit is fine";
@@ -202,18 +213,25 @@ TEST_F(ProxyTest, SmugglingAttemptsGet400AndNothingIsForwarded) {
     std::string request;
   } attacks[] = {
       {"Content-Length with Transfer-Encoding",
-       "POST /" + run + "/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
-       "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+       "POST /" + run +
+           "/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+           "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
       {"conflicting Content-Length",
-       "POST /" + run + "/2 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"},
+       "POST /" + run +
+           "/2 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"},
       {"invalid chunk size",
-       "POST /" + run + "/3 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"},
+       "POST /" + run +
+           "/3 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"},
       {"obs-fold", "GET /" + run + "/4 HTTP/1.1\r\nHost: a\r\nX-A: one\r\n two\r\n\r\n"},
-      {"bare LF inside a header", "GET /" + run + "/5 HTTP/1.1\r\nHost: a\r\nX-A: one\ntwo\r\n\r\n"},
-      {"bare CR inside a header", "GET /" + run + "/6 HTTP/1.1\r\nHost: a\r\nX-A: one\rtwo\r\n\r\n"},
+      {"bare LF inside a header",
+       "GET /" + run + "/5 HTTP/1.1\r\nHost: a\r\nX-A: one\ntwo\r\n\r\n"},
+      {"bare CR inside a header",
+       "GET /" + run + "/6 HTTP/1.1\r\nHost: a\r\nX-A: one\rtwo\r\n\r\n"},
       {"whitespace before the colon",
        "POST /" + run + "/7 HTTP/1.1\r\nHost: a\r\nContent-Length : 5\r\n\r\nhello"},
-      {"chunked not last", "POST /" + run + "/8 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"},
+      {"chunked not last",
+       "POST /" + run +
+           "/8 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"},
   };
   for (const auto& attack : attacks) {
     std::string hex;
@@ -225,13 +243,16 @@ TEST_F(ProxyTest, SmugglingAttemptsGet400AndNothingIsForwarded) {
     CommandResult r = RunCommand(Client("raw", "--hex " + hex));
     EXPECT_EQ(r.output, "HTTP/1.1 400 Bad Request\n") << attack.name;
   }
-  const std::string seen = RunCommand("curl -s 'http://127.0.0.1:" + std::to_string(backend_->port()) +
-                                      "/requests?prefix=/" + run + "/'").output;
+  const std::string seen =
+      RunCommand("curl -s 'http://127.0.0.1:" + std::to_string(backend_->port()) +
+                 "/requests?prefix=/" + run + "/'")
+          .output;
   EXPECT_EQ(seen, "0") << "a smuggling attempt reached the backend";
 }
 
 TEST_F(ProxyTest, SlowBackendGets504) {
-  CommandResult r = RunCommand(Curl("-o /dev/null -w '%{http_code}' " + proxy_->Url("/delay/3000")));
+  CommandResult r =
+      RunCommand(Curl("-o /dev/null -w '%{http_code}' " + proxy_->Url("/delay/3000")));
   EXPECT_EQ(r.output, "504");
 }
 
@@ -276,10 +297,10 @@ TEST(ProxyResourceTest, CompletionQueueOverflowLosesNoCompletion) {
   ProxyUnderTest proxy({"--threads=1", "--ring-entries=64"}, backend.port());
   ASSERT_TRUE(proxy.Start());
   const double accepted_before = proxy.Metric("ringgate_connections_accepted_total");
-  CommandResult storm = RunCommand(
-      "python3 " + SourceDir() + "/tests/integration/tls_client.py storm --port " +
-      std::to_string(proxy.port()) + " --count 1500 --hold 1.5 --pid " +
-      std::to_string(proxy.pid()));
+  CommandResult storm =
+      RunCommand("python3 " + SourceDir() + "/tests/integration/tls_client.py storm --port " +
+                 std::to_string(proxy.port()) + " --count 1500 --hold 1.5 --pid " +
+                 std::to_string(proxy.pid()));
   ASSERT_EQ(storm.output, "stormed\n");
   EXPECT_EQ(proxy.LiveConnectionsWithin(5000), "[]\n")
       << "connections still open 5 s after their clients closed";
@@ -325,8 +346,9 @@ TEST(ProxyPoolTest, BackendConnectionPausedByASlowReaderServesTheNextRequestAtOn
                         "--log-level=debug"},
                        backend.port());
   ASSERT_TRUE(proxy.Start());
-  CommandResult r = RunCommand("python3 " + SourceDir() + "/tests/integration/tls_client.py slowread --port " +
-                               std::to_string(proxy.port()) + " --reps 8 --bytes 3000000");
+  CommandResult r =
+      RunCommand("python3 " + SourceDir() + "/tests/integration/tls_client.py slowread --port " +
+                 std::to_string(proxy.port()) + " --reps 8 --bytes 3000000");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "8 slow downloads, each followed by a prompt answer\n");
   EXPECT_EQ(CountOccurrences(proxy.Log(), "status=504"), 0);
@@ -341,11 +363,13 @@ TEST(ProxyLimitsTest, OutOfDescriptorsPausesAcceptingAndKeepsServing) {
   ProxyUnderTest proxy({"--threads=1"}, backend.port());
   proxy.set_descriptor_limit(64);
   ASSERT_TRUE(proxy.Start());
-  CommandResult r = RunCommand("python3 " + SourceDir() + "/tests/integration/tls_client.py fdlimit --port " +
-                               std::to_string(proxy.port()) + " --pid " + std::to_string(proxy.pid()));
+  CommandResult r =
+      RunCommand("python3 " + SourceDir() + "/tests/integration/tls_client.py fdlimit --port " +
+                 std::to_string(proxy.port()) + " --pid " + std::to_string(proxy.pid()));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output.rfind("served while paused; newcomer served", 0), 0u) << r.output;
-  EXPECT_NE(proxy.Log().find("accept paused worker=0 error=\"Too many open files\""), std::string::npos)
+  EXPECT_NE(proxy.Log().find("accept paused worker=0 error=\"Too many open files\""),
+            std::string::npos)
       << proxy.Log();
   // Bounded: the retries back off (50 ms doubling to 1 s) instead of spinning.
   const int pauses = CountOccurrences(proxy.Log(), "accept paused");
@@ -359,16 +383,19 @@ TEST(ProxyLimitsTest, MaxConnsRefusesNewcomersWithoutDisturbingTheOthers) {
   ASSERT_TRUE(backend.Start());
   ProxyUnderTest proxy({"--threads=1", "--max-conns=2"}, backend.port());
   ASSERT_TRUE(proxy.Start());
-  const std::string idle = "python3 " + SourceDir() + "/tests/integration/tls_client.py idle --port " +
+  const std::string idle = "python3 " + SourceDir() +
+                           "/tests/integration/tls_client.py idle --port " +
                            std::to_string(proxy.port()) + " --hold 3";
   FILE* a = popen(idle.c_str(), "r");
   FILE* b = popen(idle.c_str(), "r");
   char line[32];
   ASSERT_NE(fgets(line, sizeof line, a), nullptr);
   ASSERT_NE(fgets(line, sizeof line, b), nullptr);
-  CommandResult refused = RunCommand("curl -sk --max-time 5 -o /dev/null -w '%{http_code}' " + proxy.Url("/"));
+  CommandResult refused =
+      RunCommand("curl -sk --max-time 5 -o /dev/null -w '%{http_code}' " + proxy.Url("/"));
   EXPECT_EQ(refused.output, "000");
-  EXPECT_NE(proxy.Admin("/metrics").find("ringgate_connections_refused_total 1\n"), std::string::npos);
+  EXPECT_NE(proxy.Admin("/metrics").find("ringgate_connections_refused_total 1\n"),
+            std::string::npos);
   EXPECT_EQ(proxy.OpenClientSockets(), 2) << "the two held connections are untouched";
   proxy.Signal(SIGTERM);  // drain: both get our close_notify
   char end[32] = {};
@@ -384,8 +411,9 @@ class MisbehavingPeersTest : public ::testing::Test {
   static void SetUpTestSuite() {
     backend_ = new DemoBackend();
     ASSERT_TRUE(backend_->Start());
-    proxy_ = new ProxyUnderTest({"--request-header-timeout=1s", "--idle-timeout=1s", "--log-level=debug"},
-                                backend_->port());
+    proxy_ = new ProxyUnderTest(
+        {"--request-header-timeout=1s", "--idle-timeout=1s", "--log-level=debug"},
+        backend_->port());
     ASSERT_TRUE(proxy_->Start());
   }
   static void TearDownTestSuite() {
@@ -437,7 +465,8 @@ TEST_F(MisbehavingPeersTest, IdleKeepAliveConnectionIsClosedPolitelyAtTheIdleTim
 }
 
 TEST_F(MisbehavingPeersTest, BackendAnsweringGarbageGets502) {
-  CommandResult r = RunCommand("curl -sk --max-time 10 -w ' %{http_code}' " + proxy_->Url("/garbage"));
+  CommandResult r =
+      RunCommand("curl -sk --max-time 10 -w ' %{http_code}' " + proxy_->Url("/garbage"));
   EXPECT_EQ(r.output, "502 Bad Gateway\n 502");
   EXPECT_NE(proxy_->Log().find("bad response from backend"), std::string::npos);
 }
@@ -478,10 +507,11 @@ TEST(TicketKeyTest, InstancesSharingAKeyFileResumeEachOthersSessions) {
 
   const std::string short_key = dir + "/ticket-short.key";
   RunCommand("umask 077 && head -c 47 /dev/urandom > " + short_key);
-  CommandResult refused = RunCommand(BinaryPath() + " --listen=127.0.0.1:" + std::to_string(FreePort()) +
-                                     " --backend=127.0.0.1:" + std::to_string(backend.port()) +
-                                     " --cert=" + dir + "/cert.pem --key=" + dir + "/key.pem" +
-                                     " --admin-listen=off --ticket-key-file=" + short_key + " 2>&1");
+  CommandResult refused =
+      RunCommand(BinaryPath() + " --listen=127.0.0.1:" + std::to_string(FreePort()) +
+                 " --backend=127.0.0.1:" + std::to_string(backend.port()) + " --cert=" + dir +
+                 "/cert.pem --key=" + dir + "/key.pem" +
+                 " --admin-listen=off --ticket-key-file=" + short_key + " 2>&1");
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_NE(refused.output.find("must hold 1 to 16 keys of 48 bytes each"), std::string::npos)
       << refused.output;
@@ -489,10 +519,11 @@ TEST(TicketKeyTest, InstancesSharingAKeyFileResumeEachOthersSessions) {
   // Key material every user can read is refused, naming the file and the fix.
   const std::string open_key = dir + "/ticket-world-readable.key";
   RunCommand("head -c 48 /dev/urandom > " + open_key + " && chmod 644 " + open_key);
-  CommandResult exposed = RunCommand(BinaryPath() + " --listen=127.0.0.1:" + std::to_string(FreePort()) +
-                                     " --backend=127.0.0.1:" + std::to_string(backend.port()) +
-                                     " --cert=" + dir + "/cert.pem --key=" + dir + "/key.pem" +
-                                     " --admin-listen=off --ticket-key-file=" + open_key + " 2>&1");
+  CommandResult exposed =
+      RunCommand(BinaryPath() + " --listen=127.0.0.1:" + std::to_string(FreePort()) +
+                 " --backend=127.0.0.1:" + std::to_string(backend.port()) + " --cert=" + dir +
+                 "/cert.pem --key=" + dir + "/key.pem" +
+                 " --admin-listen=off --ticket-key-file=" + open_key + " 2>&1");
   EXPECT_NE(exposed.exit_code, 0);
   EXPECT_NE(exposed.output.find("ticket key file '" + open_key +
                                 "' can be read or written by every user (mode 0644): chmod 600"),
@@ -512,9 +543,9 @@ TEST(ProxyRsaTest, RsaCertificateServesTls13AndTls12) {
                                  " -w ' %{ssl_verify_result}' " + proxy.Url("/"));
     EXPECT_EQ(r.output.rfind("hello from the ringgate demo backend", 0), 0u) << version;
   }
-  CommandResult cipher = RunCommand(
-      "echo | timeout 10 openssl s_client -tls1_2 -connect 127.0.0.1:" +
-      std::to_string(proxy.port()) + " 2>/dev/null | grep -E '^ *Cipher *:'");
+  CommandResult cipher =
+      RunCommand("echo | timeout 10 openssl s_client -tls1_2 -connect 127.0.0.1:" +
+                 std::to_string(proxy.port()) + " 2>/dev/null | grep -E '^ *Cipher *:'");
   EXPECT_NE(cipher.output.find("ECDHE-RSA-AES128-GCM-SHA256"), std::string::npos) << cipher.output;
 }
 
@@ -524,9 +555,9 @@ TEST(ProxyCipherTest, NoCbcOrNonForwardSecretSuitesInTls12) {
   ProxyUnderTest proxy({}, backend.port());
   ASSERT_TRUE(proxy.Start());
   for (const char* cipher : {"ECDHE-ECDSA-AES128-SHA256", "AES128-GCM-SHA256", "AES128-SHA"}) {
-    CommandResult r = RunCommand("echo | timeout 10 openssl s_client -tls1_2 -cipher " +
-                                 std::string(cipher) + " -connect 127.0.0.1:" +
-                                 std::to_string(proxy.port()) + " 2>&1");
+    CommandResult r =
+        RunCommand("echo | timeout 10 openssl s_client -tls1_2 -cipher " + std::string(cipher) +
+                   " -connect 127.0.0.1:" + std::to_string(proxy.port()) + " 2>&1");
     EXPECT_EQ(r.output.find("Cipher is " + std::string(cipher)), std::string::npos)
         << cipher << " must be refused";
   }
@@ -537,13 +568,13 @@ TEST(StartupTest, BadInputsExitNonZeroWithAMessage) {
   const std::string cert = CertificateDir() + "/cert.pem";
   const std::string key = CertificateDir() + "/key.pem";
   RunCommand("openssl ecparam -name prime256v1 -genkey -noout -out " + CertificateDir() +
-      "/other.pem 2>/dev/null");
+             "/other.pem 2>/dev/null");
   const std::string other_key = CertificateDir() + "/other.pem";
   const std::string world_readable_key = CertificateDir() + "/world-readable-key.pem";
   RunCommand("cp " + key + " " + world_readable_key + " && chmod 644 " + world_readable_key);
   const std::string ok_files = " --cert=" + cert + " --key=" + key;
-  const std::string base = BinaryPath() + " --backend=127.0.0.1:1 --listen=127.0.0.1:" +
-                           std::to_string(FreePort());
+  const std::string base =
+      BinaryPath() + " --backend=127.0.0.1:1 --listen=127.0.0.1:" + std::to_string(FreePort());
   struct Case {
     std::string args;
     std::string message;
@@ -554,7 +585,8 @@ TEST(StartupTest, BadInputsExitNonZeroWithAMessage) {
       {base + ok_files + " --no-such-flag", "Unknown command line flag 'no_such_flag'"},
       {base + ok_files + " --cpus=0,999", "does not exist"},
       {base + ok_files + " --user=no-such-user-here", "--user: no user named 'no-such-user-here'"},
-      {base + ok_files + " --trusted-proxies=10.0.0.0/33", "--trusted-proxies: '10.0.0.0/33' has an invalid prefix length"},
+      {base + ok_files + " --trusted-proxies=10.0.0.0/33",
+       "--trusted-proxies: '10.0.0.0/33' has an invalid prefix length"},
       {base + ok_files + " --trusted-proxies=example.com", "is not an IP address or CIDR block"},
       {base + ok_files + " --request-body-timeout=0s", "--request-body-timeout must be positive"},
       {BinaryPath() + " --listen=nonsense" + ok_files, "has no :port"},
@@ -562,7 +594,8 @@ TEST(StartupTest, BadInputsExitNonZeroWithAMessage) {
       {base + " --cert=/nonexistent.pem --key=" + key, "cannot read certificate file"},
       {base + " --cert=" + cert + " --key=" + other_key, "does not match"},
       {base + " --cert=" + cert + " --key=" + world_readable_key,
-       "private key file '" + world_readable_key + "' can be read or written by every user (mode 0644)"},
+       "private key file '" + world_readable_key +
+           "' can be read or written by every user (mode 0644)"},
   };
   for (const Case& c : cases) {
     CommandResult r = RunCommand(c.args + " 2>&1");
@@ -577,7 +610,9 @@ std::set<std::string> FlagsNamedIn(const std::string& text, const std::string& l
   std::set<std::string> flags;
   std::istringstream lines(text);
   std::string line;
-  auto flag_char = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; };
+  auto flag_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  };
   while (std::getline(lines, line)) {
     if (line.rfind(line_start, 0) != 0) continue;
     // In the README's table only the first cell names flags; --help names one per line.
@@ -618,7 +653,8 @@ TEST(StartupTest, VersionNamesTheReleaseAndTheBuildType) {
                         &patch, build_type),
             4)
       << r.output;
-  const std::set<std::string> build_types = {"release", "debugoptimized", "debug", "plain", "minsize"};
+  const std::set<std::string> build_types = {"release", "debugoptimized", "debug", "plain",
+                                             "minsize"};
   EXPECT_EQ(build_types.count(build_type), 1u) << r.output;
   const std::string first_line = r.output.substr(0, r.output.find('\n') + 1);
   EXPECT_TRUE(first_line.ends_with(" build)\n")) << r.output;
@@ -686,9 +722,10 @@ TEST(PrivilegeTest, UserDropsRootAndTheProcessIsNotDumpable) {
 TEST(StartupTest, AddressInUseExitsNonZeroWithAMessage) {
   DemoBackend occupant;  // holds a port
   ASSERT_TRUE(occupant.Start());
-  CommandResult r = RunCommand(BinaryPath() + " --listen=127.0.0.1:" + std::to_string(occupant.port()) +
-                        " --backend=127.0.0.1:1 --cert=" + CertificateDir() + "/cert.pem --key=" +
-                        CertificateDir() + "/key.pem 2>&1");
+  CommandResult r =
+      RunCommand(BinaryPath() + " --listen=127.0.0.1:" + std::to_string(occupant.port()) +
+                 " --backend=127.0.0.1:1 --cert=" + CertificateDir() +
+                 "/cert.pem --key=" + CertificateDir() + "/key.pem 2>&1");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("Address already in use"), std::string::npos) << r.output;
 }

@@ -59,8 +59,8 @@ TEST_F(TlsConformanceTest, PythonAndOpensslClientsGetX25519AndTheGroupIsRecorded
   EXPECT_NE(python.output.find("ok HTTP/1.1 200"), std::string::npos) << python.output;
   CommandResult openssl = RunCommand(
       "printf 'GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' | "
-      "timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(proxy_->port()) +
-      " -tls1_3 -ign_eof 2>&1");
+      "timeout 10 openssl s_client -connect 127.0.0.1:" +
+      std::to_string(proxy_->port()) + " -tls1_3 -ign_eof 2>&1");
   EXPECT_NE(openssl.output.find("Server Temp Key: X25519"), std::string::npos) << openssl.output;
   EXPECT_NE(openssl.output.find("demo backend"), std::string::npos) << openssl.output;
   EXPECT_TRUE(LogMentions("tls_group=x25519", closes_before + 2)) << proxy_->Log();
@@ -103,9 +103,10 @@ TEST_F(TlsConformanceTest, ClientHelloUpTo64KiBAcrossRecordsIsAcceptedAndLargerR
 }
 
 TEST(TlsGroupsFlagTest, BadGroupNamesExitNonZeroWithAMessage) {
-  const std::string base = BinaryPath() + " --backend=127.0.0.1:1 --listen=127.0.0.1:" +
-                           std::to_string(FreePort()) + " --admin-listen=off --cert=" +
-                           CertificateDir() + "/cert.pem --key=" + CertificateDir() + "/key.pem";
+  const std::string base =
+      BinaryPath() + " --backend=127.0.0.1:1 --listen=127.0.0.1:" + std::to_string(FreePort()) +
+      " --admin-listen=off --cert=" + CertificateDir() + "/cert.pem --key=" + CertificateDir() +
+      "/key.pem";
   for (const char* bad : {"x25519:ffdhe2048", "P-256:P-256", ":x25519", "X448"}) {
     CommandResult r = RunCommand(base + " --tls-groups='" + std::string(bad) + "' 2>&1");
     EXPECT_NE(r.exit_code, 0) << bad;
@@ -124,8 +125,8 @@ TEST(TlsGroupsFlagTest, TheFlagDecidesTheGroup) {
   ASSERT_TRUE(proxy.Start());
   CommandResult openssl = RunCommand(
       "printf 'GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' | "
-      "timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(proxy.port()) +
-      " -tls1_3 -ign_eof 2>&1");
+      "timeout 10 openssl s_client -connect 127.0.0.1:" +
+      std::to_string(proxy.port()) + " -tls1_3 -ign_eof 2>&1");
   EXPECT_NE(openssl.output.find("Server Temp Key: ECDH, secp384r1"), std::string::npos)
       << openssl.output;
   EXPECT_NE(proxy.Log().find("tls_groups=secp384r1"), std::string::npos) << proxy.Log();

@@ -66,8 +66,8 @@ struct Config {
   std::string key_path;
   std::string ticket_key_path;  // empty: tickets under a key of this process's own
   std::vector<TlsGroup> tls_groups = DefaultTlsGroups();  // key exchange, in order of preference
-  int threads = 1;        // resolved: --threads=0 becomes the CPU count
-  std::vector<int> cpus;  // empty: not pinned
+  int threads = 1;          // resolved: --threads=0 becomes the CPU count
+  std::vector<int> cpus;    // empty: not pinned
   std::string run_as_user;  // empty: stay who we are (else start as root, then become this user)
   bool core_dumps = false;  // off: a core file or ptrace would expose the private key
 
@@ -81,7 +81,7 @@ struct Config {
   absl::Duration drain_timeout = absl::Seconds(30);  // hard deadline of a graceful stop
   absl::Duration send_timeout = absl::Seconds(60);   // a client that reads nothing for this long
   absl::Duration upstream_idle_timeout = absl::Seconds(30);  // pooled backend connections
-  size_t upstream_idle_max = 1024;                   // pooled backend connections per worker
+  size_t upstream_idle_max = 1024;  // pooled backend connections per worker
 
   uint32_t ring_entries = 4096;
   uint32_t recv_buffers = 256;        // per worker, a power of two up to 32768
@@ -89,14 +89,14 @@ struct Config {
   bool sqpoll = false;                // a kernel thread polls each worker's submission queue
   uint32_t sqpoll_idle_ms = 1000;     // before that thread sleeps
   uint32_t send_zc_threshold = 0;     // client sends this large or larger: zero-copy (0: never)
-  size_t max_request_head_bytes = 64 * 1024;  // over it: 431
-  size_t max_request_headers = 100;           // over it: 431
-  size_t max_request_target_bytes = 8 * 1024; // over it: 414
-  uint64_t max_request_body_bytes = 0;        // over it: 413 (0: no limit)
-  uint32_t max_pipelined = 32;                // complete requests read ahead of the one answered
-  size_t max_conn_buffer_bytes = 256 * 1024;  // user-space bytes one connection may hold
-  std::vector<Cidr> trusted_proxies;          // peers whose forwarding headers are believed
-  size_t max_conns_per_worker = 0;            // 0: no limit; over it new connections are closed
+  size_t max_request_head_bytes = 64 * 1024;   // over it: 431
+  size_t max_request_headers = 100;            // over it: 431
+  size_t max_request_target_bytes = 8 * 1024;  // over it: 414
+  uint64_t max_request_body_bytes = 0;         // over it: 413 (0: no limit)
+  uint32_t max_pipelined = 32;                 // complete requests read ahead of the one answered
+  size_t max_conn_buffer_bytes = 256 * 1024;   // user-space bytes one connection may hold
+  std::vector<Cidr> trusted_proxies;           // peers whose forwarding headers are believed
+  size_t max_conns_per_worker = 0;             // 0: no limit; over it new connections are closed
 
   // Logs and diagnostics.
   spdlog::level::level_enum log_level = spdlog::level::info;
@@ -104,9 +104,9 @@ struct Config {
   std::string access_log_path = "off";  // a file, or off
   bool diagnostics = true;              // metrics, flight recorder, kernel view at close
   bool admin_enabled = true;
-  SocketAddress admin_listen;           // plain HTTP: /metrics /connections /closures /healthz /readyz
-  std::string admin_token;              // empty: none, and admin_listen must be loopback
-  size_t closures_per_worker = 256;     // flight recorder depth
+  SocketAddress admin_listen;        // plain HTTP: /metrics /connections /closures /healthz /readyz
+  std::string admin_token;           // empty: none, and admin_listen must be loopback
+  size_t closures_per_worker = 256;  // flight recorder depth
 };
 
 // Config{}, for the flags' defaults.

@@ -15,11 +15,11 @@ namespace ringgate {
 
 }  // namespace ringgate
 
-#define RINGGATE_CHECK(condition, message)                                     \
-  do {                                                                         \
-    if (!(condition)) [[unlikely]] {                                           \
-      ::ringgate::CheckFailed(#condition, message, __FILE__, __LINE__);        \
-    }                                                                          \
+#define RINGGATE_CHECK(condition, message)                              \
+  do {                                                                  \
+    if (!(condition)) [[unlikely]] {                                    \
+      ::ringgate::CheckFailed(#condition, message, __FILE__, __LINE__); \
+    }                                                                   \
   } while (0)
 
 #endif  // RINGGATE_CORE_CHECK_H_

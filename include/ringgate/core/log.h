@@ -84,7 +84,8 @@ class LogLine {
     AppendInt(us / 1000);
     const int frac = static_cast<int>(us % 1000);
     const char digits[4] = {'.', static_cast<char>('0' + frac / 100),
-                            static_cast<char>('0' + frac / 10 % 10), static_cast<char>('0' + frac % 10)};
+                            static_cast<char>('0' + frac / 10 % 10),
+                            static_cast<char>('0' + frac % 10)};
     Append(std::string_view(digits, 4));
     return *this;
   }

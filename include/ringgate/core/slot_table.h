@@ -4,7 +4,8 @@
 // object decides what "in use" and its generation mean; the table only hands out slots.
 //
 //   SlotTable<Upstream> upstreams;
-//   Upstream& u = upstreams.Acquire([&](uint32_t slot) { return std::make_unique<Upstream>(..., slot); });
+//   Upstream& u = upstreams.Acquire([&](uint32_t slot) { return std::make_unique<Upstream>(...,
+//   slot); });
 //   ...
 //   upstreams.Release(u.slot());
 #ifndef RINGGATE_CORE_SLOT_TABLE_H_

@@ -25,16 +25,16 @@ enum class Op : uint8_t {
   kShutdownFlush,        // chain step 1: rest of the ciphertext owed to the client
   kShutdownCloseNotify,  // chain step 2: our close_notify alert
   kShutdownHalfClose,    // chain step 3: shutdown(SHUT_WR), the FIN
-  kShutdownDrainRecv,    // chain step 4: read until the peer's FIN, its close_notify or the deadline
-  kShutdownDeadline,     // chain step 5: the linked timeout on the drain recv
-  kShutdownClose,        // chain step 6: close(2), hard-linked so that it always runs
+  kShutdownDrainRecv,  // chain step 4: read until the peer's FIN, its close_notify or the deadline
+  kShutdownDeadline,   // chain step 5: the linked timeout on the drain recv
+  kShutdownClose,      // chain step 6: close(2), hard-linked so that it always runs
   kCloseAfterBrokenChain,  // our own close when the chain's close was cancelled
-  kUpstreamConnect,      // connect(2) to the backend
-  kUpstreamRecv,         // multishot recv of backend bytes
-  kUpstreamSend,         // ordered send of the request to the backend
-  kUpstreamCancelRecv,   // cancellation of the backend recv before closing it
-  kUpstreamClose,        // close(2) of a backend socket
-  kAcceptRetry,          // the timeout after which accepting resumes (out of descriptors)
+  kUpstreamConnect,        // connect(2) to the backend
+  kUpstreamRecv,           // multishot recv of backend bytes
+  kUpstreamSend,           // ordered send of the request to the backend
+  kUpstreamCancelRecv,     // cancellation of the backend recv before closing it
+  kUpstreamClose,          // close(2) of a backend socket
+  kAcceptRetry,            // the timeout after which accepting resumes (out of descriptors)
 };
 
 struct OpTag {
@@ -56,8 +56,10 @@ constexpr OpTag DecodeTag(uint64_t user_data) {
                static_cast<uint32_t>(user_data & 0xffffffffu)};
 }
 
-static_assert(DecodeTag(EncodeTag({Op::kShutdownClose, 0xabcdef, 0xfffffffe})).op == Op::kShutdownClose);
-static_assert(DecodeTag(EncodeTag({Op::kShutdownClose, 0xabcdef, 0xfffffffe})).generation == 0xabcdef);
+static_assert(DecodeTag(EncodeTag({Op::kShutdownClose, 0xabcdef, 0xfffffffe})).op ==
+              Op::kShutdownClose);
+static_assert(DecodeTag(EncodeTag({Op::kShutdownClose, 0xabcdef, 0xfffffffe})).generation ==
+              0xabcdef);
 static_assert(DecodeTag(EncodeTag({Op::kShutdownClose, 0xabcdef, 0xfffffffe})).slot == 0xfffffffe);
 static_assert(DecodeTag(EncodeTag({Op::kAccept, 0x1ffffff, 7})).generation == 0xffffff,
               "generation wraps at 24 bits instead of spilling into the op");

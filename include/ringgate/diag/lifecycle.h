@@ -25,53 +25,53 @@ namespace ringgate {
 // added without its name or be left out of the count.
 
 // The stages of seed 001. Each value says what has happened, not what we wait for.
-#define RINGGATE_LIFECYCLE_STATES(X)                                                               \
-  /* accepted; nothing read yet */                                                                 \
-  X(kCreated, "created")                                                                           \
-  /* TLS handshake in progress */                                                                  \
-  X(kHandshake, "handshake")                                                                       \
-  /* handshake done; requests and responses flowing */                                             \
-  X(kDataTransfer, "data_transfer")                                                                \
-  /* no new requests; waiting for in-flight I/O before the chain */                                \
-  X(kShutdownInitiated, "shutdown_initiated")                                                      \
-  /* every byte owed to the client left our send queue */                                          \
-  X(kBufferFlushed, "buffer_flushed")                                                              \
-  /* our close_notify alert was sent */                                                            \
-  X(kCloseNotifySent, "close_notify_sent")                                                         \
-  /* the peer's close_notify or FIN arrived */                                                     \
-  X(kPeerClosed, "peer_closed")                                                                    \
-  /* the close_notify deadline fired before the peer closed */                                     \
-  X(kTimedOut, "timed_out")                                                                        \
-  /* close(2) completed; the slot may be reused */                                                 \
+#define RINGGATE_LIFECYCLE_STATES(X)                                \
+  /* accepted; nothing read yet */                                  \
+  X(kCreated, "created")                                            \
+  /* TLS handshake in progress */                                   \
+  X(kHandshake, "handshake")                                        \
+  /* handshake done; requests and responses flowing */              \
+  X(kDataTransfer, "data_transfer")                                 \
+  /* no new requests; waiting for in-flight I/O before the chain */ \
+  X(kShutdownInitiated, "shutdown_initiated")                       \
+  /* every byte owed to the client left our send queue */           \
+  X(kBufferFlushed, "buffer_flushed")                               \
+  /* our close_notify alert was sent */                             \
+  X(kCloseNotifySent, "close_notify_sent")                          \
+  /* the peer's close_notify or FIN arrived */                      \
+  X(kPeerClosed, "peer_closed")                                     \
+  /* the close_notify deadline fired before the peer closed */      \
+  X(kTimedOut, "timed_out")                                         \
+  /* close(2) completed; the slot may be reused */                  \
   X(kTcpClosed, "tcp_closed")
 
 // How a connection ended. Exactly one per connection.
-#define RINGGATE_TERMINATION_CAUSES(X)                                                             \
-  /* still open */                                                                                 \
-  X(kNone, "none")                                                                                 \
-  /* the peer sent close_notify: an orderly TLS closure */                                         \
-  X(kClean, "clean")                                                                               \
-  /* the peer sent FIN without close_notify */                                                     \
-  X(kPeerFin, "peer_fin")                                                                          \
-  /* a deadline (handshake, idle, close_notify) fired first */                                     \
-  X(kTimeout, "timeout")                                                                           \
-  /* the peer reset the connection (ECONNRESET, EPIPE) */                                          \
-  X(kReset, "reset")                                                                               \
-  /* a protocol or I/O error, or an aborted response */                                            \
+#define RINGGATE_TERMINATION_CAUSES(X)                         \
+  /* still open */                                             \
+  X(kNone, "none")                                             \
+  /* the peer sent close_notify: an orderly TLS closure */     \
+  X(kClean, "clean")                                           \
+  /* the peer sent FIN without close_notify */                 \
+  X(kPeerFin, "peer_fin")                                      \
+  /* a deadline (handshake, idle, close_notify) fired first */ \
+  X(kTimeout, "timeout")                                       \
+  /* the peer reset the connection (ECONNRESET, EPIPE) */      \
+  X(kReset, "reset")                                           \
+  /* a protocol or I/O error, or an aborted response */        \
   X(kError, "error")
 
 // Who decided that the connection should close.
-#define RINGGATE_CLOSE_INITIATORS(X)                                                               \
-  X(kNone, "none")                                                                                 \
-  /* close_notify or FIN from the client */                                                        \
-  X(kClient, "client")                                                                             \
-  /* one of our deadlines */                                                                       \
-  X(kServerTimeout, "server_timeout")                                                              \
-  /* a bad request, a failed backend, an I/O error */                                              \
-  X(kServerError, "server_error")                                                                  \
-  /* Connection: close, HTTP/1.0, or an unframed response */                                       \
-  X(kServerPolicy, "server_policy")                                                                \
-  /* the process is stopping */                                                                    \
+#define RINGGATE_CLOSE_INITIATORS(X)                         \
+  X(kNone, "none")                                           \
+  /* close_notify or FIN from the client */                  \
+  X(kClient, "client")                                       \
+  /* one of our deadlines */                                 \
+  X(kServerTimeout, "server_timeout")                        \
+  /* a bad request, a failed backend, an I/O error */        \
+  X(kServerError, "server_error")                            \
+  /* Connection: close, HTTP/1.0, or an unframed response */ \
+  X(kServerPolicy, "server_policy")                          \
+  /* the process is stopping */                              \
   X(kDrain, "drain")
 
 #define RINGGATE_ENUM_VALUE(value, name) value,

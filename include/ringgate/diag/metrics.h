@@ -98,12 +98,12 @@ inline constexpr std::array<double, 9> kPendingBytesBuckets = {
   X(kTls13, "TLSv1.3")                 \
   X(kUnknown, "unknown")
 // Why our close_notify was not sent.
-#define RINGGATE_NO_CLOSE_NOTIFY_REASONS(X)                                       \
-  /* a cut response or an error: the client must not see a clean end */            \
-  X(kAbort, "abort")                                                               \
-  /* the client reset the connection */                                            \
-  X(kPeerReset, "peer_reset")                                                      \
-  /* the handshake never completed */                                              \
+#define RINGGATE_NO_CLOSE_NOTIFY_REASONS(X)                             \
+  /* a cut response or an error: the client must not see a clean end */ \
+  X(kAbort, "abort")                                                    \
+  /* the client reset the connection */                                 \
+  X(kPeerReset, "peer_reset")                                           \
+  /* the handshake never completed */                                   \
   X(kNoHandshake, "no_handshake")
 
 enum class HandshakeResult : uint8_t { RINGGATE_HANDSHAKE_RESULTS(RINGGATE_ENUM_VALUE) };
@@ -241,7 +241,7 @@ struct Labeled : NestedCells<Cell, Labels...>::type {
   X(send_zc_copied, "ringgate_send_zc_copied_total",                                               \
     "Zero-copy sends whose bytes the kernel copied anyway (always so over loopback).", Counter)    \
   X(requests_abandoned, "ringgate_requests_abandoned_total",                                       \
-    "Requests already read that were not forwarded because the client had gone and "              \
+    "Requests already read that were not forwarded because the client had gone and "               \
     "--max-pipelined requests had been answered since.",                                           \
     Counter)                                                                                       \
   X(memory_trims, "ringgate_memory_trims_total",                                                   \
@@ -272,8 +272,8 @@ struct Labeled : NestedCells<Cell, Labels...>::type {
     BucketedHistogram<kPendingBytesBuckets>)
 
 // Metrics of the whole process, not of a worker; rendered after the workers'. Counters only.
-#define RINGGATE_PROCESS_METRICS(X)                                                                \
-  X(log_lines_dropped, "ringgate_log_lines_dropped_total",                                         \
+#define RINGGATE_PROCESS_METRICS(X)                        \
+  X(log_lines_dropped, "ringgate_log_lines_dropped_total", \
     "Log lines dropped because the async queue was full.", Counter)
 
 #define RINGGATE_METRIC_MEMBER(member, name, help, ...) __VA_ARGS__ member;
@@ -301,7 +301,7 @@ std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& shards,
 // One metric family as /metrics shows it: what docs/diagnostics.md's table must list.
 struct MetricFamily {
   std::string_view name;
-  std::string_view type;                // counter, gauge or histogram
+  std::string_view type;  // counter, gauge or histogram
   std::string_view help;
   std::vector<std::string_view> labels;  // `worker` first for gauges; none for `le`
 };

@@ -19,8 +19,8 @@
 namespace ringgate {
 
 struct HttpHead {
-  std::string method;  // requests
-  std::string target;  // requests
+  std::string method;   // requests
+  std::string target;   // requests
   int status_code = 0;  // responses
   std::string reason;   // responses
   int version_major = 1;

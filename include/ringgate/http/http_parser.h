@@ -17,12 +17,12 @@
 #ifndef RINGGATE_HTTP_HTTP_PARSER_H_
 #define RINGGATE_HTTP_HTTP_PARSER_H_
 
+#include <llhttp.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
-
-#include <llhttp.h>
 
 #include "ringgate/http/http_head.h"
 
@@ -30,11 +30,11 @@ namespace ringgate {
 
 enum class HttpError : uint8_t {
   kNone,
-  kMalformed,       // 400 for requests, 502 for responses
-  kHeadTooLarge,    // 431 for requests (too many bytes or headers), 502 for responses
-  kTargetTooLong,   // 414 for requests
+  kMalformed,         // 400 for requests, 502 for responses
+  kHeadTooLarge,      // 431 for requests (too many bytes or headers), 502 for responses
+  kTargetTooLong,     // 414 for requests
   kMethodNotAllowed,  // 405 for requests: CONNECT and TRACE
-  kBodyTooLarge,    // 413 for requests: the body exceeds HttpLimits::max_body_bytes
+  kBodyTooLarge,      // 413 for requests: the body exceeds HttpLimits::max_body_bytes
 };
 
 // The status a client gets for a request the parser refused.
@@ -111,7 +111,7 @@ class HttpParser {
   bool message_complete_ = false;
   bool skip_body_ = false;
   bool dechunk_ = false;
-  bool no_body_ = false;  // this response's head is the whole message
+  bool no_body_ = false;         // this response's head is the whole message
   bool trailers_begin_ = false;  // OnChunkHeader paused at the last chunk (see Execute)
   bool last_was_value_ = false;
   uint64_t chunk_size_ = 0;

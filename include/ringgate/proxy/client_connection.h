@@ -24,18 +24,18 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "ringgate/core/send_queue.h"
+#include "fmt/format.h"
 #include "ringgate/core/ring.h"
+#include "ringgate/core/send_queue.h"
+#include "ringgate/core/user_data.h"
 #include "ringgate/diag/close_report.h"
 #include "ringgate/diag/closures.h"
-#include "ringgate/proxy/conn_state.h"
-#include "ringgate/shutdown/graceful_close.h"
-#include "fmt/format.h"
+#include "ringgate/diag/lifecycle.h"
 #include "ringgate/diag/metrics.h"
 #include "ringgate/http/http_codec.h"
-#include "ringgate/diag/lifecycle.h"
+#include "ringgate/proxy/conn_state.h"
+#include "ringgate/shutdown/graceful_close.h"
 #include "ringgate/tls/tls_session.h"
-#include "ringgate/core/user_data.h"
 
 namespace ringgate {
 
@@ -203,7 +203,7 @@ class ClientConnection {
   std::unique_ptr<HttpParser> read_ahead_parser_;
   std::vector<uint64_t> read_ahead_ends_;
   uint64_t read_ahead_to_ = 0;
-  bool read_ahead_stuck_ = false;  // an error or an Upgrade ahead: read no more
+  bool read_ahead_stuck_ = false;          // an error or an Upgrade ahead: read no more
   uint32_t answered_after_input_end_ = 0;  // requests started after the client's FIN/close/reset
 
   // Reading state.
@@ -224,7 +224,7 @@ class ClientConnection {
   bool request_has_body_ = false;
   bool retried_ = false;
   bool close_after_response_ = false;
-  bool client_http10_ = false;  // no chunked coding, no interim responses
+  bool client_http10_ = false;         // no chunked coding, no interim responses
   std::string upstream_request_head_;  // kept for one retry on a stale pooled connection
   uint32_t upstream_slot_ = 0;
   uint32_t upstream_generation_ = 0;
@@ -239,8 +239,8 @@ class ClientConnection {
 
   // Timer.
   ClientTimer timer_ = ClientTimer::kNone;
-  int64_t timer_deadline_ns_ = 0;  // when timer_ fires
-  int64_t queued_wakeup_ns_ = 0;   // our one entry in the worker's timer heap; 0 = none
+  int64_t timer_deadline_ns_ = 0;          // when timer_ fires
+  int64_t queued_wakeup_ns_ = 0;           // our one entry in the worker's timer heap; 0 = none
   int64_t release_idle_memory_at_ns_ = 0;  // ScheduleIdleMemoryRelease; 0 = none pending
 
   // Shutdown.

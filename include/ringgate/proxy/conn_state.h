@@ -20,13 +20,14 @@
 namespace ringgate {
 
 // X(name, text, invariant)
-#define RINGGATE_CONN_STATES(X)                                                                 \
-  X(kFree, "free", "slot unused; no descriptor, no operation in flight")                        \
-  X(kHandshake, "handshake", "wolfSSL needs more ciphertext; no request parsed yet")            \
-  X(kOpen, "open", "requests and responses flowing; a timer always armed")                      \
-  X(kClosing, "closing", "no new requests; waiting for our own recv and send to finish")        \
-  X(kChainSubmitted, "chain_submitted", "the shutdown chain owns the socket")                   \
-  X(kClosed, "closed", "descriptor closed; waiting for the last completions before the slot is freed")
+#define RINGGATE_CONN_STATES(X)                                                          \
+  X(kFree, "free", "slot unused; no descriptor, no operation in flight")                 \
+  X(kHandshake, "handshake", "wolfSSL needs more ciphertext; no request parsed yet")     \
+  X(kOpen, "open", "requests and responses flowing; a timer always armed")               \
+  X(kClosing, "closing", "no new requests; waiting for our own recv and send to finish") \
+  X(kChainSubmitted, "chain_submitted", "the shutdown chain owns the socket")            \
+  X(kClosed, "closed",                                                                   \
+    "descriptor closed; waiting for the last completions before the slot is freed")
 
 enum class ConnState : uint8_t {
 #define RINGGATE_CONN_STATE_ENUM(name, text, invariant) name,
@@ -74,7 +75,8 @@ static_assert(kConnStateCount == 6);
 static_assert(ConnStateName(ConnState::kChainSubmitted) == "chain_submitted");
 static_assert(IsLegalMove(ConnState::kOpen, ConnState::kClosing));
 static_assert(!IsLegalMove(ConnState::kOpen, ConnState::kHandshake), "no way back");
-static_assert(!IsLegalMove(ConnState::kClosing, ConnState::kClosed), "the chain closes, nothing else");
+static_assert(!IsLegalMove(ConnState::kClosing, ConnState::kClosed),
+              "the chain closes, nothing else");
 
 struct StateChange {
   ConnState from;

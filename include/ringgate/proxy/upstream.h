@@ -11,8 +11,8 @@
 
 #include "ringgate/core/ring.h"
 #include "ringgate/core/send_queue.h"
-#include "ringgate/http/http_codec.h"
 #include "ringgate/core/user_data.h"
+#include "ringgate/http/http_codec.h"
 
 namespace ringgate {
 

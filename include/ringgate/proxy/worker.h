@@ -14,26 +14,26 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "ringgate/config/config.h"
 #include "ringgate/core/buffer_ring.h"
 #include "ringgate/core/clock.h"
 #include "ringgate/core/ring.h"
 #include "ringgate/core/slot_table.h"
 #include "ringgate/core/timer_queue.h"
+#include "ringgate/core/user_data.h"
 #include "ringgate/diag/admin_server.h"
 #include "ringgate/diag/closures.h"
 #include "ringgate/diag/metrics.h"
-#include "ringgate/config/config.h"
-#include "ringgate/tls/tls_context.h"
-#include "ringgate/core/user_data.h"
 #include "ringgate/proxy/client_connection.h"
 #include "ringgate/proxy/upstream_pool.h"
+#include "ringgate/tls/tls_context.h"
 
 namespace ringgate {
 
@@ -95,7 +95,8 @@ class Worker final : public WorkerView {
   // worker itself between two completions. Empty array after `timeout`.
   std::string Snapshot(SnapshotKind kind, std::chrono::milliseconds timeout) override;
   // Queues a wake-up for a client connection. The connection keeps at most one entry queued and
-  // decides, when it fires, whether its real deadline has moved later (see ClientConnection::OnTimer).
+  // decides, when it fires, whether its real deadline has moved later (see
+  // ClientConnection::OnTimer).
   void ArmTimer(int64_t deadline_ns, uint32_t slot, uint32_t generation) {
     timers_.Arm(deadline_ns, slot, generation);
   }

@@ -33,7 +33,7 @@ namespace ringgate {
 
 struct ShutdownChainSpec {
   int fd = -1;
-  uint32_t generation = 0;     // user_data of every step: {Op::kShutdown*, generation, slot}
+  uint32_t generation = 0;  // user_data of every step: {Op::kShutdown*, generation, slot}
   uint32_t slot = 0;
   std::string_view flush;         // ciphertext still owed to the peer; stays valid until completion
   std::string_view close_notify;  // our alert; empty for an abort

@@ -22,17 +22,17 @@ namespace ringgate {
 // or TLS 1.2-resumed handshake) or wolfSSL named one ringgate does not offer.
 // The values, listed once: the enum and its count are generated from this list. (Each group's
 // name, code point and wolfSSL spelling are in src/tls/tls_group.cc's table.)
-#define RINGGATE_TLS_GROUPS(X)                                                                     \
-  /* ML-KEM-768 + X25519 hybrid (0x11EC), what browsers offer first */                             \
-  X(kX25519MLKEM768)                                                                               \
-  /* ML-KEM-768 + P-256 hybrid (0x11EB) */                                                         \
-  X(kSecP256r1MLKEM768)                                                                            \
-  /* 0x001D */                                                                                     \
-  X(kX25519)                                                                                       \
-  /* P-256, 0x0017 */                                                                              \
-  X(kSecp256r1)                                                                                    \
-  /* P-384, 0x0018 */                                                                              \
-  X(kSecp384r1)                                                                                    \
+#define RINGGATE_TLS_GROUPS(X)                                         \
+  /* ML-KEM-768 + X25519 hybrid (0x11EC), what browsers offer first */ \
+  X(kX25519MLKEM768)                                                   \
+  /* ML-KEM-768 + P-256 hybrid (0x11EB) */                             \
+  X(kSecP256r1MLKEM768)                                                \
+  /* 0x001D */                                                         \
+  X(kX25519)                                                           \
+  /* P-256, 0x0017 */                                                  \
+  X(kSecp256r1)                                                        \
+  /* P-384, 0x0018 */                                                  \
+  X(kSecp384r1)                                                        \
   X(kNone)
 
 #define RINGGATE_TLS_GROUP_VALUE(value) value,

@@ -1,7 +1,7 @@
 // tls_session.h
 // One TLS connection driven entirely through memory: ciphertext received from the socket goes
-// in with FeedCiphertext, ciphertext to send accumulates in pending_ciphertext(). wolfSSL never sees a
-// file descriptor and never blocks; when it needs more input it says so and returns.
+// in with FeedCiphertext, ciphertext to send accumulates in pending_ciphertext(). wolfSSL never
+// sees a file descriptor and never blocks; when it needs more input it says so and returns.
 //
 //   TlsSession tls(ctx);
 //   tls.FeedCiphertext(bytes_from_recv);
@@ -10,7 +10,8 @@
 //     TlsStatus s = tls.ReadPlaintext(plain);   // kOk, kWantRead, kPeerCloseNotify, kPeerEof...
 //     tls.WritePlaintext("HTTP/1.1 200 OK\r\n...");
 //   }
-//   send_queue.AppendOwned(tls.pending_ciphertext());   // taken whole; the session's buffer empties
+//   send_queue.AppendOwned(tls.pending_ciphertext());   // taken whole; the session's buffer
+//   empties
 #ifndef RINGGATE_TLS_TLS_SESSION_H_
 #define RINGGATE_TLS_TLS_SESSION_H_
 

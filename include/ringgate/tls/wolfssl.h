@@ -8,9 +8,9 @@
 #ifdef RINGGATE_SYSTEM_WOLFSSL
 #include <wolfssl/options.h>
 #endif
-#include <wolfssl/wolfcrypt/settings.h>
-#include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>  // SOCKET_PEER_CLOSED_E; ssl.h brings it only with the OpenSSL layer
+#include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/aes.h>  // session ticket encryption
+#include <wolfssl/wolfcrypt/settings.h>
 
 #endif  // RINGGATE_TLS_WOLFSSL_H_

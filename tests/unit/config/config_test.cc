@@ -51,11 +51,13 @@ TEST(CidrTest, NoBlocksTrustsNobody) {
   absl::StatusOr<std::vector<Cidr>> everyone = ParseCidrList("0.0.0.0/0");
   ASSERT_TRUE(everyone.ok());
   EXPECT_TRUE(AddressInCidrs(Address("203.0.113.9"), *everyone));
-  EXPECT_FALSE(AddressInCidrs(Address("2001:db8::1"), *everyone)) << "an IPv4 block covers no IPv6 peer";
+  EXPECT_FALSE(AddressInCidrs(Address("2001:db8::1"), *everyone))
+      << "an IPv4 block covers no IPv6 peer";
 }
 
 TEST(CidrTest, BadBlocksAreRefusedWithTheirText) {
-  for (const char* bad : {"10.0.0.0/33", "::/129", "10.0.0.0/", "example.com", "10.0.0.0/8,", "1.2.3.4/-1"}) {
+  for (const char* bad :
+       {"10.0.0.0/33", "::/129", "10.0.0.0/", "example.com", "10.0.0.0/8,", "1.2.3.4/-1"}) {
     absl::StatusOr<std::vector<Cidr>> blocks = ParseCidrList(bad);
     EXPECT_FALSE(blocks.ok()) << bad;
   }

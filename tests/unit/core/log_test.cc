@@ -79,7 +79,8 @@ TEST_F(LogLineTest, BatchedLinesCarryTheirOwnTimestampsOnePerLine) {
   LogLine("request", kConn, &json).With("target", "/a\"b");
   std::string j = fmt::to_string(json);
   EXPECT_EQ(j.rfind("{\"ts\":\"", 0), 0u);
-  EXPECT_EQ(j.substr(j.find("Z\",") + 3), "\"conn\":\"3-42\",\"event\":\"request\",\"target\":\"/a\\\"b\"}");
+  EXPECT_EQ(j.substr(j.find("Z\",") + 3),
+            "\"conn\":\"3-42\",\"event\":\"request\",\"target\":\"/a\\\"b\"}");
 }
 
 // A request target is whatever bytes the client sent. Bytes from 0x7f up are written as
@@ -105,9 +106,11 @@ TEST_F(LogLineTest, JsonEscapesNonAsciiBytesSoTheLineIsValidUtf8) {
   ASSERT_EQ(write(fd, object.data(), object.size()), static_cast<ssize_t>(object.size()));
   close(fd);
   const std::string command =
-      std::string("python3 -c 'import json,sys; "
-                  "d=json.loads(open(sys.argv[1],\"rb\").read().decode(\"utf-8\",\"strict\")); "
-                  "print(d[\"target\"].encode(\"latin-1\").hex())' ") + path;
+      std::string(
+          "python3 -c 'import json,sys; "
+          "d=json.loads(open(sys.argv[1],\"rb\").read().decode(\"utf-8\",\"strict\")); "
+          "print(d[\"target\"].encode(\"latin-1\").hex())' ") +
+      path;
   FILE* pipe = popen(command.c_str(), "r");
   ASSERT_NE(pipe, nullptr);
   char hex[256] = {};

@@ -27,7 +27,8 @@ TEST(TimerQueueTest, FiresOnlyWhatIsDueEarliestFirst) {
   timers.Arm(200, /*slot=*/2, 1);
   EXPECT_EQ(timers.NextDeadlineNs(), 100);
   EXPECT_TRUE(FireSlots(timers, 99).empty());
-  EXPECT_EQ(FireSlots(timers, 200), (std::vector<uint32_t>{1, 2})) << "a deadline equal to now is due";
+  EXPECT_EQ(FireSlots(timers, 200), (std::vector<uint32_t>{1, 2}))
+      << "a deadline equal to now is due";
   EXPECT_EQ(timers.size(), 1u);
   EXPECT_EQ(timers.NextDeadlineNs(), 300);
   EXPECT_EQ(FireSlots(timers, 1000), (std::vector<uint32_t>{3}));

@@ -70,8 +70,8 @@ TEST(LifecycleTest, EveryValueHasItsOwnName) {
   for (int i = 0; i < kTerminationCauseCount; ++i) {
     causes.insert(TerminationCauseName(static_cast<TerminationCause>(i)));
   }
-  EXPECT_EQ(causes, (std::set<std::string_view>{"none", "clean", "peer_fin", "timeout", "reset",
-                                                "error"}));
+  EXPECT_EQ(causes,
+            (std::set<std::string_view>{"none", "clean", "peer_fin", "timeout", "reset", "error"}));
   std::set<std::string_view> initiators;
   for (int i = 0; i < kCloseInitiatorCount; ++i) {
     initiators.insert(CloseInitiatorName(static_cast<CloseInitiator>(i)));

@@ -32,21 +32,28 @@ TEST(RenderPrometheusTest, MergesShardsAndKeepsGaugesPerWorker) {
   a.connections_accepted.Add(3);
   b.connections_accepted.Add(4);
   a.connections_closed[static_cast<int>(TerminationCause::kClean)]
-                      [static_cast<int>(CloseInitiator::kClient)].Add(2);
+                      [static_cast<int>(CloseInitiator::kClient)]
+                          .Add(2);
   b.connections_closed[static_cast<int>(TerminationCause::kClean)]
-                      [static_cast<int>(CloseInitiator::kClient)].Add(1);
+                      [static_cast<int>(CloseInitiator::kClient)]
+                          .Add(1);
   a.connections_in_state[static_cast<int>(LifecycleState::kDataTransfer)].Add(5);
   b.connections_in_state[static_cast<int>(LifecycleState::kDataTransfer)].Add(1);
   a.handshake_seconds.Observe(0.002);
   b.handshake_seconds.Observe(0.2);
   std::string text = RenderPrometheus({&a, &b});
   EXPECT_NE(text.find("\nringgate_connections_accepted_total 7\n"), std::string::npos);
-  EXPECT_NE(text.find("ringgate_connections_closed_total{cause=\"clean\",initiator=\"client\"} 3\n"),
+  EXPECT_NE(
+      text.find("ringgate_connections_closed_total{cause=\"clean\",initiator=\"client\"} 3\n"),
+      std::string::npos);
+  EXPECT_NE(text.find("ringgate_connections{worker=\"0\",state=\"data_transfer\"} 5\n"),
             std::string::npos);
-  EXPECT_NE(text.find("ringgate_connections{worker=\"0\",state=\"data_transfer\"} 5\n"), std::string::npos);
-  EXPECT_NE(text.find("ringgate_connections{worker=\"1\",state=\"data_transfer\"} 1\n"), std::string::npos);
-  EXPECT_NE(text.find("ringgate_tls_handshake_duration_seconds_bucket{le=\"0.0025\"} 1\n"), std::string::npos);
-  EXPECT_NE(text.find("ringgate_tls_handshake_duration_seconds_bucket{le=\"0.25\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("ringgate_connections{worker=\"1\",state=\"data_transfer\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("ringgate_tls_handshake_duration_seconds_bucket{le=\"0.0025\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("ringgate_tls_handshake_duration_seconds_bucket{le=\"0.25\"} 2\n"),
+            std::string::npos);
   EXPECT_NE(text.find("ringgate_tls_handshake_duration_seconds_count 2\n"), std::string::npos);
 }
 
@@ -69,7 +76,8 @@ TEST(RenderPrometheusTest, EveryMetricHasHelpTypeAndAUnitInItsName) {
     parts >> name >> type;
     EXPECT_EQ(name, last_help) << "TYPE without its own HELP";
     auto ends_with = [&](const std::string& suffix) {
-      return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+      return name.size() > suffix.size() &&
+             name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
     };
     if (type == "counter") {
       EXPECT_TRUE(ends_with("_total")) << name;
@@ -135,7 +143,8 @@ TEST(MetricFamiliesTest, RenderingWritesExactlyTheDeclaredFamilies) {
 TEST(MetricFamiliesTest, LabelledCellsAreRenderedForEveryValueButNone) {
   WorkerMetrics m;
   m.connections_closed[static_cast<int>(TerminationCause::kTimeout)]
-                      [static_cast<int>(CloseInitiator::kDrain)].Add(4);
+                      [static_cast<int>(CloseInitiator::kDrain)]
+                          .Add(4);
   m.connections_closed[static_cast<int>(TerminationCause::kNone)]
                       [static_cast<int>(CloseInitiator::kNone)]
                           .Add(9);

@@ -65,8 +65,11 @@ TEST(HeaderRewriteTest, HeadersWithUnderscoresAreNotForwarded) {
   head.method = std::string("GET");
   head.target = std::string("/");
   head.host = std::string("a");
-  head.headers = {{"Host", "a"}, {"X_Forwarded_For", "6.6.6.6"}, {"X-Real_IP", "6.6.6.6"},
-                  {"X_Custom", "1"}, {"X-Custom", "2"}};
+  head.headers = {{"Host", "a"},
+                  {"X_Forwarded_For", "6.6.6.6"},
+                  {"X-Real_IP", "6.6.6.6"},
+                  {"X_Custom", "1"},
+                  {"X-Custom", "2"}};
   for (bool trusted : {false, true}) {
     EXPECT_EQ(BuildUpstreamRequestHead(head, ForwardingContext{"192.0.2.7", trusted, "backend"}),
               "GET / HTTP/1.1\r\nHost: a\r\nX-Custom: 2\r\n"
@@ -109,9 +112,10 @@ TEST(HeaderRewriteTest, UpstreamFramingIsTheParsersNotTheClientsFields) {
   http10.method = std::string("GET");
   http10.target = std::string("/");
   http10.version_minor = 0;
-  EXPECT_EQ(BuildUpstreamRequestHead(http10, ForwardingContext{"192.0.2.7", false, "127.0.0.1:8080"}),
-            "GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
-            "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\r\n")
+  EXPECT_EQ(
+      BuildUpstreamRequestHead(http10, ForwardingContext{"192.0.2.7", false, "127.0.0.1:8080"}),
+      "GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+      "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\r\n")
       << "an HTTP/1.0 request without Host gets the backend's address";
 }
 

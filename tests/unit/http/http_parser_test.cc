@@ -63,7 +63,9 @@ TEST(HttpParserTest, RejectsBothContentLengthAndTransferEncoding) {
   HttpParser parser(HttpParser::Kind::kRequest, 65536);
   std::string body;
   parser.Execute(
-      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", body);
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n0\r\n\r\n",
+      body);
   EXPECT_EQ(parser.error(), HttpError::kMalformed);
 }
 
@@ -236,7 +238,8 @@ TEST(HttpParserTest, AbsoluteFormBecomesOriginFormWithItsAuthorityAsHost) {
   HttpParser bare(HttpParser::Kind::kRequest, 65536);
   bare.Execute("GET https://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n", body);
   EXPECT_EQ(bare.head().target, "/");
-  EXPECT_EQ(ParseRequest("GET ftp://example.com/ HTTP/1.1\r\nHost: a\r\n\r\n"), HttpError::kMalformed);
+  EXPECT_EQ(ParseRequest("GET ftp://example.com/ HTTP/1.1\r\nHost: a\r\n\r\n"),
+            HttpError::kMalformed);
   EXPECT_EQ(ParseRequest("GET http://user@example.com/ HTTP/1.1\r\nHost: a\r\n\r\n"),
             HttpError::kMalformed);
   EXPECT_EQ(ParseRequest("GET * HTTP/1.1\r\nHost: a\r\n\r\n"), HttpError::kMalformed);
@@ -246,11 +249,13 @@ TEST(HttpParserTest, AbsoluteFormBecomesOriginFormWithItsAuthorityAsHost) {
 // Found by the differential fuzz oracle: llhttp reads chunked coding in an HTTP/1.0 message,
 // which RFC 9112 6.1 says to treat as faulty framing.
 TEST(HttpParserTest, TransferEncodingInHttp10IsFaultyFraming) {
-  EXPECT_EQ(ParseRequest("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
-            HttpError::kMalformed);
+  EXPECT_EQ(
+      ParseRequest("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+      HttpError::kMalformed);
   HttpParser response(HttpParser::Kind::kResponse, 65536);
   std::string body;
-  response.Execute("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", body);
+  response.Execute("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                   body);
   EXPECT_EQ(response.error(), HttpError::kMalformed);
 }
 
@@ -258,9 +263,9 @@ TEST(HttpParserTest, TransferEncodingInHttp10IsFaultyFraming) {
 // strict mode, took each of these but the last, and a next hop may read them otherwise. llhttp 9
 // refuses the bare LFs itself but still takes the CR before the request line.
 TEST(HttpParserTest, LineEndingsInAHeadAreCrlfOnlyHoweverTheInputIsSplit) {
-  for (const char* request : {"GET / HTTP/1.1\r\nHost: a\r\n\n", "GET / HTTP/1.1\nHost: a\r\n\r\n",
-                              "\rGET / HTTP/1.1\r\nHost: a\r\n\r\n",
-                              "GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\r\n\r\n"}) {
+  for (const char* request :
+       {"GET / HTTP/1.1\r\nHost: a\r\n\n", "GET / HTTP/1.1\nHost: a\r\n\r\n",
+        "\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\r\n\r\n"}) {
     EXPECT_EQ(ParseRequest(request), HttpError::kMalformed) << request;
     HttpParser bytewise(HttpParser::Kind::kRequest, 65536);
     std::string body;
@@ -278,13 +283,17 @@ TEST(HttpParserTest, LineEndingsInAHeadAreCrlfOnlyHoweverTheInputIsSplit) {
 }
 
 TEST(HttpParserTest, TrailerLinesGetTheHeadsLineChecks) {
-  const std::string ok = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-                         "1\r\na\r\n0\r\nX-Sum: 9\r\n\r\n";
+  const std::string ok =
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "1\r\na\r\n0\r\nX-Sum: 9\r\n\r\n";
   EXPECT_EQ(ParseRequest(ok), HttpError::kNone);
   for (const char* trailers : {"0\r\n\n", "0\r\nX-Sum: 9\n\r\n", "0\r\nX-Sum: 9\r\n folded\r\n\r\n",
                                "0\r\nX-Sum: 9\r\r\n\r\n"}) {
-    const std::string request = std::string("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                            "1\r\na\r\n") + trailers;
+    const std::string request =
+        std::string(
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "1\r\na\r\n") +
+        trailers;
     EXPECT_EQ(ParseRequest(request), HttpError::kMalformed) << trailers;
     HttpParser bytewise(HttpParser::Kind::kRequest, 65536);
     std::string body;
@@ -302,19 +311,22 @@ TEST(HttpParserTest, RefusesEmptyNamesFragmentsAndCodingsOtherThanChunked) {
   EXPECT_EQ(ParseRequest("GET / HTTP/1.1\r\nHost: a\r\n: x\r\n\r\n"), HttpError::kMalformed);
   EXPECT_EQ(ParseRequest("GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n"), HttpError::kMalformed);
   EXPECT_EQ(ParseRequest("GET http://h/a?b=#c HTTP/1.1\r\nHost: h\r\n\r\n"), HttpError::kMalformed);
-  EXPECT_EQ(ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
+  EXPECT_EQ(ParseRequest(
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
             HttpError::kMalformed);
   EXPECT_EQ(ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
                          "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
             HttpError::kMalformed);
-  EXPECT_EQ(ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n"),
-            HttpError::kNone);
+  EXPECT_EQ(
+      ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n"),
+      HttpError::kNone);
 }
 
 TEST(HttpParserTest, RefusesResponseStatusesOutsideTheRangeAndControlCharactersInTheReason) {
-  for (std::string head : {std::string("HTTP/1.1 2\r\n"), std::string("HTTP/1.1 678 X\r\n"),
-                           std::string("HTTP/1.1 099 X\r\n"), std::string("HTTP/1.1 200 O\x0bK\r\n"),
-                           std::string("HTTP/1.1 200 O\0K\r\n", 17)}) {
+  for (std::string head :
+       {std::string("HTTP/1.1 2\r\n"), std::string("HTTP/1.1 678 X\r\n"),
+        std::string("HTTP/1.1 099 X\r\n"), std::string("HTTP/1.1 200 O\x0bK\r\n"),
+        std::string("HTTP/1.1 200 O\0K\r\n", 17)}) {
     HttpParser parser(HttpParser::Kind::kResponse, 65536);
     std::string body;
     parser.Execute(head + "Content-Length: 0\r\n\r\n", body);
@@ -325,10 +337,12 @@ TEST(HttpParserTest, RefusesResponseStatusesOutsideTheRangeAndControlCharactersI
 // Found by the differential fuzz oracle: lengths no real body has, and versions other than 1.x,
 // which a next hop may read otherwise.
 TEST(HttpParserTest, RefusesAbsurdLengthsAndVersionsOtherThan10And11) {
-  EXPECT_EQ(ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000000000000000\r\n\r\n"),
-            HttpError::kMalformed);
-  EXPECT_EQ(ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 999999999999999999\r\n\r\n"),
-            HttpError::kNone)
+  EXPECT_EQ(
+      ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000000000000000\r\n\r\n"),
+      HttpError::kMalformed);
+  EXPECT_EQ(
+      ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 999999999999999999\r\n\r\n"),
+      HttpError::kNone)
       << "just under 10^18 is a length (the body would follow)";
   EXPECT_EQ(ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
                          "1000000000000000\r\n"),
@@ -355,8 +369,9 @@ TEST(HttpParserTest, BodyLimitRefusesALargerContentLengthAtOnceAndAGrowingChunke
   limits.max_body_bytes = 10;
   EXPECT_EQ(ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n", limits),
             HttpError::kBodyTooLarge);
-  EXPECT_EQ(ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789", limits),
-            HttpError::kNone);
+  EXPECT_EQ(
+      ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789", limits),
+      HttpError::kNone);
   EXPECT_EQ(ParseRequest("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
                          "6\r\n012345\r\n6\r\n012345\r\n0\r\n\r\n",
                          limits),
@@ -382,7 +397,8 @@ TEST(HttpParserTest, ChunkedResponseIsDecodedForAnHttp10Client) {
   HttpParser parser(HttpParser::Kind::kResponse, 65536);
   parser.set_dechunk(true);
   std::string body;
-  parser.Execute("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", body);
+  parser.Execute("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                 body);
   EXPECT_TRUE(parser.message_complete());
   EXPECT_EQ(body, "hello");
 }
@@ -413,8 +429,7 @@ TEST(HttpParserTest, FramingFieldsInTheTrailerSectionAreRefused) {
 TEST(HttpParserTest, QueryMethodIsParsed) {
   HttpParser parser(HttpParser::Kind::kRequest, 65536);
   std::string body;
-  const std::string request =
-      "QUERY /search HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nq=1";
+  const std::string request = "QUERY /search HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nq=1";
   EXPECT_EQ(parser.Execute(request, body), request.size());
   ASSERT_TRUE(parser.TakeHead());
   EXPECT_EQ(parser.head().method, "QUERY");
@@ -424,14 +439,13 @@ TEST(HttpParserTest, QueryMethodIsParsed) {
 
 // Chunk extensions are read by their grammar (RFC 9112 7.1.1), not skipped to the line end.
 TEST(HttpParserTest, ChunkExtensionsFollowTheirGrammar) {
-  const std::string head =
-      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string head = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
   EXPECT_EQ(ParseRequest(head + "1;a=b\r\nx\r\n0\r\n\r\n"), HttpError::kNone);
   EXPECT_EQ(ParseRequest(head + "1;a=\"b c\"\r\nx\r\n0\r\n\r\n"), HttpError::kNone);
-  for (const char* chunk : {"1;a=b\x01\r\nx\r\n0\r\n\r\n",             // a control character
+  for (const char* chunk : {"1;a=b\x01\r\nx\r\n0\r\n\r\n",            // a control character
                             "1;a\nGET / HTTP/1.1\r\nx\r\n0\r\n\r\n",  // a bare LF ends the line
                             "1 \r\nx\r\n0\r\n\r\n",                   // a space after the size
-                            "1\r\nx\n0\r\n\r\n"}) {                    // no CR after the data
+                            "1\r\nx\n0\r\n\r\n"}) {                   // no CR after the data
     EXPECT_EQ(ParseRequest(head + chunk), HttpError::kMalformed) << chunk;
   }
 }

@@ -58,7 +58,8 @@ TEST(Rfc9112Framing, ContentLengthBody) {
   EXPECT_EQ(parsed.messages[0].framing, Framing::kContentLength);
   EXPECT_EQ(parsed.messages[0].body, "hello");
   EXPECT_EQ(parsed.stop, Stop::kIncomplete);  // "GET" begins the next one
-  EXPECT_EQ(parsed.consumed, std::string_view("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello").size());
+  EXPECT_EQ(parsed.consumed,
+            std::string_view("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello").size());
 }
 
 TEST(Rfc9112Framing, ShortBodyIsIncomplete) {
@@ -83,13 +84,15 @@ TEST(Rfc9112Framing, ChunkedBodyWithExtensionsAndTrailers) {
 
 TEST(Rfc9112Framing, ChunkedAcrossSeveralFieldsAndCase) {
   const Parsed parsed = Requests(
-      "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\ntransfer-encoding:\tChunked \r\n\r\n0\r\n\r\n");
+      "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\ntransfer-encoding:\tChunked "
+      "\r\n\r\n0\r\n\r\n");
   ASSERT_EQ(parsed.messages.size(), 1u) << parsed.reason;
   EXPECT_EQ(parsed.messages[0].framing, Framing::kChunked);
 }
 
 TEST(Rfc9112Framing, MalformedChunkExtensionIsADefectNotARefusal) {
-  const Parsed parsed = Requests("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;=\"x\r\na\r\n0\r\n\r\n");
+  const Parsed parsed =
+      Requests("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;=\"x\r\na\r\n0\r\n\r\n");
   ASSERT_EQ(parsed.messages.size(), 1u) << parsed.reason;
   EXPECT_EQ(parsed.messages[0].body, "a");
   EXPECT_FALSE(parsed.messages[0].defects.empty());
@@ -143,7 +146,8 @@ TEST(Rfc9112Framing, TargetAndMethodOutsideTheirGrammarAreDefects) {
 }
 
 TEST(Rfc9112Framing, RefusesAmbiguousContentLength) {
-  ExpectRejected(Requests("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello"));
+  ExpectRejected(
+      Requests("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello"));
   ExpectRejected(Requests("POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\nhello"));
   ExpectRejected(Requests("POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello"));
   ExpectRejected(Requests("POST / HTTP/1.1\r\nContent-Length: 0x5\r\n\r\nhello"));
@@ -166,15 +170,18 @@ TEST(Rfc9112Framing, RefusesAmbiguousTransferEncoding) {
            "Transfer-Encoding: gzip",
        }) {
     SCOPED_TRACE(fields);
-    ExpectRejected(Requests("POST / HTTP/1.1\r\n" + std::string(fields) + "\r\n" + std::string(body)));
-    ExpectRejected(Responses("HTTP/1.1 200 OK\r\n" + std::string(fields) + "\r\n" + std::string(body), true));
+    ExpectRejected(
+        Requests("POST / HTTP/1.1\r\n" + std::string(fields) + "\r\n" + std::string(body)));
+    ExpectRejected(
+        Responses("HTTP/1.1 200 OK\r\n" + std::string(fields) + "\r\n" + std::string(body), true));
   }
 }
 
 TEST(Rfc9112Framing, Http10WithTransferEncodingMustBeTheLastMessage) {
   // RFC 9112 6.1: read as chunked, then nothing more from this connection.
-  const Parsed parsed = Requests(
-      "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n" + std::string(kGet));
+  const Parsed parsed =
+      Requests("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n" +
+               std::string(kGet));
   EXPECT_EQ(parsed.stop, Stop::kMustClose);
   ASSERT_EQ(parsed.messages.size(), 1u);
   EXPECT_EQ(parsed.messages[0].body, "a");
@@ -184,25 +191,27 @@ TEST(Rfc9112Framing, Http10WithTransferEncodingMustBeTheLastMessage) {
 
 TEST(Rfc9112Framing, RefusesMalformedChunks) {
   for (std::string_view chunks : {
-           "x\r\n",               // not hexadecimal
-           "5x\r\nhello\r\n",      // junk after the size
-           "0x5\r\nhello\r\n",     // a C-style prefix is junk too
+           "x\r\n",             // not hexadecimal
+           "5x\r\nhello\r\n",   // junk after the size
+           "0x5\r\nhello\r\n",  // a C-style prefix is junk too
            "-1\r\n",
-           "1234567890abcdef0\r\n",  // overflows
-           "5\r\nhelloXX0\r\n\r\n",  // data longer than its size
-           "5\r\nhello\n0\r\n\r\n",  // data not followed by CRLF
+           "1234567890abcdef0\r\n",    // overflows
+           "5\r\nhelloXX0\r\n\r\n",    // data longer than its size
+           "5\r\nhello\n0\r\n\r\n",    // data not followed by CRLF
            "0\r\nT: 1\nU: 2\r\n\r\n",  // bare LF in a trailer section
        }) {
     SCOPED_TRACE(chunks);
-    ExpectRejected(Requests("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(chunks)),
-                   false);
+    ExpectRejected(
+        Requests("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(chunks)),
+        false);
   }
 }
 
 TEST(Rfc9112Framing, MalformedTrailersAreDefects) {
   // Trailers are dropped on the way, and a malformed one cannot move where the message ends.
   const Parsed parsed = Requests(
-      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: 1\r\n x\r\nT : 1\r\n: 1\r\nT\r\n\r\n" +
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: 1\r\n x\r\nT : 1\r\n: "
+      "1\r\nT\r\n\r\n" +
       std::string(kGet));
   ASSERT_EQ(parsed.stop, Stop::kEndOfInput) << parsed.reason;
   ASSERT_EQ(parsed.messages.size(), 2u);
@@ -237,17 +246,21 @@ TEST(Rfc9112Framing, ResponsesWithoutABody) {
 
 TEST(Rfc9112Framing, ResponsesToHeadHaveNoBody) {
   const std::string_view stream =
-      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n";
   const Parsed parsed = Responses(stream, false, /*to_head=*/true);
   ASSERT_EQ(parsed.messages.size(), 2u) << parsed.reason;
   EXPECT_EQ(parsed.stop, Stop::kEndOfInput);
   EXPECT_TRUE(parsed.messages[0].body.empty());
-  EXPECT_EQ(Responses(stream).stop, Stop::kRejected);  // not HEAD: the body takes "HTTP/", then no status line
+  EXPECT_EQ(Responses(stream).stop,
+            Stop::kRejected);  // not HEAD: the body takes "HTTP/", then no status line
 }
 
 TEST(Rfc9112Framing, RejectedHeadsStillNeedValidFramingHeaders) {
-  ExpectRejected(Responses("HTTP/1.1 204 No Content\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"));
-  ExpectRejected(Responses("HTTP/1.1 304 Not Modified\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  ExpectRejected(
+      Responses("HTTP/1.1 204 No Content\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"));
+  ExpectRejected(Responses(
+      "HTTP/1.1 304 Not Modified\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"));
 }
 
 TEST(Rfc9112Framing, RefusesMalformedStatusLines) {

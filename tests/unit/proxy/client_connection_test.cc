@@ -19,14 +19,14 @@
 namespace ringgate {
 namespace {
 
+using testing::ConnectionDriver;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using ::testing::StartsWith;
-using testing::ConnectionDriver;
 using testing::OpOf;
 using testing::OpsOf;
 using testing::SqeBytes;
+using ::testing::StartsWith;
 
 constexpr char kGet1[] = "GET /1 HTTP/1.1\r\nHost: example\r\n\r\n";
 constexpr char kGet2[] = "GET /2 HTTP/1.1\r\nHost: example\r\n\r\n";
@@ -116,7 +116,8 @@ TEST_F(ClientConnectionTest, AdoptingArmsOneBufferSelectRecv) {
   EXPECT_TRUE(sqes[0].flags & IOSQE_BUFFER_SELECT);
   EXPECT_EQ(sqes[0].buf_group, d_.worker().buffers().group());
   EXPECT_EQ(d_.metrics().connections_accepted.Get(), 1u);
-  EXPECT_EQ(d_.metrics().connections_in_state[static_cast<int>(LifecycleState::kHandshake)].Get(), 1);
+  EXPECT_EQ(d_.metrics().connections_in_state[static_cast<int>(LifecycleState::kHandshake)].Get(),
+            1);
 }
 
 TEST_F(ClientConnectionTest, HandshakeCompletesAndArmsTheIdleTimer) {
@@ -126,7 +127,8 @@ TEST_F(ClientConnectionTest, HandshakeCompletesAndArmsTheIdleTimer) {
                            [static_cast<int>(TlsVersionLabel::kTls13)]
                 .Get(),
             1u);
-  EXPECT_EQ(d_.metrics().connections_in_state[static_cast<int>(LifecycleState::kDataTransfer)].Get(), 1);
+  EXPECT_EQ(
+      d_.metrics().connections_in_state[static_cast<int>(LifecycleState::kDataTransfer)].Get(), 1);
   EXPECT_GT(d_.CountSubmitted(Op::kClientSend), 0u) << "the server's flight went out as sends";
   // The handshake deadline (1 s) no longer applies; the idle one (5 s) does.
   const size_t before = d_.submitted().size();
@@ -141,9 +143,9 @@ TEST_F(ClientConnectionTest, HandshakeCompletesAndArmsTheIdleTimer) {
   EXPECT_EQ(cancel.addr, d_.Expect(Op::kClientRecv).user_data) << "cancels our own recv";
   d_.CompleteRecvCancel();
   const std::vector<io_uring_sqe> chain = d_.ChainSqes();
-  EXPECT_THAT(OpsOf(chain), ElementsAre(Op::kShutdownCloseNotify, Op::kShutdownHalfClose,
-                                        Op::kShutdownDrainRecv, Op::kShutdownDeadline,
-                                        Op::kShutdownClose));
+  EXPECT_THAT(OpsOf(chain),
+              ElementsAre(Op::kShutdownCloseNotify, Op::kShutdownHalfClose, Op::kShutdownDrainRecv,
+                          Op::kShutdownDeadline, Op::kShutdownClose));
   TlsStatus status;
   ClientReadsChainSends(chain, &status);
   EXPECT_EQ(status, TlsStatus::kPeerCloseNotify) << "the client sees our close_notify";
@@ -175,10 +177,9 @@ TEST_F(ClientConnectionTest, HandshakeTimeoutAbortsWithoutCloseNotify) {
   EXPECT_FALSE(SlotInUse());
   EXPECT_EQ(d_.LastClose(), "timeout/server_timeout");
   EXPECT_EQ(d_.Closed(TerminationCause::kTimeout, CloseInitiator::kServerTimeout), 1u);
-  EXPECT_EQ(d_.metrics()
-                .close_notify_not_sent[static_cast<int>(NoCloseNotifyReason::kNoHandshake)]
-                .Get(),
-            1u);
+  EXPECT_EQ(
+      d_.metrics().close_notify_not_sent[static_cast<int>(NoCloseNotifyReason::kNoHandshake)].Get(),
+      1u);
   EXPECT_EQ(d_.worker().live_clients(), 0u);
 }
 
@@ -470,9 +471,9 @@ TEST_F(ClientConnectionTest, ChainStepsAreLinkedAsShutdownChainPutsThem) {
 TEST_F(ClientConnectionTest, CloseNotifyInTheDrainRecvIsClean) {
   ServeRequestWithConnectionClose();
   const std::vector<io_uring_sqe> chain = d_.ChainSqes();
-  ASSERT_THAT(OpsOf(chain), ElementsAre(Op::kShutdownCloseNotify, Op::kShutdownHalfClose,
-                                        Op::kShutdownDrainRecv, Op::kShutdownDeadline,
-                                        Op::kShutdownClose));
+  ASSERT_THAT(OpsOf(chain),
+              ElementsAre(Op::kShutdownCloseNotify, Op::kShutdownHalfClose, Op::kShutdownDrainRecv,
+                          Op::kShutdownDeadline, Op::kShutdownClose));
   TlsStatus status;
   ClientReadsChainSends(chain, &status);
   ASSERT_EQ(status, TlsStatus::kPeerCloseNotify);
@@ -492,7 +493,8 @@ TEST_F(ClientConnectionTest, CloseNotifyInTheDrainRecvIsClean) {
   EXPECT_EQ(d_.Closed(TerminationCause::kClean, CloseInitiator::kServerPolicy), 1u);
   EXPECT_EQ(d_.metrics().close_notify_sent.Get(), 1u);
   EXPECT_EQ(d_.metrics().close_notify_received.Get(), 1u);
-  EXPECT_THAT(d_.Closures().back(), HasSubstr("\"close_notify_sent\":true,\"close_notify_received\":true"));
+  EXPECT_THAT(d_.Closures().back(),
+              HasSubstr("\"close_notify_sent\":true,\"close_notify_received\":true"));
   EXPECT_THAT(d_.Closures().back(), HasSubstr("\"requests\":1"));
 }
 
@@ -553,8 +555,7 @@ TEST_F(ClientConnectionTest, ShutdownBackstopCancelsAChainWhoseDeadlineNeverFire
 
 // ---- Broken chains ------------------------------------------------------------------------------
 
-class BrokenChainTest : public ClientConnectionTest,
-                        public ::testing::WithParamInterface<int> {};
+class BrokenChainTest : public ClientConnectionTest, public ::testing::WithParamInterface<int> {};
 
 TEST_P(BrokenChainTest, FailedFlushCancelsTheRestAndOurOwnCloseFollows) {
   ServeRequestThenCloseWithFlush();
@@ -618,10 +619,9 @@ TEST_F(ClientConnectionTest, ClientResetOnRecvClosesWithoutCloseNotify) {
   ASSERT_THAT(OpsOf(chain), ElementsAre(Op::kShutdownClose));
   d_.Complete(chain[0], 0);
   EXPECT_EQ(d_.LastClose(), "reset/client");
-  EXPECT_EQ(d_.metrics()
-                .close_notify_not_sent[static_cast<int>(NoCloseNotifyReason::kPeerReset)]
-                .Get(),
-            1u);
+  EXPECT_EQ(
+      d_.metrics().close_notify_not_sent[static_cast<int>(NoCloseNotifyReason::kPeerReset)].Get(),
+      1u);
 }
 
 TEST_F(ClientConnectionTest, ClientCloseNotifyWhileIdleClosesCleanly) {
@@ -631,8 +631,8 @@ TEST_F(ClientConnectionTest, ClientCloseNotifyWhileIdleClosesCleanly) {
   d_.CompleteRecvCancel();
   const std::vector<io_uring_sqe> chain = d_.ChainSqes();
   // The client has closed its side: our alert and FIN go out, nothing is waited for.
-  ASSERT_THAT(OpsOf(chain), ElementsAre(Op::kShutdownCloseNotify, Op::kShutdownHalfClose,
-                                        Op::kShutdownClose));
+  ASSERT_THAT(OpsOf(chain),
+              ElementsAre(Op::kShutdownCloseNotify, Op::kShutdownHalfClose, Op::kShutdownClose));
   CompleteSends(chain);
   d_.Complete(chain[2], 0);
   EXPECT_EQ(d_.LastClose(), "clean/client");
@@ -650,8 +650,8 @@ TEST_F(ClientConnectionTest, ClientFinAfterARequestStillGetsTheResponse) {
   EXPECT_EQ(d_.ClientReads(), kResponse1);
   const std::vector<io_uring_sqe> chain = d_.ChainSqes();
   // Its FIN is in: our alert and FIN go out, there is nothing to wait for.
-  ASSERT_THAT(OpsOf(chain), ElementsAre(Op::kShutdownCloseNotify, Op::kShutdownHalfClose,
-                                        Op::kShutdownClose));
+  ASSERT_THAT(OpsOf(chain),
+              ElementsAre(Op::kShutdownCloseNotify, Op::kShutdownHalfClose, Op::kShutdownClose));
   CompleteSends(chain);
   d_.Complete(chain[2], 0);
   EXPECT_EQ(d_.LastClose(), "peer_fin/client");
@@ -740,9 +740,9 @@ TEST_F(ClientConnectionTest, DrainClosesAnIdleConnectionPolitely) {
   d_.Advance(absl::ZeroDuration());  // an only connection closes at once
   d_.CompleteRecvCancel();
   const std::vector<io_uring_sqe> chain = d_.ChainSqes();
-  ASSERT_THAT(OpsOf(chain), ElementsAre(Op::kShutdownCloseNotify, Op::kShutdownHalfClose,
-                                        Op::kShutdownDrainRecv, Op::kShutdownDeadline,
-                                        Op::kShutdownClose));
+  ASSERT_THAT(OpsOf(chain),
+              ElementsAre(Op::kShutdownCloseNotify, Op::kShutdownHalfClose, Op::kShutdownDrainRecv,
+                          Op::kShutdownDeadline, Op::kShutdownClose));
   CompleteSends(chain);
   d_.Complete(chain[2], 0);
   d_.Complete(chain[3], -ECANCELED);
@@ -812,7 +812,7 @@ TEST_F(ClientConnectionTest, StaleCompletionAfterTheSlotIsReusedChangesNothing) 
 }
 
 TEST_F(ClientConnectionTest, StaleTimerEntryDoesNotTouchTheNextConnection) {
-  d_.Accept();  // its handshake wake-up is queued for 1 s from now
+  d_.Accept();          // its handshake wake-up is queued for 1 s from now
   d_.ClientSendsFin();  // it closes at once; the wake-up stays queued
   for (const io_uring_sqe& sqe : d_.ChainSqes()) d_.Complete(sqe, 0);
   ASSERT_EQ(d_.worker().closures().size(), 1u);

@@ -17,10 +17,10 @@
 namespace ringgate {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::StartsWith;
 using testing::ConnectionDriver;
+using ::testing::HasSubstr;
 using testing::OpOf;
+using ::testing::StartsWith;
 
 constexpr char kGet[] = "GET /g HTTP/1.1\r\nHost: example\r\n\r\n";
 constexpr char kPost[] = "POST /p HTTP/1.1\r\nHost: example\r\nContent-Length: 0\r\n\r\n";
@@ -265,7 +265,8 @@ TEST_F(UpstreamTest, IdleSweepClosesPooledConnectionsPastTheIdleTimeout) {
   d_.clock().Advance(absl::Seconds(1) + absl::Milliseconds(1));
   pool.SweepIdle(d_.clock().NowNs());
   EXPECT_EQ(pool.idle(), 0u);
-  EXPECT_TRUE(d_.Has(Op::kUpstreamCancelRecv)) << "its recv goes first (a pending recv stops the FIN)";
+  EXPECT_TRUE(d_.Has(Op::kUpstreamCancelRecv))
+      << "its recv goes first (a pending recv stops the FIN)";
   d_.CompleteOp(Op::kUpstreamRecv, -ECANCELED);
   d_.CompleteOp(Op::kUpstreamCancelRecv, 0);
   EXPECT_TRUE(d_.Has(Op::kUpstreamClose));

@@ -345,7 +345,7 @@ TEST(ShutdownChainPlainRingTest, CancellingTheDrainRecvStillRunsTheClose) {
   spec.drain_buffer_size = sizeof drain;
   spec.deadline = &deadline;
   UringRing ring_view(&ring);
-    const int count = PrepareShutdownChain(ring_view, spec);
+  const int count = PrepareShutdownChain(ring_view, spec);
   io_uring_submit(&ring);
   std::map<Op, int> results;
   (void)count;

@@ -83,8 +83,7 @@ inline std::vector<Op> OpsOf(const std::vector<io_uring_sqe>& sqes) {
 
 class ConnectionDriver {
  public:
-  explicit ConnectionDriver(Config config = DriverConfig())
-      : config_(std::move(config)) {
+  explicit ConnectionDriver(Config config = DriverConfig()) : config_(std::move(config)) {
     spdlog::set_level(spdlog::level::off);
     EXPECT_TRUE(tls_.ok()) << tls_.error();
     worker_ = std::make_unique<Worker>(0, config_, tls_.server(), ring_, clock_);
@@ -118,9 +117,15 @@ class ConnectionDriver {
     submitted_.insert(submitted_.end(), fresh.begin(), fresh.end());
     return fresh;
   }
-  const std::vector<io_uring_sqe>& outstanding() { Collect(); return outstanding_; }
+  const std::vector<io_uring_sqe>& outstanding() {
+    Collect();
+    return outstanding_;
+  }
   // Every SQE submitted so far, oldest first.
-  const std::vector<io_uring_sqe>& submitted() { Collect(); return submitted_; }
+  const std::vector<io_uring_sqe>& submitted() {
+    Collect();
+    return submitted_;
+  }
   size_t CountSubmitted(Op op) {
     Collect();
     return static_cast<size_t>(std::count_if(submitted_.begin(), submitted_.end(),
@@ -207,13 +212,14 @@ class ConnectionDriver {
       }
       const bool multishot = IsMultishotRecv(*recv);
       uint64_t& taken = recv_taken_[recv->user_data];
-      const size_t limit = std::min<size_t>(recv->len - (multishot ? taken : 0),
-                                            config_.recv_buffer_size);
+      const size_t limit =
+          std::min<size_t>(recv->len - (multishot ? taken : 0), config_.recv_buffer_size);
       const size_t n = std::min(bytes.size(), limit);
       const uint16_t bid = NextBuffer();
       std::memcpy(worker_->buffers().MutableData(bid), bytes.data(), n);
       taken += n;
-      uint32_t flags = IORING_CQE_F_BUFFER | (static_cast<uint32_t>(bid) << IORING_CQE_BUFFER_SHIFT);
+      uint32_t flags =
+          IORING_CQE_F_BUFFER | (static_cast<uint32_t>(bid) << IORING_CQE_BUFFER_SHIFT);
       if (multishot && taken < recv->len) flags |= IORING_CQE_F_MORE;
       if (!(flags & IORING_CQE_F_MORE)) recv_taken_.erase(recv->user_data);
       Complete(*recv, static_cast<int>(n), flags);
@@ -407,7 +413,7 @@ class ConnectionDriver {
   std::unique_ptr<TlsSession> client_;
   std::vector<io_uring_sqe> outstanding_;
   std::vector<io_uring_sqe> submitted_;
-  std::string waiting_client_bytes_;  // sent by the client, not yet read by the proxy
+  std::string waiting_client_bytes_;         // sent by the client, not yet read by the proxy
   std::map<uint64_t, uint64_t> recv_taken_;  // bytes a multishot recv has delivered
   std::vector<int> fds_;
   int client_fd_ = -1;

@@ -1,7 +1,8 @@
 // test_certificates.h
 // A self-signed ECDSA P-256 certificate and key for tests only (valid for 100 years), and a second
 // key that does not match it. Generated with:
-//   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 36500 -subj /CN=ringgate-test
+//   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 36500 -subj
+//   /CN=ringgate-test
 #ifndef RINGGATE_TESTS_UNIT_TEST_CERTIFICATES_H_
 #define RINGGATE_TESTS_UNIT_TEST_CERTIFICATES_H_
 
@@ -19,7 +20,8 @@ inline std::string WriteTempFile(std::string_view contents) {
   char path[] = "/tmp/ringgate-test-XXXXXX";
   const int fd = mkstemp(path);
   if (fd < 0) return "";
-  const bool written = write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size());
+  const bool written =
+      write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size());
   close(fd);
   if (!written) {
     unlink(path);

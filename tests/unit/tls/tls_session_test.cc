@@ -336,8 +336,8 @@ TEST_F(TlsHandshakeShapeTest, ClientHelloInOneByteRecordsIsAccepted) {
 TEST(TlsGroupTest, ParsesNamesAliasesAndOrder) {
   absl::StatusOr<std::vector<TlsGroup>> groups = ParseTlsGroups("P-384:X25519:secp256r1");
   ASSERT_TRUE(groups.ok()) << groups.status();
-  EXPECT_EQ(*groups, (std::vector<TlsGroup>{TlsGroup::kSecp384r1, TlsGroup::kX25519,
-                                             TlsGroup::kSecp256r1}));
+  EXPECT_EQ(*groups,
+            (std::vector<TlsGroup>{TlsGroup::kSecp384r1, TlsGroup::kX25519, TlsGroup::kSecp256r1}));
   if (TlsGroupAvailable(TlsGroup::kX25519MLKEM768)) {
     EXPECT_EQ(DefaultTlsGroups(),
               (std::vector<TlsGroup>{TlsGroup::kX25519MLKEM768, TlsGroup::kX25519,
