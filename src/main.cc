@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -33,6 +34,7 @@
 #include "ringgate/config/config.h"
 #include "ringgate/config/flags.h"
 #include "ringgate/core/log.h"
+#include "ringgate/core/service_notify.h"
 #include "ringgate/core/uring_features.h"
 #include "ringgate/diag/admin_server.h"
 #include "ringgate/proxy/worker.h"
@@ -160,6 +162,8 @@ int Main(int argc, char** argv) {
             "wolfSSL was built without assembly (Debian's binary): AES-GCM is ~28x slower; "
             "run scripts/fetch-wolfssl.sh and rebuild");
   }
+  // Taken (and unset) before any thread starts: unsetenv is not safe beside another thread.
+  const ServiceNotifier service_manager = ServiceNotifier::FromEnvironment();
   RaiseFdLimit();
   KeepLargeBuffersInTheHeap();
   const std::string& run_as = config->run_as_user;
@@ -231,22 +235,53 @@ int Main(int argc, char** argv) {
     }
     return true;
   };
+  // The service manager (systemd Type=notify) hears READY=1 once every worker accepts, and a
+  // STATUS= line with the live count every few seconds.
+  auto all_accepting = [&] {
+    for (auto& w : workers) {
+      if (!w->accepting()) return false;
+    }
+    return true;
+  };
+  auto status_line = [&] {
+    size_t connections = 0;
+    for (auto& w : workers) connections += w->live_connections();
+    return absl::StrCat("STATUS=", draining.load() ? "draining" : "serving", " on ",
+                        config->listen.text, ": ", connections, " connections, ", workers.size(),
+                        " workers");
+  };
+  bool ready_sent = false;
+  auto last_status = std::chrono::steady_clock::now();
   bool stopping = false;
   while (!all_finished()) {
-    timespec poll_interval{0, 100'000'000};
+    if (!ready_sent && all_accepting()) {
+      ready_sent = true;
+      service_manager.Send(absl::StrCat("READY=1\n", status_line()));
+    } else if (ready_sent &&
+               std::chrono::steady_clock::now() - last_status > std::chrono::seconds(2)) {
+      last_status = std::chrono::steady_clock::now();
+      service_manager.Send(status_line());
+    }
+    // Until every worker accepts, look more often: READY=1 should not wait for a signal's poll.
+    timespec poll_interval{0, ready_sent ? 100'000'000 : 5'000'000};
     int received = sigtimedwait(&signals, nullptr, &poll_interval);
     if (received < 0) continue;  // timeout or EINTR: look at the workers again
     if (received == SIGHUP) {
+      service_manager.Send(
+          absl::StrCat("RELOADING=1\nMONOTONIC_USEC=", ServiceNotifier::MonotonicMicros(),
+                       "\nSTATUS=reloading the certificate"));
       absl::StatusOr<TlsContext> fresh = TlsContext::CreateServer(
           config->cert_path, config->key_path, config->ticket_key_path, config->tls_groups);
       if (!fresh.ok()) {
         LogLine(spdlog::level::err,
                 "reload failed: keeping the current certificate and ticket keys")
             .With("error", std::string(fresh.status().message()));
+        service_manager.Send(absl::StrCat("READY=1\n", status_line(), " (reload failed)"));
         continue;
       }
       for (auto& w : workers) w->ReplaceTls(*fresh);
       LogLine(spdlog::level::info, "reloading certificate").With("cert", config->cert_path);
+      service_manager.Send(absl::StrCat("READY=1\n", status_line()));
       continue;
     }
     if (!draining.load()) {
@@ -255,6 +290,7 @@ int Main(int argc, char** argv) {
           .With("signal", strsignal(received))
           .With("deadline", absl::FormatDuration(config->drain_timeout));
       for (auto& w : workers) w->RequestDrain();
+      service_manager.Send(absl::StrCat("STOPPING=1\n", status_line()));
       continue;
     }
     if (!stopping) {

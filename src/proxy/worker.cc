@@ -177,6 +177,7 @@ absl::Status Worker::Run() {
   access_log_on_ = AccessLogger() != nullptr;
   ArmAccept();
   ArmWake();
+  accepting_.store(true, std::memory_order_release);
   // A drain ends when no connection is left and the listener is closed: an idle worker must
   // still see its accept's cancellation through, or its listener stays open (new clients that
   // the kernel hands to it would wait unanswered instead of being refused) until the process
@@ -349,6 +350,7 @@ void Worker::AdoptConnection(int fd) {
   ClientConnection& client = clients_.Acquire(
       [&](uint32_t slot) { return std::make_unique<ClientConnection>(*this, slot); });
   const uint64_t id = (static_cast<uint64_t>(id_) << 48) | next_connection_sequence_++;
+  live_count_.store(clients_.in_use(), std::memory_order_relaxed);
   client.Start(fd, id);
 }
 

@@ -65,6 +65,10 @@ class Worker final : public WorkerView {
   void ReplaceTls(const TlsContext& tls);
   bool draining() const { return draining_; }
   bool finished() const { return finished_.load(); }
+  // Any thread: the ring is up and the accept armed (main's READY=1 waits for every worker).
+  bool accepting() const { return accepting_.load(std::memory_order_acquire); }
+  // Any thread: client connections open now (for the service manager's STATUS line).
+  size_t live_connections() const { return live_count_.load(std::memory_order_relaxed); }
 
   // One completion, routed by its user_data tag to the connection it belongs to (stale ones are
   // counted and dropped). The loop calls it for every CQE; tests call it by hand.
@@ -103,7 +107,10 @@ class Worker final : public WorkerView {
 
   ClientConnection* Client(uint32_t slot, uint32_t generation);
   UpstreamPool& upstreams() { return upstreams_; }
-  void FreeClientSlot(uint32_t slot) { clients_.Release(slot); }
+  void FreeClientSlot(uint32_t slot) {
+    clients_.Release(slot);
+    live_count_.store(clients_.in_use(), std::memory_order_relaxed);
+  }
   size_t live_clients() const { return clients_.in_use(); }
   // The connection in `slot`, in use or not (tests).
   ClientConnection* ClientAt(uint32_t slot) { return clients_.At(slot); }
@@ -148,6 +155,8 @@ class Worker final : public WorkerView {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> drain_requested_{false};
   std::atomic<bool> finished_{false};
+  std::atomic<bool> accepting_{false};
+  std::atomic<size_t> live_count_{0};
   bool draining_ = false;
   bool drain_cut_done_ = false;
   int64_t drain_deadline_ns_ = 0;
