@@ -77,14 +77,13 @@ void ClientConnection::StartClosing(CloseInitiator initiator) {
 // An abort ends the connection without close_notify, so that a client reading a cut response
 // sees an unclean end rather than a falsely complete one. What we already owed is still flushed.
 void ClientConnection::MarkAborted(TerminationCause cause) {
-  graceful_ = false;
   termination_.Record(TerminationEvent::kAborted, worker_.NowNs(), cause);
 }
 
 void ClientConnection::MaybeStartGracefulClose() {
   if (state_ != ConnState::kClosing) return;
   if (recv_armed_ || out_.busy()) return;  // wait: the chain must own the socket alone
-  Transition(ConnState::kChainSubmitted, graceful_ ? "graceful" : "abort");
+  Transition(ConnState::kChainSubmitted, Aborted() ? "abort" : "graceful");
 
   std::string& tls_pending = tls_->pending_ciphertext();
   out_.AppendOwned(tls_pending);
@@ -94,7 +93,7 @@ void ClientConnection::MaybeStartGracefulClose() {
   plan.slot = slot_;
   plan.flush = out_.TakeWaiting();
   const bool reset = termination_.Has(TerminationEvent::kPeerReset);
-  const bool send_close_notify = graceful_ && tls_->handshake_done() && !reset;
+  const bool send_close_notify = !Aborted() && tls_->handshake_done();
   if (send_close_notify && tls_->QueueCloseNotify() == TlsStatus::kOk) {
     plan.close_notify.swap(tls_->pending_ciphertext());
   }

@@ -86,7 +86,6 @@ void ClientConnection::Start(int fd, uint64_t id) {
   timer_deadline_ns_ = 0;
   queued_wakeup_ns_ = 0;
   release_idle_memory_at_ns_ = 0;
-  graceful_ = true;
   bytes_pending_at_shutdown_ = bytes_drained_ = 0;
   cipher_bytes_in_ = cipher_bytes_out_ = plain_bytes_in_ = plain_bytes_out_ = 0;
 

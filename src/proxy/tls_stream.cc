@@ -315,7 +315,6 @@ void ClientConnection::OnClientGone(int error) {
   }
   client_gone_ = true;
   termination_.Record(TerminationEvent::kPeerReset, worker_.NowNs());
-  graceful_ = false;
   termination_.NoteInitiator(CloseInitiator::kClient);
   // A send may still be in flight: its buffer stays until its completion; the rest goes now.
   (void)out_.TakeWaiting();

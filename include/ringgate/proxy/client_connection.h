@@ -172,6 +172,11 @@ class ClientConnection {
   void OnClientGone(int error);
   bool peer_fin() const { return termination_.Has(TerminationEvent::kPeerFin); }
   bool peer_close_notify() const { return termination_.Has(TerminationEvent::kPeerCloseNotify); }
+  // No close_notify will be sent: we chose to abort, or the client reset the connection.
+  bool Aborted() const {
+    return termination_.Has(TerminationEvent::kAborted) ||
+           termination_.Has(TerminationEvent::kPeerReset);
+  }
   bool InputEnded() const { return peer_fin() || peer_close_notify() || client_gone_; }
 
   Worker& worker_;
@@ -244,7 +249,6 @@ class ClientConnection {
   int64_t release_idle_memory_at_ns_ = 0;  // ScheduleIdleMemoryRelease; 0 = none pending
 
   // Shutdown.
-  bool graceful_ = true;  // send close_notify (false: abort, the client sees truncation)
   GracefulClose close_;
   uint64_t bytes_pending_at_shutdown_ = 0;
   uint64_t bytes_drained_ = 0;
