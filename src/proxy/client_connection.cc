@@ -123,26 +123,12 @@ void ClientConnection::OnCompletion(Op op, int result, uint32_t flags) {
       ops_.Finished();
       cancel_in_flight_ = false;
       break;
-    case Op::kShutdownFlush:
-    case Op::kShutdownCloseNotify:
-    case Op::kShutdownHalfClose:
-    case Op::kShutdownDrainRecv:
-    case Op::kShutdownDeadline:
-    case Op::kShutdownClose:
-    case Op::kCloseAfterBrokenChain:
+    RINGGATE_SHUTDOWN_CHAIN_OP_CASES:
       ops_.Finished();
       OnCloseStep(op, result);
       break;
-    case Op::kNone:
-    case Op::kAccept:
-    case Op::kWake:
-    case Op::kAcceptCancel:
-    case Op::kAcceptRetry:
-    case Op::kUpstreamConnect:
-    case Op::kUpstreamRecv:
-    case Op::kUpstreamSend:
-    case Op::kUpstreamCancelRecv:
-    case Op::kUpstreamClose:
+    RINGGATE_WORKER_OP_CASES:
+    RINGGATE_UPSTREAM_OP_CASES:
       RINGGATE_CHECK(false, "the worker routed another owner's completion to a client connection");
       break;
   }

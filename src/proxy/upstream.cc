@@ -251,21 +251,9 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
     case Op::kUpstreamClose:
       ops_.Finished();
       break;
-    case Op::kNone:
-    case Op::kAccept:
-    case Op::kWake:
-    case Op::kAcceptCancel:
-    case Op::kAcceptRetry:
-    case Op::kClientRecv:
-    case Op::kClientSend:
-    case Op::kClientCancelRecv:
-    case Op::kShutdownFlush:
-    case Op::kShutdownCloseNotify:
-    case Op::kShutdownHalfClose:
-    case Op::kShutdownDrainRecv:
-    case Op::kShutdownDeadline:
-    case Op::kShutdownClose:
-    case Op::kCloseAfterBrokenChain:
+    RINGGATE_WORKER_OP_CASES:
+    RINGGATE_CLIENT_IO_OP_CASES:
+    RINGGATE_SHUTDOWN_CHAIN_OP_CASES:
       RINGGATE_CHECK(false, "the worker routed another owner's completion to a backend connection");
       break;
   }

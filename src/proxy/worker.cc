@@ -226,11 +226,7 @@ void Worker::Dispatch(uint64_t user_data, int result, uint32_t flags) {
     case Op::kAcceptRetry:
       OnAcceptRetry();
       return;
-    case Op::kUpstreamConnect:
-    case Op::kUpstreamRecv:
-    case Op::kUpstreamSend:
-    case Op::kUpstreamCancelRecv:
-    case Op::kUpstreamClose: {
+    RINGGATE_UPSTREAM_OP_CASES : {
       Upstream* upstream = upstreams_.At(tag.slot, tag.generation);
       if (upstream == nullptr) {
         if (WorkerMetrics* m = metrics()) m->uring_stale_completions.Add();
@@ -242,16 +238,8 @@ void Worker::Dispatch(uint64_t user_data, int result, uint32_t flags) {
     case Op::kNone:
       if (WorkerMetrics* m = metrics()) m->uring_stale_completions.Add();
       return;
-    case Op::kClientRecv:
-    case Op::kClientSend:
-    case Op::kClientCancelRecv:
-    case Op::kShutdownFlush:
-    case Op::kShutdownCloseNotify:
-    case Op::kShutdownHalfClose:
-    case Op::kShutdownDrainRecv:
-    case Op::kShutdownDeadline:
-    case Op::kShutdownClose:
-    case Op::kCloseAfterBrokenChain: {
+    RINGGATE_CLIENT_IO_OP_CASES:
+    RINGGATE_SHUTDOWN_CHAIN_OP_CASES : {
       ClientConnection* client = Client(tag.slot, tag.generation);
       if (client == nullptr) {
         if (WorkerMetrics* m = metrics()) m->uring_stale_completions.Add();

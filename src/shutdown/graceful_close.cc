@@ -98,19 +98,9 @@ GracefulClose::Step GracefulClose::OnCompletion(Ring& ring, Op op, int result, i
       ReadTcpCloseView();
       step.kind = StepKind::kClosed;
       break;
-    case Op::kNone:
-    case Op::kAccept:
-    case Op::kWake:
-    case Op::kAcceptCancel:
-    case Op::kAcceptRetry:
-    case Op::kUpstreamConnect:
-    case Op::kUpstreamRecv:
-    case Op::kUpstreamSend:
-    case Op::kUpstreamCancelRecv:
-    case Op::kUpstreamClose:
-    case Op::kClientRecv:
-    case Op::kClientSend:
-    case Op::kClientCancelRecv:
+    RINGGATE_WORKER_OP_CASES:
+    RINGGATE_CLIENT_IO_OP_CASES:
+    RINGGATE_UPSTREAM_OP_CASES:
       RINGGATE_CHECK(false, "a completion that is not a step of the shutdown chain");
       break;
   }

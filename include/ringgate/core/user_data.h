@@ -37,6 +37,34 @@ enum class Op : uint8_t {
   kAcceptRetry,            // the timeout after which accepting resumes (out of descriptors)
 };
 
+// Every Op belongs to exactly one owner. Completion handlers switch over Op without a
+// `default`, naming the groups they do not own with these case lists, so that a new Op that is
+// not placed in a group fails to compile (-Wswitch) rather than being dropped.
+#define RINGGATE_WORKER_OP_CASES \
+  case Op::kNone:                \
+  case Op::kAccept:              \
+  case Op::kWake:                \
+  case Op::kAcceptCancel:        \
+  case Op::kAcceptRetry
+#define RINGGATE_CLIENT_IO_OP_CASES \
+  case Op::kClientRecv:             \
+  case Op::kClientSend:             \
+  case Op::kClientCancelRecv
+#define RINGGATE_SHUTDOWN_CHAIN_OP_CASES \
+  case Op::kShutdownFlush:               \
+  case Op::kShutdownCloseNotify:         \
+  case Op::kShutdownHalfClose:           \
+  case Op::kShutdownDrainRecv:           \
+  case Op::kShutdownDeadline:            \
+  case Op::kShutdownClose:               \
+  case Op::kCloseAfterBrokenChain
+#define RINGGATE_UPSTREAM_OP_CASES \
+  case Op::kUpstreamConnect:       \
+  case Op::kUpstreamRecv:          \
+  case Op::kUpstreamSend:          \
+  case Op::kUpstreamCancelRecv:    \
+  case Op::kUpstreamClose
+
 struct OpTag {
   Op op = Op::kNone;
   uint32_t generation = 0;  // only the low 24 bits are kept
