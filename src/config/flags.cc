@@ -85,6 +85,8 @@ ABSL_FLAG(absl::Duration, upstream_idle_timeout, Defaults().upstream_idle_timeou
           "idle pooled backend connections are closed after this long");
 ABSL_FLAG(uint32_t, upstream_idle_max, U32(Defaults().upstream_idle_max),
           "idle pooled backend connections kept per worker");
+ABSL_FLAG(absl::Duration, tunnel_idle_timeout, Defaults().tunnel_idle_timeout,
+          "a WebSocket tunnel with no bytes either way for this long is closed gracefully");
 ABSL_FLAG(absl::Duration, drain_timeout, Defaults().drain_timeout,
           "SIGTERM/SIGINT: how long in-flight requests may take before they are cut");
 ABSL_FLAG(std::string, log_level, LogLevelName(Defaults().log_level),
@@ -165,7 +167,7 @@ std::string FlagHelp() {
       {"Timeouts",
        {"handshake_timeout", "request_header_timeout", "request_body_timeout", "idle_timeout",
         "upstream_connect_timeout", "upstream_response_timeout", "close_notify_timeout",
-        "send_timeout", "drain_timeout"}},
+        "send_timeout", "tunnel_idle_timeout", "drain_timeout"}},
       {"Limits",
        {"max_conns", "upstream_idle_max", "upstream_idle_timeout", "max_request_head",
         "max_request_headers", "max_request_line", "max_request_body", "max_pipelined",
@@ -308,6 +310,8 @@ absl::StatusOr<Config> ConfigFromFlags() {
       {"--close-notify-timeout", absl::GetFlag(FLAGS_close_notify_timeout),
        &config.close_notify_timeout},
       {"--drain-timeout", absl::GetFlag(FLAGS_drain_timeout), &config.drain_timeout},
+      {"--tunnel-idle-timeout", absl::GetFlag(FLAGS_tunnel_idle_timeout),
+       &config.tunnel_idle_timeout},
       {"--send-timeout", absl::GetFlag(FLAGS_send_timeout), &config.send_timeout},
       {"--upstream-idle-timeout", absl::GetFlag(FLAGS_upstream_idle_timeout),
        &config.upstream_idle_timeout},

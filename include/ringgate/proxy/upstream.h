@@ -37,6 +37,9 @@ class Upstream {
   void Send(std::string_view bytes);
   void SendOwned(std::string& bytes);
   void Close();
+  // A tunnel's client has finished sending: once every byte queued for the backend has been
+  // sent, shutdown(SHUT_WR) passes the client's FIN on. Reading goes on until the backend closes.
+  void HalfCloseWhenSent();
   // Stops or restarts reading from the backend (backpressure from a slow client).
   void PauseRecv();
   void ResumeRecv();
@@ -63,6 +66,7 @@ class Upstream {
   void SubmitSend();
   void SubmitBytes(std::string_view bytes);
   void MaybeFinishClose();
+  void MaybeHalfClose();
   class ClientConnection* BoundClient();
 
   Worker& worker_;
@@ -75,6 +79,8 @@ class Upstream {
   bool recv_paused_ = false;
   bool cancel_in_flight_ = false;
   bool close_submitted_ = false;
+  bool half_close_wanted_ = false;
+  bool half_close_submitted_ = false;
   bool reused_ = false;
   bool has_client_ = false;
   uint64_t request_bytes_submitted_ = 0;
