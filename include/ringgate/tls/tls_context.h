@@ -44,16 +44,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "ringgate/tls/certificate_files.h"
 #include "ringgate/tls/tls_group.h"
 #include "ringgate/tls/wolfssl.h"
 
 namespace ringgate {
-
-// One --cert/--key pair.
-struct CertificateFiles {
-  std::string cert_path;
-  std::string key_path;
-};
 
 class TlsContext {
  public:

@@ -91,6 +91,8 @@ class TlsSession {
   const std::string& server_name() const { return server_name_; }
   // Which of the context's certificates the session uses (0, the default, until chosen).
   size_t certificate() const { return certificate_; }
+  // That certificate's file (from the set the session was made from, whatever a reload did).
+  const std::string& certificate_path() const { return context_.certificate_path(certificate_); }
 
  private:
   static int OnRecv(WOLFSSL* ssl, char* buf, int size, void* ctx);
