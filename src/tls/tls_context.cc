@@ -230,14 +230,23 @@ absl::Status ApplyCommonSettings(WOLFSSL_CTX* ctx) {
   return absl::OkStatus();
 }
 
-// The DNS names in the subjectAltName of the first certificate of a PEM file (the leaf), as
-// written there ("*.example.test" for a wildcard). Empty when it has none or cannot be read:
-// wolfSSL has accepted the file by then, so what remains is only whether it names hosts.
-std::vector<std::string> SubjectAltDnsNames(const std::string& pem_path) {
-  std::ifstream file(pem_path);
+// A certificate file's bytes: wolfSSL loads the chain from them and SubjectAltDnsNames reads the
+// leaf's names from the same bytes, so a file rewritten meanwhile cannot split the two.
+absl::StatusOr<std::string> ReadCertificateFile(const std::string& path) {
+  if (absl::Status s = CheckReadable(path, "certificate"); !s.ok()) return s;
+  std::ifstream file(path, std::ios::binary);
   std::stringstream text;
   text << file.rdbuf();
-  const std::string pem = text.str();
+  if (!file) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read certificate file '", path, "'"));
+  }
+  return text.str();
+}
+
+// The DNS names in the subjectAltName of the first certificate of a PEM chain (the leaf), as
+// written there ("*.example.test" for a wildcard). Empty when it has none or cannot be read:
+// wolfSSL has accepted the chain by then, so what remains is only whether it names hosts.
+std::vector<std::string> SubjectAltDnsNames(const std::string& pem) {
   constexpr std::string_view kBegin = "-----BEGIN CERTIFICATE-----";
   constexpr std::string_view kEnd = "-----END CERTIFICATE-----";
   const size_t begin = pem.find(kBegin);
@@ -324,7 +333,8 @@ absl::StatusOr<TlsContext::Certificate> TlsContext::LoadCertificate(
     const std::vector<TlsGroup>& groups) {
   const std::string& cert_path = files.cert_path;
   const std::string& key_path = files.key_path;
-  if (absl::Status s = CheckReadable(cert_path, "certificate"); !s.ok()) return s;
+  absl::StatusOr<std::string> chain = ReadCertificateFile(cert_path);
+  if (!chain.ok()) return chain.status();
   if (absl::Status s = CheckReadable(key_path, "private key", /*secret=*/true); !s.ok()) return s;
 
   WOLFSSL_CTX* raw = wolfSSL_CTX_new(wolfSSLv23_server_method());
@@ -333,7 +343,9 @@ absl::StatusOr<TlsContext::Certificate> TlsContext::LoadCertificate(
   if (absl::Status s = ApplyCommonSettings(raw); !s.ok()) return s;
   if (absl::Status s = SetGroups(raw, groups); !s.ok()) return s;
 
-  if (wolfSSL_CTX_use_certificate_chain_file(raw, cert_path.c_str()) != WOLFSSL_SUCCESS) {
+  if (wolfSSL_CTX_use_certificate_chain_buffer(
+          raw, reinterpret_cast<const unsigned char*>(chain->data()),
+          static_cast<long>(chain->size())) != WOLFSSL_SUCCESS) {
     return absl::InvalidArgumentError(absl::StrCat(
         "certificate file '", cert_path, "' is not a PEM certificate chain", WolfErrorDetail()));
   }
@@ -356,7 +368,7 @@ absl::StatusOr<TlsContext::Certificate> TlsContext::LoadCertificate(
                                                    "' does not match certificate '", cert_path,
                                                    "' (a test handshake with them failed)"));
   }
-  return Certificate{ctx.ctx_, cert_path, SubjectAltDnsNames(cert_path)};
+  return Certificate{ctx.ctx_, cert_path, SubjectAltDnsNames(*chain)};
 }
 
 absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path,
