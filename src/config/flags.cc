@@ -18,6 +18,7 @@
 #include "absl/flags/reflection.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "fmt/format.h"
 #include "ringgate/tls/tls_group.h"
@@ -49,8 +50,11 @@ using ringgate::U32;
 // unpinned, nobody trusted.
 ABSL_FLAG(std::string, listen, kDefaultListen, "TLS listen address, host:port");
 ABSL_FLAG(std::string, backend, kDefaultBackend, "plain-HTTP backend address, host:port");
-ABSL_FLAG(std::string, cert, Defaults().cert_path, "PEM certificate chain (ECDSA or RSA)");
-ABSL_FLAG(std::string, key, Defaults().key_path, "PEM private key matching --cert");
+ABSL_FLAG(std::string, cert, Defaults().cert_path,
+          "PEM certificate chain (ECDSA or RSA), or a comma-separated list of them: each serves "
+          "the DNS names of its subjectAltName (SNI), the first also every other name");
+ABSL_FLAG(std::string, key, Defaults().key_path,
+          "PEM private key matching --cert, or a list matching --cert's, in the same order");
 ABSL_FLAG(std::string, ticket_key_file, Defaults().ticket_key_path,
           "session ticket keys shared by every instance given the same file: 1 to 16 keys of 48 "
           "bytes (openssl rand 48); the first encrypts. Reloaded on SIGHUP. Empty: a key of this "
@@ -304,11 +308,27 @@ absl::StatusOr<Config> ConfigFromFlags() {
   if (!backend.ok())
     return absl::InvalidArgumentError(absl::StrCat("--backend: ", backend.status().message()));
   config.backend = *backend;
-  config.cert_path = absl::GetFlag(FLAGS_cert);
-  config.key_path = absl::GetFlag(FLAGS_key);
   config.ticket_key_path = absl::GetFlag(FLAGS_ticket_key_file);
-  if (config.cert_path.empty() || config.key_path.empty()) {
+  if (absl::GetFlag(FLAGS_cert).empty() || absl::GetFlag(FLAGS_key).empty()) {
     return absl::InvalidArgumentError("--cert and --key are required (PEM files)");
+  }
+  {
+    const std::vector<std::string> certs = absl::StrSplit(absl::GetFlag(FLAGS_cert), ',');
+    const std::vector<std::string> keys = absl::StrSplit(absl::GetFlag(FLAGS_key), ',');
+    if (certs.size() != keys.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--cert lists ", certs.size(), " files and --key ", keys.size(),
+                       ": give one key per certificate, in the same order (comma-separated)"));
+    }
+    for (size_t i = 0; i < certs.size(); ++i) {
+      if (certs[i].empty() || keys[i].empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--cert and --key: entry ", i + 1, " is empty (a stray comma?)"));
+      }
+      config.certificates.push_back({certs[i], keys[i]});
+    }
+    config.cert_path = certs.front();
+    config.key_path = keys.front();
   }
   if (const std::string groups = absl::GetFlag(FLAGS_tls_groups); !groups.empty()) {
     absl::StatusOr<std::vector<TlsGroup>> parsed = ParseTlsGroups(groups);

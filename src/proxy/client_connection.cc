@@ -311,12 +311,12 @@ void ClientConnection::NotePeerFin() {
 void ClientConnection::AppendJson(fmt::memory_buffer& out, int64_t now_ns) const {
   fmt::format_to(std::back_inserter(out),
                  "{{\"conn\":\"{}\",\"worker\":{},\"peer\":\"{}\",\"state\":\"{}\","
-                 "\"control_state\":\"{}\","
+                 "\"control_state\":\"{}\",\"sni\":\"{}\","
                  "\"age_ms\":{:.3f},\"requests\":{},\"tls_bytes_in\":{},\"tls_bytes_out\":{},"
                  "\"http_bytes_in\":{},\"http_bytes_out\":{},\"send_queue_bytes\":{},"
                  "\"buffered_bytes\":{},\"unanswered_input_bytes\":{}}}",
                  FormatConnectionId(id_), worker_.id(), peer_ip_, LifecycleStateName(life_.state()),
-                 ConnStateName(state_),
+                 ConnStateName(state_), tls_ ? tls_->server_name() : std::string(),
                  static_cast<double>(now_ns - life_.entered_ns(LifecycleState::kCreated)) / 1e6,
                  requests_, cipher_bytes_in_, cipher_bytes_out_, plain_bytes_in_, plain_bytes_out_,
                  out_.backlog(), BufferedBytes(), plaintext_in_.size() - plaintext_offset_);

@@ -117,7 +117,9 @@ void ClientConnection::ProcessCiphertext() {
         .With("version", tls_->version())
         .With("cipher", tls_->cipher())
         .With("group", TlsGroupName(tls_group_))
-        .With("resumed", tls_->resumed());
+        .With("resumed", tls_->resumed())
+        .With("sni", tls_->server_name())
+        .With("certificate", tls_->certificate_path());
     if (WorkerMetrics* m = metrics()) {
       const TlsVersionLabel v = tls_->version() == "TLSv1.3"   ? TlsVersionLabel::kTls13
                                 : tls_->version() == "TLSv1.2" ? TlsVersionLabel::kTls12

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "ringgate/core/log.h"
+#include "ringgate/tls/certificate_files.h"
 #include "ringgate/tls/tls_group.h"
 
 namespace ringgate {
@@ -62,8 +63,10 @@ inline constexpr int kThreadsOnePerCpu = 0;  // --threads=0: one per online CPU 
 struct Config {
   SocketAddress listen;   // default kDefaultListen
   SocketAddress backend;  // default kDefaultBackend
-  std::string cert_path;
+  std::string cert_path;  // the first (default) certificate of `certificates`
   std::string key_path;
+  // --cert and --key as comma lists of equal length: each certificate with its key, in order.
+  std::vector<CertificateFiles> certificates;
   std::string ticket_key_path;  // empty: tickets under a key of this process's own
   std::vector<TlsGroup> tls_groups = DefaultTlsGroups();  // key exchange, in order of preference
   int threads = 1;          // resolved: --threads=0 becomes the CPU count

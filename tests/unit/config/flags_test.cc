@@ -189,6 +189,24 @@ TEST_F(FlagsTest, CertAndKeyAreRequired) {
   EXPECT_EQ(ExpectTaken({"--ticket-key-file=/etc/tickets"}).ticket_key_path, "/etc/tickets");
 }
 
+TEST_F(FlagsTest, CertAndKeyTakeCommaListsOfEqualLength) {
+  const Config one = ExpectTaken({});
+  ASSERT_EQ(one.certificates.size(), 1u);
+  EXPECT_EQ(one.certificates[0].cert_path, "cert.pem");
+  EXPECT_EQ(one.certificates[0].key_path, "key.pem");
+  const Config three = ExpectTaken({"--cert=a.pem,b.pem,c.pem", "--key=a.key,b.key,c.key"});
+  ASSERT_EQ(three.certificates.size(), 3u);
+  EXPECT_EQ(three.certificates[1].cert_path, "b.pem");
+  EXPECT_EQ(three.certificates[2].key_path, "c.key");
+  EXPECT_EQ(three.cert_path, "a.pem") << "the first is the default";
+  EXPECT_EQ(three.key_path, "a.key");
+  ExpectRefused("--cert=a.pem,b.pem", "--cert lists 2 files and --key 1");
+  absl::StatusOr<Config> stray_comma = Parse({"--cert=a.pem,", "--key=a.key,"});
+  ASSERT_FALSE(stray_comma.ok());
+  EXPECT_NE(stray_comma.status().message().find("entry 2 is empty"), std::string_view::npos)
+      << stray_comma.status();
+}
+
 TEST_F(FlagsTest, ListenAndBackendAreHostPort) {
   Config c = ExpectTaken({"--listen=[::1]:9443"});
   EXPECT_EQ(c.listen.family(), AF_INET6);
