@@ -250,6 +250,13 @@ void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
           .With("timeout", absl::FormatDuration(worker_.config().tunnel_idle_timeout));
       RequestClose(CloseKind::kGraceful, CloseInitiator::kServerTimeout);
       break;
+    case ClientTimer::kTunnelBackendSend:
+      LogLine(spdlog::level::warn, "websocket backend stopped reading; closing the tunnel", id_)
+          .With("owed_to_backend_bytes",
+                BoundUpstream() != nullptr ? BoundUpstream()->send_backlog() : 0)
+          .With("send_timeout", absl::FormatDuration(worker_.config().send_timeout));
+      RequestClose(CloseKind::kAbort, CloseInitiator::kBackend, TerminationCause::kTimeout);
+      break;
     case ClientTimer::kNone:
       break;
   }

@@ -249,7 +249,12 @@ void ClientConnection::OnSend(int result) {
     } else if (exchange_active_) {
       SetTimer(ClientTimer::kUpstreamResponse, worker_.config().upstream_response_timeout);
     } else if (in_tunnel()) {
-      SetTimer(ClientTimer::kTunnelIdle, worker_.config().tunnel_idle_timeout);
+      Upstream* upstream = BoundUpstream();
+      if (upstream != nullptr && upstream->send_backlog() > OwedHigh()) {
+        SetTimer(ClientTimer::kTunnelBackendSend, worker_.config().send_timeout);
+      } else {
+        SetTimer(ClientTimer::kTunnelIdle, worker_.config().tunnel_idle_timeout);
+      }
     } else {
       SetTimer(ClientTimer::kIdle, worker_.config().idle_timeout);
     }

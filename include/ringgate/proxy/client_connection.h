@@ -46,16 +46,17 @@ class Upstream;
 // What the connection's single timer is waiting for.
 enum class ClientTimer : uint8_t {
   kNone,
-  kHandshake,         // TLS handshake must finish
-  kIdle,              // keep-alive: the next request must begin
-  kRequestHead,       // a begun request head must complete
-  kRequestBody,       // the next byte of a request body owed must arrive
-  kUpstreamConnect,   // the backend must accept the connection
-  kUpstreamResponse,  // the backend must send (more of) its response
-  kClientSend,        // the client must accept some of the bytes we owe it
-  kShutdownBackstop,  // the chain must have finished its current phase by now (see OnTimer)
-  kDrainClose,        // draining: this idle connection's turn to close
-  kTunnelIdle,        // a WebSocket tunnel must carry a byte either way
+  kHandshake,          // TLS handshake must finish
+  kIdle,               // keep-alive: the next request must begin
+  kRequestHead,        // a begun request head must complete
+  kRequestBody,        // the next byte of a request body owed must arrive
+  kUpstreamConnect,    // the backend must accept the connection
+  kUpstreamResponse,   // the backend must send (more of) its response
+  kClientSend,         // the client must accept some of the bytes we owe it
+  kShutdownBackstop,   // the chain must have finished its current phase by now (see OnTimer)
+  kDrainClose,         // draining: this idle connection's turn to close
+  kTunnelIdle,         // a WebSocket tunnel must carry a byte either way
+  kTunnelBackendSend,  // a tunnel's backend must take some of the client's bytes it owes
 };
 
 class ClientConnection {
@@ -140,7 +141,8 @@ class ClientConnection {
   // Client plaintext to the backend; the client's close_notify or FIN half-closes the backend.
   void RelayTunnelFromClient();
   void RelayTunnelToClient(std::string_view bytes);
-  void TouchTunnel();  // bytes moved: the idle deadline starts again
+  void TouchTunnel();             // bytes moved: the idle deadline starts again
+  void OnTunnelBackendDrained();  // the backend took some of the client's bytes
   // The backend's side of the tunnel ended: 0 for its FIN, else the error.
   void OnTunnelBackendEnded(int error);
   bool in_tunnel() const { return state_ == ConnState::kTunnel; }
