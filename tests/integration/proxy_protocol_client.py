@@ -13,8 +13,8 @@ leave in one send, as a balancer that forwards the client's first bytes at once 
 
   proxy_protocol_client.py refused --port P [--hex H] [--client-hello] [--bind ADDR] [--max S]
       Sends the bytes H (hex), then a ClientHello if asked, from ADDR if given; then reads until
-      the proxy closes (or --max seconds pass). Prints "closed ms=M bytes=N" (M: from the last
-      send to the close; N: bytes the proxy sent) or "open" if it did not close in time.
+      the proxy closes (or --max seconds pass). Prints "closed ms=M bytes=N" (M: from just before
+      the connect to the close; N: bytes the proxy sent) or "open" if it did not close in time.
 
 Exits non-zero when the exchange fails.
 """
@@ -139,13 +139,14 @@ def refused(args):
     if args.bind:
         sock.bind((args.bind, 0))
     sock.settimeout(10)
+    # From before the connect: the proxy's handshake timer starts at its accept, after this.
+    started = time.monotonic()
     sock.connect(("127.0.0.1", args.port))
     first = bytes.fromhex(args.hex)
     if args.client_hello:
         first += TlsOverSocket(sock).client_hello()
     if first:
         sock.sendall(first)
-    sent_at = time.monotonic()
     received = 0
     sock.settimeout(args.max)
     try:
@@ -161,7 +162,7 @@ def refused(args):
         pass
     finally:
         sock.close()
-    print("closed ms=%d bytes=%d" % ((time.monotonic() - sent_at) * 1000, received))
+    print("closed ms=%d bytes=%d" % ((time.monotonic() - started) * 1000, received))
 
 
 def main():

@@ -111,7 +111,7 @@ TEST_F(ProxyProtocolTest, AHeaderThatStallsIsClosedAtTheHandshakeTimeout) {
   CommandResult r = Client("refused", "--hex " + ToHex("PROXY TCP4 192.0.2.1 198.51") + " --max 5");
   int ms = -1;
   ASSERT_EQ(std::sscanf(r.output.c_str(), "closed ms=%d", &ms), 1) << r.output;
-  EXPECT_GE(ms, kHandshakeTimeoutMs - 50) << "not before the timeout";
+  EXPECT_GE(ms, kHandshakeTimeoutMs) << "not before the timeout (timed from before the connect)";
   EXPECT_LT(ms, kHandshakeTimeoutMs + 1500) << "at the timeout, not much later";
   EXPECT_TRUE(WaitUntil([&] { return Rejected("timeout") == before + 1; }, std::chrono::seconds(3),
                         "the refusal is counted as timeout"));
