@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "fmt/format.h"
 #include "ringgate/tls/tls_group.h"
@@ -131,6 +132,12 @@ ABSL_FLAG(
 ABSL_FLAG(std::string, trusted_proxies, "",
           "CIDR blocks (comma-separated) whose X-Forwarded-For is appended to and whose other "
           "forwarding headers are kept; from any other peer they are replaced (empty: none)");
+ABSL_FLAG(bool, proxy_protocol, Defaults().proxy_protocol,
+          "every client connection starts with a PROXY protocol header (v1 or v2) from an L4 "
+          "balancer in --proxy-protocol-from; its source address becomes the client's address");
+ABSL_FLAG(std::string, proxy_protocol_from, "",
+          "CIDR blocks (comma-separated) of the L4 balancers that send the PROXY header; required "
+          "with --proxy-protocol, which refuses connections from any other peer");
 ABSL_FLAG(uint32_t, ring_entries, Defaults().ring_entries,
           "submission queue entries per worker ring");
 ABSL_FLAG(uint32_t, recv_buffers, Defaults().recv_buffers,
@@ -206,7 +213,8 @@ std::string FlagHelp() {
     const char* title;
     std::initializer_list<const char*> flags;
   } kGroups[] = {
-      {"Listen and backends", {"listen", "backend", "trusted_proxies"}},
+      {"Listen and backends",
+       {"listen", "backend", "trusted_proxies", "proxy_protocol", "proxy_protocol_from"}},
       {"TLS", {"cert", "key", "ticket_key_file", "tls_groups"}},
       {"Privileges", {"user", "core_dumps"}},
       {"Timeouts",
@@ -281,6 +289,33 @@ absl::Status CheckUserToRunAs(const std::string& user) {
     return absl::InvalidArgumentError(
         absl::StrCat("--user ", user, ": ringgate must start as root to change user"));
   }
+  return absl::OkStatus();
+}
+
+// --proxy-protocol and --proxy-protocol-from: one without the other is a mistake either way
+// (no balancer may send the header, or the list is silently unused).
+absl::Status ProxyProtocolFromFlags(Config& config) {
+  config.proxy_protocol = absl::GetFlag(FLAGS_proxy_protocol);
+  const std::string from = absl::GetFlag(FLAGS_proxy_protocol_from);
+  absl::StatusOr<std::vector<Cidr>> blocks = ParseCidrList(from);
+  if (!blocks.ok()) {
+    // ParseCidrList names --trusted-proxies, the list it was first written for.
+    absl::string_view why = blocks.status().message();
+    absl::ConsumePrefix(&why, "--trusted-proxies: ");
+    return absl::InvalidArgumentError(absl::StrCat("--proxy-protocol-from: ", why));
+  }
+  if (config.proxy_protocol && blocks->empty()) {
+    return absl::InvalidArgumentError(
+        "--proxy-protocol needs --proxy-protocol-from: the addresses of the load balancers that "
+        "send the PROXY header (e.g. --proxy-protocol-from=10.0.0.0/8); connections from any "
+        "other peer are refused");
+  }
+  if (!config.proxy_protocol && !blocks->empty()) {
+    return absl::InvalidArgumentError(
+        "--proxy-protocol-from is set but --proxy-protocol is off: add --proxy-protocol to read "
+        "the PROXY header from those peers, or drop --proxy-protocol-from");
+  }
+  config.proxy_protocol_from = *std::move(blocks);
   return absl::OkStatus();
 }
 
@@ -422,6 +457,7 @@ absl::StatusOr<Config> ConfigFromFlags() {
   auto trusted = ParseCidrList(absl::GetFlag(FLAGS_trusted_proxies));
   if (!trusted.ok()) return trusted.status();
   config.trusted_proxies = *std::move(trusted);
+  if (absl::Status s = ProxyProtocolFromFlags(config); !s.ok()) return s;
   if (config.max_request_head_bytes < 1024 || config.max_request_headers < 1 ||
       config.max_request_target_bytes < 16) {
     return absl::InvalidArgumentError(

@@ -45,9 +45,14 @@ void ClientConnection::Start(int fd, uint64_t id) {
   id_ = id;
   sockaddr_storage peer{};
   socklen_t peer_length = sizeof peer;
+  // --proxy-protocol: only these peers (the L4 balancers) may send the header; it is read first.
+  awaiting_proxy_header_ = worker_.config().proxy_protocol;
+  std::string().swap(proxy_header_in_);
+  bool may_send_proxy_header = false;
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) == 0) {
     peer_ip_ = PeerIp(peer);
     peer_trusted_ = AddressInCidrs(peer, worker_.config().trusted_proxies);
+    may_send_proxy_header = AddressInCidrs(peer, worker_.config().proxy_protocol_from);
   } else {
     peer_ip_ = "unknown";
     peer_trusted_ = false;
@@ -98,6 +103,11 @@ void ClientConnection::Start(int fd, uint64_t id) {
   LogLine(spdlog::level::debug, "accepted", id_)
       .With("peer", peer_ip_)
       .With("worker", worker_.id());
+  if (awaiting_proxy_header_ && !may_send_proxy_header) {
+    RejectProxyHeader(ProxyProtocolRejection::kNotAllowed, "peer not in --proxy-protocol-from",
+                      CloseInitiator::kServerPolicy, TerminationCause::kError);
+    return;
+  }
   ArmRecv();
 }
 
@@ -178,6 +188,11 @@ void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
   timer_ = ClientTimer::kNone;
   switch (fired) {
     case ClientTimer::kHandshake:
+      if (awaiting_proxy_header_) {
+        RejectProxyHeader(ProxyProtocolRejection::kTimeout, "incomplete at --handshake-timeout",
+                          CloseInitiator::kServerTimeout, TerminationCause::kTimeout);
+        break;
+      }
       LogLine(spdlog::level::info, "handshake timed out", id_);
       RequestClose(CloseKind::kAbort, CloseInitiator::kServerTimeout, TerminationCause::kTimeout);
       break;

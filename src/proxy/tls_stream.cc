@@ -59,8 +59,13 @@ void ClientConnection::OnRecv(int result, uint32_t flags) {
   if (flags & IORING_CQE_F_BUFFER) {
     uint16_t bid = BufferRing::BufferId(flags);
     if (result > 0) {
-      tls_->FeedCiphertext(worker_.buffers().Data(bid, static_cast<size_t>(result)));
-      cipher_bytes_in_ += static_cast<uint64_t>(result);
+      const std::string_view bytes = worker_.buffers().Data(bid, static_cast<size_t>(result));
+      if (!awaiting_proxy_header_) {
+        tls_->FeedCiphertext(bytes);
+        cipher_bytes_in_ += static_cast<uint64_t>(result);
+      } else if (!closing()) {  // (a refused header's later bytes are dropped)
+        TakeProxyHeader(bytes);
+      }
     }
     worker_.buffers().Return(bid);
   }
@@ -85,7 +90,14 @@ void ClientConnection::OnRecv(int result, uint32_t flags) {
     if (result > 0 || result == 0) DrainAfterCloseNotify({});
     return;
   }
-  if (result >= 0 || client_gone_) ProcessCiphertext();
+  if (awaiting_proxy_header_) {  // still before TLS: nothing to decrypt yet
+    if (InputEnded()) {
+      ProxyHeaderCutShort();
+      return;
+    }
+  } else if (result >= 0 || client_gone_) {
+    ProcessCiphertext();
+  }
   if (!recv_armed_) ArmRecv();
 }
 

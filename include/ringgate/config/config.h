@@ -101,7 +101,12 @@ struct Config {
   uint32_t max_pipelined = 32;                 // complete requests read ahead of the one answered
   size_t max_conn_buffer_bytes = 256 * 1024;   // user-space bytes one connection may hold
   std::vector<Cidr> trusted_proxies;           // peers whose forwarding headers are believed
-  size_t max_conns_per_worker = 0;             // 0: no limit; over it new connections are closed
+  // --proxy-protocol: every client connection starts with a PROXY header (v1 or v2), sent by
+  // one of the L4 balancers in proxy_protocol_from (required then; any other peer is refused);
+  // the header's source address is the connection's peer from then on (docs/operations.md).
+  bool proxy_protocol = false;
+  std::vector<Cidr> proxy_protocol_from;
+  size_t max_conns_per_worker = 0;  // 0: no limit; over it new connections are closed
 
   // Logs and diagnostics.
   spdlog::level::level_enum log_level = spdlog::level::info;

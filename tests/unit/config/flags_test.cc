@@ -365,6 +365,25 @@ TEST_F(FlagsTest, TrustedProxiesAreCidrBlocks) {
                 "--trusted-proxies: an empty entry in the list");
 }
 
+TEST_F(FlagsTest, ProxyProtocolNeedsTheBalancersItTrusts) {
+  EXPECT_FALSE(ExpectTaken({}).proxy_protocol) << "off unless asked for";
+  EXPECT_TRUE(ExpectTaken({}).proxy_protocol_from.empty());
+  Config on = ExpectTaken({"--proxy-protocol", "--proxy-protocol-from=10.0.0.0/8,2001:db8::7"});
+  EXPECT_TRUE(on.proxy_protocol);
+  ASSERT_EQ(on.proxy_protocol_from.size(), 2u);
+  EXPECT_EQ(on.proxy_protocol_from[0].prefix_bits, 96 + 8);
+  EXPECT_EQ(on.proxy_protocol_from[1].prefix_bits, 128);
+  ExpectRefused("--proxy-protocol", "--proxy-protocol needs --proxy-protocol-from");
+  ExpectRefused("--proxy-protocol-from=10.0.0.0/8",
+                "--proxy-protocol-from is set but --proxy-protocol is off");
+  absl::StatusOr<Config> bad = Parse({"--proxy-protocol", "--proxy-protocol-from=10.0.0.0/40"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "--proxy-protocol-from: '10.0.0.0/40' has an invalid prefix length");
+  EXPECT_NE(FlagHelp().find("  --proxy-protocol=false "), std::string::npos);
+  EXPECT_NE(FlagHelp().find("  --proxy-protocol-from= "), std::string::npos);
+}
+
 TEST_F(FlagsTest, AdminListenAndToken) {
   const std::string token(32, 'f');
   Config off = ExpectTaken({"--admin-listen=off", "--admin-token=short"});
