@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -302,13 +301,26 @@ TEST(MetricFamiliesTest, TheGrafanaDashboardQueriesOnlyDeclaredMetricsAndLabels)
   ASSERT_FALSE(dashboard.empty()) << "docs/grafana-dashboard.json not found";
   std::map<std::string, const MetricFamily*> families;
   for (const MetricFamily& f : MetricFamilies()) families[std::string(f.name)] = &f;
-  const std::regex query(R"re(sum (by \(([a-z_, ]+)\) )?\((rate\()?(ringgate_[a-z_]+))re");
+  // Each query's aggregation: `sum [by (labels)] ([rate(]ringgate_...`. (Scanned by hand: GCC 12
+  // warns falsely inside std::regex under the sanitizer build.)
   int queries = 0;
   std::set<std::string> used;
-  for (auto it = std::sregex_iterator(dashboard.begin(), dashboard.end(), query);
-       it != std::sregex_iterator(); ++it) {
+  for (size_t at = dashboard.find("sum "); at != std::string::npos;
+       at = dashboard.find("sum ", at + 1)) {
+    size_t p = at + 4;
+    std::string by;
+    if (dashboard.compare(p, 4, "by (") == 0) {
+      const size_t close = dashboard.find(')', p);
+      by = dashboard.substr(p + 4, close - p - 4);
+      p = close + 2;
+    }
+    if (dashboard.compare(p, 1, "(") != 0) continue;
+    ++p;
+    if (dashboard.compare(p, 5, "rate(") == 0) p += 5;
+    if (dashboard.compare(p, 9, "ringgate_") != 0) continue;
+    const size_t end = dashboard.find_first_not_of("abcdefghijklmnopqrstuvwxyz_", p);
     ++queries;
-    std::string name = (*it)[4];
+    std::string name = dashboard.substr(p, end - p);
     const bool bucket = name.ends_with("_bucket");
     if (bucket) name.resize(name.size() - std::string("_bucket").size());
     const auto family = families.find(name);
@@ -318,12 +330,12 @@ TEST(MetricFamiliesTest, TheGrafanaDashboardQueriesOnlyDeclaredMetricsAndLabels)
     }
     used.insert(name);
     EXPECT_EQ(bucket, family->second->type == "histogram") << name;
-    std::stringstream by((*it)[2].str());
-    for (std::string label; std::getline(by, label, ',');) {
+    std::stringstream labels(by);
+    for (std::string label; std::getline(labels, label, ',');) {
       label.erase(0, label.find_first_not_of(' '));
-      const auto& labels = family->second->labels;
+      const auto& declared = family->second->labels;
       const bool known = (bucket && label == "le") ||
-                         std::find(labels.begin(), labels.end(), label) != labels.end();
+                         std::find(declared.begin(), declared.end(), label) != declared.end();
       EXPECT_TRUE(known) << name << " has no label " << label;
     }
   }
