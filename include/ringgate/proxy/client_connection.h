@@ -130,7 +130,11 @@ class ClientConnection {
   HttpLimits RequestLimits() const;  // --max-request-* for every request parser here
   void StartExchange();
   void FinishExchange(bool upstream_reusable);
-  bool RetryOnFreshUpstream(bool request_reached_backend);
+  bool RetryOnFreshUpstream(bool request_reached_backend, size_t failed_backend,
+                            bool may_reuse_backend);
+  // No backend is usable: 503 with Retry-After (backend_group.h).
+  void AnswerNoBackendAvailable();
+  void FinishExchangeAnsweredWithoutBackend();
   // Writing.
   void QueuePlaintext(std::string_view plain);
   void FlushToClient();
@@ -153,6 +157,8 @@ class ClientConnection {
   void DrainAfterCloseNotify(std::string_view ciphertext);
   void Finalize();
   Upstream* BoundUpstream() const;
+  // The bound backend connection's --backend entry, for log lines ("-" when none is bound).
+  std::string_view BoundBackendName() const;
   void DetachUpstream(bool reusable);
   void SetTimer(ClientTimer kind, absl::Duration after);
   WorkerMetrics* metrics();
@@ -228,6 +234,7 @@ class ClientConnection {
   bool head_request_ = false;
   bool request_has_body_ = false;
   bool retried_ = false;
+  bool answered_without_backend_ = false;  // a 503 is queued; the exchange ends with the request
   bool close_after_response_ = false;
   bool client_http10_ = false;         // no chunked coding, no interim responses
   std::string upstream_request_head_;  // kept for one retry on a stale pooled connection

@@ -76,7 +76,7 @@ TEST_F(FlagsTest, NothingGivenMeansConfigsDefaults) {
   const Config& d = DefaultConfig();
   EXPECT_EQ(c.listen.text, "127.0.0.1:8443");
   EXPECT_EQ(c.listen.family(), AF_INET);
-  EXPECT_EQ(c.backend.text, "127.0.0.1:8080");
+  EXPECT_EQ(c.backends[0].text, "127.0.0.1:8080");
   EXPECT_TRUE(c.admin_enabled);
   EXPECT_EQ(c.admin_listen.text, "127.0.0.1:9901");
   EXPECT_EQ(c.admin_token, "");
@@ -172,7 +172,7 @@ TEST_F(FlagsTest, ListenAndBackendAreHostPort) {
   EXPECT_EQ(c.listen.family(), AF_INET6);
   EXPECT_EQ(c.listen.text, "[::1]:9443");
   EXPECT_EQ(ExpectTaken({"--listen=:8443"}).listen.family(), AF_INET) << "no host: every address";
-  EXPECT_EQ(ExpectTaken({"--backend=10.1.2.3:80"}).backend.text, "10.1.2.3:80");
+  EXPECT_EQ(ExpectTaken({"--backend=10.1.2.3:80"}).backends[0].text, "10.1.2.3:80");
   ExpectRefused("--listen=nonsense", "--listen: address 'nonsense' has no :port");
   ExpectRefused("--listen=127.0.0.1:0", "--listen: address '127.0.0.1:0' has an invalid port");
   ExpectRefused("--listen=127.0.0.1:65536", "invalid port '65536'");
