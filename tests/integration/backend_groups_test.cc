@@ -191,6 +191,16 @@ TEST_F(BackendGroupsTest, IpHashKeepsAClientOnOneBackend) {
   }
   EXPECT_EQ(total, 30);
   EXPECT_EQ(backends_used, 1);
+  // SIGHUP resolves the names again (the same addresses here): the client stays where it was.
+  proxy_->Signal(SIGHUP);
+  ASSERT_TRUE(
+      WaitUntil([&] { return proxy_->Log().find("reloading certificate") != std::string::npos; },
+                std::chrono::seconds(5), "the reload is done"));
+  const CommandResult r = RunCommand(CurlCommand("/after-reload", 10, 2));
+  ASSERT_EQ(CountOccurrences(r.output, "code=200 exit=0\n"), 10) << r.output;
+  for (const auto& b : backends_) {
+    EXPECT_EQ(b->Seen("/after-reload"), b->Seen("/ip") > 0 ? 10 : 0) << b->address();
+  }
 }
 
 TEST_F(BackendGroupsTest, ActiveHealthCheckTakesAFailingBackendOutAndAllDownAnswers503) {
