@@ -5,7 +5,7 @@
 #   bash bench/side_by_side.sh [runs=3] [seconds=10] [idle_connections=10000]
 #   SCENARIOS="bulk full13" bash bench/side_by_side.sh      # only some of: ka64 ka256 bulk
 #                                                           # full13 full12 resumed idle ka256x2
-#                                                           # flood
+#                                                           # flood ws
 #   PROXIES=ringgate RINGGATE_FLAGS="--max-conn-buffer=131072" SCENARIOS=flood \
 #     bash bench/side_by_side.sh 1                          # one proxy, with extra flags
 #   RINGGATE_BINARY=/tmp/old/ringgate ...                   # another ringgate build
@@ -23,6 +23,11 @@
 #   read a byte, then all close (tests/integration/tls_client.py flood); the proxy's peak RSS per
 #   client, its RSS 10 s after they left, and the requests reaching the backend after they left
 #   (the backend's access log for that path); first run only, like idle
+# - ws: WebSocket echo through each proxy (bench/ws_echo.py, standard library only: 32 wss://
+#   clients each send 16 binary frames of 128 bytes and read their echoes, in a loop, against an
+#   echo backend on CPU 1); the proxy's CPU per message echoed (one message in, one out). nginx
+#   and HAProxy tunnel /ws to the echo backend; ringgate, which has no routing by path, runs a
+#   second pinned instance in front of it
 # - ka256x2: the keep-alive scenario at 256 connections against a second instance of each proxy
 #   with two workers and no pinning (wrk with two threads, unpinned): what the kernel's
 #   SO_REUSEPORT / accept spreading and the scheduler make of two workers on two shared cores
@@ -38,7 +43,7 @@ runs=${1:-3}
 seconds=${2:-10}
 idle_count=${3:-10000}
 source bench/lib.sh
-scenarios=" ${SCENARIOS:-ka64 ka256 bulk full13 full12 resumed idle ka256x2 flood} "
+scenarios=" ${SCENARIOS:-ka64 ka256 bulk full13 full12 resumed idle ka256x2 flood ws} "
 flood_clients=100
 want() { [[ $scenarios == *" $1 "* ]]; }
 bash scripts/setup.sh --bench >/dev/null
@@ -47,6 +52,7 @@ bash scripts/build.sh build >/dev/null
 bench_setup
 backend_port=19080 ringgate_port=19443 nginx_port=19444 haproxy_port=19445
 ringgate2_port=19446 nginx2_port=19447 haproxy2_port=19448  # the two-worker, unpinned instances
+ws_backend_port=19081 ringgatews_port=19449  # WebSocket echo, and ringgate's instance in front of it
 ulimit -n "$(ulimit -Hn)"  # 10,000 idle connections need as many descriptors
 # HAProxy wants two descriptors per connection under its maxconn: stay within the hard limit.
 maxconn=$(( ($(ulimit -Hn) - 200) / 2 ))
@@ -60,10 +66,14 @@ worker_processes 1; worker_cpu_affinity 01; worker_rlimit_nofile 65536; daemon o
 pid $work/nginx.pid; error_log $work/nginx.err; events { worker_connections 20000; }
 http { access_log off;
   upstream be { server 127.0.0.1:$backend_port; keepalive 1024; }
+  upstream ws { server 127.0.0.1:$ws_backend_port; }
   server { listen 127.0.0.1:$nginx_port ssl; ssl_certificate $work/cert.pem;
     ssl_certificate_key $work/key.pem; ssl_protocols TLSv1.2 TLSv1.3; keepalive_requests 1000000;
     location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection "";
-      proxy_buffers 16 64k; proxy_max_temp_file_size 0; } } }
+      proxy_buffers 16 64k; proxy_max_temp_file_size 0; }
+    location /ws { proxy_pass http://ws; proxy_http_version 1.1;
+      proxy_set_header Upgrade \$http_upgrade; proxy_set_header Connection "upgrade";
+      proxy_read_timeout 1h; } } }
 CONF
 cat > "$work/haproxy.cfg" <<CONF
 global
@@ -79,9 +89,14 @@ defaults
   http-reuse always
 frontend fe
   bind 127.0.0.1:$haproxy_port ssl crt $work/combined.pem ssl-min-ver TLSv1.2
+  acl websocket path_beg /ws
+  use_backend ws if websocket
   default_backend be
 backend be
   server s1 127.0.0.1:$backend_port
+backend ws
+  timeout tunnel 1h
+  server w1 127.0.0.1:$ws_backend_port
 CONF
 # The two-worker, unpinned instances: the same configuration with two workers and no affinity.
 sed -e 's/worker_processes 1; worker_cpu_affinity 01;/worker_processes 2;/' \
@@ -109,7 +124,14 @@ nginx -c "$work/nginx.conf" & bench_pids+=($!)
 nginx_master=$!
 haproxy -f "$work/haproxy.cfg" -db & bench_pids+=($!)
 haproxy_pid=$!
-ringgate2_pid= nginx2_master= haproxy2_pid=
+ringgate2_pid= nginx2_master= haproxy2_pid= ringgatews_pid=
+if want ws; then
+  taskset -c 1 python3 bench/ws_echo.py backend --port $ws_backend_port >/dev/null & bench_pids+=($!)
+  taskset -c 0 "${RINGGATE_BINARY:-./build/ringgate}" --listen 127.0.0.1:$ringgatews_port \
+    --backend 127.0.0.1:$ws_backend_port --cert "$work/cert.pem" --key "$work/key.pem" --threads 1 \
+    --cpus 0 --log-level warn --admin-listen off ${RINGGATE_FLAGS:-} & bench_pids+=($!)
+  ringgatews_pid=$!
+fi
 if want ka256x2; then
   "${RINGGATE_BINARY:-./build/ringgate}" --listen 127.0.0.1:$ringgate2_port --backend 127.0.0.1:$backend_port \
     --cert "$work/cert.pem" --key "$work/key.pem" --threads 2 --log-level warn \
@@ -132,6 +154,9 @@ proxy_pids() {
     ringgate2) echo $ringgate2_pid ;;
     nginx2) echo $nginx2_master $(pgrep -P $nginx2_master) ;;
     haproxy2) echo $haproxy2_pid ;;
+    ringgatews) echo $ringgatews_pid ;;
+    nginxws) echo $nginx_master $(pgrep -P $nginx_master) ;;
+    haproxyws) echo $haproxy_pid ;;
   esac
 }
 proxy_cpu_ticks() { cpu_ticks_of $(proxy_pids "$1"); }
@@ -144,6 +169,7 @@ port_of() {
   case $1$variant in
     ringgate) echo $ringgate_port ;; nginx) echo $nginx_port ;; haproxy) echo $haproxy_port ;;
     ringgate2) echo $ringgate2_port ;; nginx2) echo $nginx2_port ;; haproxy2) echo $haproxy2_port ;;
+    ringgatews) echo $ringgatews_port ;; nginxws) echo $nginx_port ;; haproxyws) echo $haproxy_port ;;
   esac
 }
 hz=$(getconf CLK_TCK)
@@ -255,6 +281,22 @@ run_flood() {  # proxy run
   record "$proxy" flood_served_after "$run" "$(( $(wc -l < "$work/flood.log") - at_leave ))"
 }
 
+run_ws() {  # proxy run
+  local proxy=$1 run=$2 port before after out messages secs
+  variant=ws
+  port=$(port_of "$proxy")
+  before=$(proxy_cpu_ticks "$proxy")
+  out=$(taskset -c 1 python3 bench/ws_echo.py load --port "$port" --seconds "$seconds" 2>&1) ||
+    echo "  ($proxy ws: $out)" >&2
+  after=$(proxy_cpu_ticks "$proxy")
+  variant=
+  messages=$(awk 'NR == 1 {print $1}' <<<"$out")
+  secs=$(awk 'NR == 1 {print $2}' <<<"$out")
+  record "$proxy" ws_mps "$run" "$(awk -v n="$messages" -v s="$secs" 'BEGIN {printf "%.0f", n / s}')"
+  record "$proxy" ws_us "$run" "$(us_per $((after - before)) "$messages")"
+  record "$proxy" ws_cpu "$run" "$(utilization $((after - before)) "$secs")"
+}
+
 for run in $(seq "$runs"); do
   for proxy in ${PROXIES:-ringgate nginx haproxy}; do
     want ka64 && run_wrk "$proxy" "$run" ka64 64 /
@@ -263,6 +305,7 @@ for run in $(seq "$runs"); do
     want full13 && run_full_handshakes "$proxy" "$run" full13 -tls1_3
     want full12 && run_full_handshakes "$proxy" "$run" full12 -tls1_2
     want resumed && run_resumed "$proxy" "$run"
+    want ws && run_ws "$proxy" "$run"
     if want ka256x2; then variant=2; run_wrk "$proxy" "$run" ka256x2 256 /; variant=; fi
     # Once: the memory of the first run's idle connections stays with each proxy's allocator
     # after they close, so a later run's before/after difference would read 0.
@@ -321,6 +364,8 @@ row "full TLS 1.2 handshakes/s" full12_hps full12_cpu
 row "full TLS 1.2 handshake: CPU us" full12_us full12_cpu
 row "new conn per request, resumed TLS 1.3: conn/s" resumed_cps resumed_cpu
 row "new conn per request, resumed TLS 1.3: CPU us/conn" resumed_us resumed_cpu
+row "WebSocket echo, 32 conns, 128-byte messages: messages/s" ws_mps ws_cpu
+row "WebSocket echo, 32 conns, 128-byte messages: CPU us/message" ws_us ws_cpu
 row "$idle_count idle TLS conns (first run only): RSS KiB/conn" idle_kib
 row "$idle_count idle TLS conns (first run only): total RSS MiB" idle_rss_mib
 row "flood, $flood_clients clients pipelining without reading (first run only): peak RSS KiB/client" flood_kib

@@ -12,8 +12,9 @@ packages=(
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libspdlog-dev libfmt-dev libwolfssl-dev
   dpkg-dev xz-utils ca-certificates
-  openssl curl python3 wrk nghttp2-client procps iproute2 nftables
+  openssl curl python3 python3-websockets wrk nghttp2-client procps iproute2 nftables
   clang libclang-rt-14-dev clang-format
+  chromium  # the admin page test renders the page headless
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(nginx-light haproxy valgrind util-linux linux-perf testssl.sh)

@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <fstream>
 #include <initializer_list>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -101,6 +104,8 @@ ABSL_FLAG(absl::Duration, upstream_idle_timeout, Defaults().upstream_idle_timeou
           "idle pooled backend connections are closed after this long");
 ABSL_FLAG(uint32_t, upstream_idle_max, U32(Defaults().upstream_idle_max),
           "idle pooled backend connections kept per worker");
+ABSL_FLAG(absl::Duration, tunnel_idle_timeout, Defaults().tunnel_idle_timeout,
+          "a WebSocket tunnel with no bytes either way for this long is closed gracefully");
 ABSL_FLAG(absl::Duration, drain_timeout, Defaults().drain_timeout,
           "SIGTERM/SIGINT: how long in-flight requests may take before they are cut");
 ABSL_FLAG(std::string, log_level, LogLevelName(Defaults().log_level),
@@ -153,19 +158,57 @@ ABSL_FLAG(uint32_t, send_zc_threshold, Defaults().send_zc_threshold,
 
 namespace ringgate {
 
-std::vector<std::string> NormalizeFlagSpelling(int argc, char** argv) {
-  std::vector<std::string> args(argv, argv + argc);
-  for (size_t i = 1; i < args.size(); ++i) {
-    std::string& a = args[i];
-    if (a == "--") break;
-    if (a.size() < 3 || a[0] != '-' || a[1] != '-') continue;
-    size_t end = a.find('=');
-    if (end == std::string::npos) end = a.size();
-    for (size_t j = 2; j < end; ++j) {
-      if (a[j] == '-') a[j] = '_';
-    }
+namespace {
+
+void UnderscoreFlagName(std::string& arg) {
+  if (arg.size() < 3 || arg[0] != '-' || arg[1] != '-') return;
+  size_t end = arg.find('=');
+  if (end == std::string::npos) end = arg.size();
+  for (size_t j = 2; j < end; ++j) {
+    if (arg[j] == '-') arg[j] = '_';
+  }
+}
+
+// The lines of a flag file as arguments, or nothing if it cannot be read.
+std::optional<std::vector<std::string>> FlagFileArgs(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::vector<std::string> args;
+  for (std::string line; std::getline(in, line);) {
+    const size_t first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos || line[first] == '#') continue;
+    const size_t last = line.find_last_not_of(" \t\r");
+    args.push_back(line.substr(first, last - first + 1));
   }
   return args;
+}
+
+void AppendNormalized(std::vector<std::string>& out, std::vector<std::string> args, int depth) {
+  constexpr std::string_view kFlagFile = "--flagfile=";
+  for (std::string& a : args) {
+    UnderscoreFlagName(a);
+    if (a.rfind(kFlagFile, 0) == 0 && depth < 8) {
+      if (auto lines = FlagFileArgs(a.substr(kFlagFile.size()))) {
+        AppendNormalized(out, std::move(*lines), depth + 1);
+        continue;
+      }
+    }
+    out.push_back(std::move(a));
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> NormalizeFlagSpelling(int argc, char** argv) {
+  std::vector<std::string> out;
+  if (argc == 0) return out;
+  out.emplace_back(argv[0]);
+  std::vector<std::string> flags;
+  int i = 1;
+  for (; i < argc && std::string_view(argv[i]) != "--"; ++i) flags.emplace_back(argv[i]);
+  AppendNormalized(out, std::move(flags), 0);
+  out.insert(out.end(), argv + i, argv + argc);  // "--" and what follows, untouched
+  return out;
 }
 
 // (absl's own --help lists only flags from a file named after the program.)
@@ -183,7 +226,7 @@ std::string FlagHelp() {
       {"Timeouts",
        {"handshake_timeout", "request_header_timeout", "request_body_timeout", "idle_timeout",
         "upstream_connect_timeout", "upstream_response_timeout", "close_notify_timeout",
-        "send_timeout", "drain_timeout"}},
+        "send_timeout", "tunnel_idle_timeout", "drain_timeout"}},
       {"Limits",
        {"max_conns", "upstream_idle_max", "upstream_idle_timeout", "max_request_head",
         "max_request_headers", "max_request_line", "max_request_body", "max_pipelined",
@@ -363,6 +406,8 @@ absl::StatusOr<Config> ConfigFromFlags() {
       {"--close-notify-timeout", absl::GetFlag(FLAGS_close_notify_timeout),
        &config.close_notify_timeout},
       {"--drain-timeout", absl::GetFlag(FLAGS_drain_timeout), &config.drain_timeout},
+      {"--tunnel-idle-timeout", absl::GetFlag(FLAGS_tunnel_idle_timeout),
+       &config.tunnel_idle_timeout},
       {"--send-timeout", absl::GetFlag(FLAGS_send_timeout), &config.send_timeout},
       {"--upstream-idle-timeout", absl::GetFlag(FLAGS_upstream_idle_timeout),
        &config.upstream_idle_timeout},

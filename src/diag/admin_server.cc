@@ -14,6 +14,7 @@
 
 #include "fmt/format.h"
 #include "ringgate/config/config.h"
+#include "ringgate/diag/admin_page.h"
 #include "ringgate/diag/metrics.h"
 
 namespace ringgate {
@@ -184,14 +185,22 @@ void AdminServer::HandleConnection(int fd) {
   const size_t sp1 = line.find(' ');
   const size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   std::string response;
+  std::string path;
+  if (sp1 != std::string_view::npos && sp2 != std::string_view::npos) {
+    path = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
+    if (size_t q = path.find('?'); q != std::string::npos) path.resize(q);
+  }
   if (sp1 == std::string_view::npos || sp2 == std::string_view::npos) {
     response = HttpResponse(400, "Bad Request", "text/plain", "bad request\n");
+  } else if (path == "/" && line.substr(0, sp1) == "GET") {
+    // The page is code without data: it is served without the token, and its script sends the
+    // token the user types with every request for data.
+    response =
+        HttpResponse(200, "OK", "text/html; charset=utf-8", AdminPageHtml(), AdminPageHeaders());
   } else if (!Authorized(head)) {
     response = HttpResponse(401, "Unauthorized", "text/plain", "missing or wrong admin token\n",
                             "WWW-Authenticate: Bearer realm=\"ringgate admin\"\r\n");
   } else {
-    std::string path(line.substr(sp1 + 1, sp2 - sp1 - 1));
-    if (size_t q = path.find('?'); q != std::string::npos) path.resize(q);
     response = Respond(std::string(line.substr(0, sp1)), path);
   }
   // Building the answer may wait on the workers (up to a second each): the client's deadline
@@ -248,7 +257,7 @@ std::string AdminServer::Respond(const std::string& method, const std::string& p
                             : HttpResponse(200, "OK", "text/plain", "ready\n");
   }
   return HttpResponse(404, "Not Found", "text/plain",
-                      "try /metrics /connections /closures /healthz /readyz\n");
+                      "try /metrics /connections /closures /healthz /readyz, or / for the page\n");
 }
 
 }  // namespace ringgate

@@ -73,6 +73,11 @@ void ReportClose(const ClosureRecord& r, const CloseContext& context, WorkerMetr
       .With("drained", r.drained_bytes)
       .With("close_notify_sent", r.close_notify_sent)
       .With("close_notify_received", r.close_notify_received);
+  if (r.tunnel) {
+    line.WithMs("tunnel_ms", r.tunnel_ns)
+        .With("tunnel_bytes_to_backend", r.tunnel_bytes_to_backend)
+        .With("tunnel_bytes_to_client", r.tunnel_bytes_to_client);
+  }
   if (r.tcp.valid) {
     line.With("tcp_unacked", r.tcp.unacked_segments)
         .With("tcp_notsent", r.tcp.notsent_bytes)

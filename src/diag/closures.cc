@@ -35,6 +35,13 @@ void AppendClosureJson(fmt::memory_buffer& out, const ClosureRecord& r, int work
                  CloseInitiatorName(r.initiator), r.tls_version, r.requests, r.tls_bytes_in,
                  r.tls_bytes_out, r.http_bytes_in, r.http_bytes_out, r.pending_at_shutdown,
                  r.drained_bytes, r.close_notify_sent, r.close_notify_received, r.closed_unix_ms);
+  if (r.tunnel) {
+    fmt::format_to(sink,
+                   "\"tunnel\":{{\"duration_ms\":{:.3f},\"bytes_to_backend\":{},"
+                   "\"bytes_to_client\":{}}},",
+                   static_cast<double>(r.tunnel_ns) / 1e6, r.tunnel_bytes_to_backend,
+                   r.tunnel_bytes_to_client);
+  }
   if (r.tcp.valid) {
     fmt::format_to(sink,
                    "\"tcp_at_close\":{{\"unacked_segments\":{},\"notsent_bytes\":{},"

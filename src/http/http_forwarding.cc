@@ -121,7 +121,49 @@ std::string BuildUpstreamRequestHead(const HttpHead& request, const ForwardingCo
   if (!first_forwarded_for.empty()) {
     out.append(first_forwarded_for).append(more_forwarded_for).append(", ");
   }
-  out.append(forwarding.client_ip).append("\r\nX-Forwarded-Proto: https\r\n\r\n");
+  out.append(forwarding.client_ip).append("\r\nX-Forwarded-Proto: https\r\n");
+  if (forwarding.websocket_upgrade) out.append("Connection: upgrade\r\nUpgrade: websocket\r\n");
+  out.append("\r\n");
+  return out;
+}
+
+namespace {
+
+// Whether one of the message's `name` fields lists `token` (case-insensitive).
+bool ListsToken(const HttpHead& head, std::string_view name, std::string_view token) {
+  bool found = false;
+  for (const auto& [field, value] : head.headers) {
+    if (!EqualsIgnoreCase(field, name)) continue;
+    ForEachListToken(value, [&](std::string_view t) {
+      found = EqualsIgnoreCase(t, token);
+      return !found;
+    });
+    if (found) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool IsWebSocketUpgrade(const HttpHead& request) {
+  return request.upgrade && request.method == "GET" && request.version_major == 1 &&
+         request.version_minor == 1 && !request.chunked && request.content_length == 0 &&
+         ListsToken(request, "connection", "upgrade") &&
+         ListsToken(request, "upgrade", "websocket");
+}
+
+bool IsWebSocketSwitch(const HttpHead& response) {
+  return response.status_code == 101 && ListsToken(response, "upgrade", "websocket");
+}
+
+std::string BuildSwitchingProtocolsHead(const HttpHead& response) {
+  std::string out = "HTTP/1.1 101 Switching Protocols\r\n";
+  const DroppedHeaders dropped(response);
+  for (const auto& [name, value] : response.headers) {
+    if (dropped.Drops(name)) continue;
+    AppendField(out, name, value);
+  }
+  out.append("Upgrade: websocket\r\nConnection: upgrade\r\n\r\n");
   return out;
 }
 
@@ -195,6 +237,8 @@ std::string_view StatusReason(int status_code) {
   switch (status_code) {
     case 100:
       return "Continue";
+    case 101:
+      return "Switching Protocols";
     case 200:
       return "OK";
     case 204:

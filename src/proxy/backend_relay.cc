@@ -23,6 +23,10 @@ void ClientConnection::OnUpstreamConnected() {
 void ClientConnection::OnUpstreamData(std::string_view bytes) {
   Upstream* upstream = BoundUpstream();
   if (upstream == nullptr || closing()) return;
+  if (in_tunnel()) {
+    RelayTunnelToClient(bytes);
+    return;
+  }
   if (request_complete_ && timer_ != ClientTimer::kClientSend) {
     SetTimer(ClientTimer::kUpstreamResponse, worker_.config().upstream_response_timeout);
   }
@@ -46,8 +50,17 @@ void ClientConnection::OnUpstreamData(std::string_view bytes) {
     if (parser.TakeHead()) {
       const HttpHead& head = parser.head();
       if (head.status_code >= 100 && head.status_code < 200) {
-        // Interim responses (103 Early Hints) pass through; 101 would need a tunnel.
+        // Interim responses (103 Early Hints) pass through. A 101 opens a tunnel if the client
+        // asked for WebSocket and the backend agreed to exactly that; otherwise the backend
+        // switched to something the client cannot have asked for.
+        if (head.status_code == 101 && tunnel_requested_ && request_complete_ &&
+            IsWebSocketSwitch(head)) {
+          StartTunnel(head, bytes);
+          return;
+        }
         if (head.status_code == 101) {
+          LogLine(spdlog::level::warn, "backend switched protocols unasked", id_)
+              .With("websocket_requested", tunnel_requested_);
           DetachUpstream(false);
           RespondWithError(502, CloseInitiator::kServerError);
           return;
@@ -97,6 +110,10 @@ void ClientConnection::OnUpstreamData(std::string_view bytes) {
 }
 
 void ClientConnection::OnUpstreamEof() {
+  if (in_tunnel()) {
+    OnTunnelBackendEnded(0);
+    return;
+  }
   Upstream* upstream = BoundUpstream();
   has_upstream_ = false;
   if (closing() || !exchange_active_) return;
@@ -126,6 +143,10 @@ void ClientConnection::OnUpstreamEof() {
 }
 
 void ClientConnection::OnUpstreamFailed(int error) {
+  if (in_tunnel()) {
+    OnTunnelBackendEnded(error);
+    return;
+  }
   Upstream* upstream = BoundUpstream();
   const bool was_reused = upstream != nullptr && upstream->reused();
   const bool request_reached_backend =

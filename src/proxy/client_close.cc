@@ -223,6 +223,13 @@ void ClientConnection::Finalize() {
   record.close_notify_sent = close_.close_notify_sent();
   record.close_notify_received = peer_close_notify();
   record.tcp = close_.tcp_at_close();
+  if (tunnel_started_ns_ != 0) {
+    record.tunnel = true;
+    record.tunnel_ns = now - tunnel_started_ns_;
+    record.tunnel_bytes_to_backend = tunnel_bytes_to_backend_;
+    record.tunnel_bytes_to_client = tunnel_bytes_to_client_;
+    if (WorkerMetrics* m = metrics()) m->tunnels.Add(-1);
+  }
   record.entered_ns = life_.timeline();
   record.closed_unix_ms = absl::ToUnixMillis(absl::Now());
   ReportClose(record, CloseContext{life_, last_state, tls_group_, now}, metrics());

@@ -82,6 +82,9 @@ void ClientConnection::Start(int fd, uint64_t id) {
   request_begun_ns_ = 0;
   response_status_ = 0;
   response_bytes_ = 0;
+  tunnel_requested_ = tunnel_client_done_ = false;
+  tunnel_started_ns_ = 0;
+  tunnel_bytes_to_backend_ = tunnel_bytes_to_client_ = 0;
   close_.Reset();
   timer_ = ClientTimer::kNone;
   timer_deadline_ns_ = 0;
@@ -247,6 +250,11 @@ void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
         close_after_response_ = true;  // a request arrived meanwhile: answer it, then close
       }
       break;
+    case ClientTimer::kTunnelIdle:
+      LogLine(spdlog::level::info, "websocket tunnel idle; closing", id_)
+          .With("timeout", absl::FormatDuration(worker_.config().tunnel_idle_timeout));
+      RequestClose(CloseKind::kGraceful, CloseInitiator::kServerTimeout);
+      break;
     case ClientTimer::kNone:
       break;
   }
@@ -256,12 +264,13 @@ void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
 // Draining
 
 bool ClientConnection::Idle() const {
-  return tls_ && tls_->handshake_done() && !exchange_active_ && !closing() &&
+  // A tunnel is never idle in this sense: the drain lets it run until the deadline cuts it.
+  return tls_ && tls_->handshake_done() && !exchange_active_ && state_ == ConnState::kOpen &&
          plaintext_offset_ == plaintext_in_.size() && !request_parser_->in_message();
 }
 
 void ClientConnection::OnDrain(absl::Duration idle_close_delay) {
-  if (closing()) return;
+  if (closing() || in_tunnel()) return;  // a tunnel runs until the drain deadline cuts it
   if (Idle()) {
     SetTimer(ClientTimer::kDrainClose, idle_close_delay);
   } else {

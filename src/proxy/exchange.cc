@@ -59,6 +59,10 @@ Skimmed SkimRequests(HttpParser& parser, std::string_view bytes, OnComplete on_c
 
 // Parses and forwards buffered plaintext: at most one exchange at a time, in order.
 void ClientConnection::ProcessRequests() {
+  if (in_tunnel()) {
+    RelayTunnelFromClient();
+    return;
+  }
   while (!closing()) {
     if (exchange_active_ && request_complete_) break;  // the response comes first
     const bool have_input = plaintext_offset_ < plaintext_in_.size();
@@ -192,7 +196,7 @@ size_t ClientConnection::RecvLimit() const {
   // else is request heads, which a few KiB hold many of: reading more at once would take in
   // hundreds of pipelined requests that the window cannot count yet (a client that floods from
   // its first byte filled an eighth of the budget with them before the window closed).
-  if (exchange_active_ && !request_complete_) return UnparsedHigh();
+  if ((exchange_active_ && !request_complete_) || in_tunnel()) return UnparsedHigh();
   return std::min(UnparsedHigh(), kHeadRecvLimit);
 }
 
@@ -237,7 +241,10 @@ void ClientConnection::StartExchange() {
   head_request_ = head.method == "HEAD";
   request_has_body_ = head.chunked || head.content_length > 0;
   client_http10_ = head.http10();
+  // Any Upgrade ends HTTP on this connection: a tunnel if the backend switches to WebSocket,
+  // else a close after the response (what the client sends next is not HTTP we can read).
   close_after_response_ = !head.keep_alive || head.upgrade;
+  tunnel_requested_ = IsWebSocketUpgrade(head);
   exchange_started_ns_ = worker_.NowNs();
   response_status_ = 0;
   response_bytes_ = 0;
@@ -251,7 +258,8 @@ void ClientConnection::StartExchange() {
   }
   upstream_request_head_ = BuildUpstreamRequestHead(
       head, ForwardingContext{peer_ip_, peer_trusted_,
-                              worker_.config().backends[static_cast<size_t>(backend)].text});
+                              worker_.config().backends[static_cast<size_t>(backend)].text,
+                              tunnel_requested_});
   Upstream* upstream = worker_.upstreams().Acquire(static_cast<size_t>(backend));
   LogLine(spdlog::level::debug, "request", id_)
       .With("method", head.method)

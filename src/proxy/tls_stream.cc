@@ -246,6 +246,8 @@ void ClientConnection::OnSend(int result) {
       SetTimer(ClientTimer::kRequestBody, worker_.config().request_body_timeout);
     } else if (exchange_active_) {
       SetTimer(ClientTimer::kUpstreamResponse, worker_.config().upstream_response_timeout);
+    } else if (in_tunnel()) {
+      SetTimer(ClientTimer::kTunnelIdle, worker_.config().tunnel_idle_timeout);
     } else {
       SetTimer(ClientTimer::kIdle, worker_.config().idle_timeout);
     }

@@ -21,6 +21,7 @@ void Upstream::ResetForNewSocket(size_t backend) {
   fd_ = -1;
   ops_.Reset();
   recv_armed_ = recv_paused_ = cancel_in_flight_ = close_submitted_ = false;
+  half_close_wanted_ = half_close_submitted_ = false;
   reused_ = false;
   DropClient();
   connect_failed_ = false;
@@ -135,6 +136,23 @@ void Upstream::ResumeRecv() {
   ArmRecv();
 }
 
+void Upstream::HalfCloseWhenSent() {
+  half_close_wanted_ = true;
+  MaybeHalfClose();
+}
+
+void Upstream::MaybeHalfClose() {
+  if (!half_close_wanted_ || half_close_submitted_ || state_ != State::kConnected ||
+      !out_.empty()) {
+    return;
+  }
+  io_uring_sqe* sqe = worker_.Sqe();
+  io_uring_prep_shutdown(sqe, fd_, SHUT_WR);
+  io_uring_sqe_set_data64(sqe, EncodeTag({Op::kUpstreamHalfClose, generation_, slot_}));
+  ops_.Started();
+  half_close_submitted_ = true;
+}
+
 void Upstream::Close() {
   if (state_ == State::kClosing || state_ == State::kFree) return;
   DropClient();
@@ -216,6 +234,7 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
         break;
       }
       SubmitSend();
+      MaybeHalfClose();
       if (ClientConnection* client = BoundClient()) client->OnUpstreamDrained();
       break;
     }
@@ -277,6 +296,7 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
       cancel_in_flight_ = false;
       break;
     case Op::kUpstreamClose:
+    case Op::kUpstreamHalfClose:  // a failure shows in the recv: the backend's reset or EOF
       ops_.Finished();
       break;
     RINGGATE_WORKER_OP_CASES:

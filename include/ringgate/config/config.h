@@ -100,6 +100,8 @@ struct Config {
   absl::Duration drain_timeout = absl::Seconds(30);  // hard deadline of a graceful stop
   absl::Duration send_timeout = absl::Seconds(60);   // a client that reads nothing for this long
   absl::Duration upstream_idle_timeout = absl::Seconds(30);  // pooled backend connections
+  absl::Duration tunnel_idle_timeout =
+      absl::Hours(1);               // a WebSocket tunnel with no bytes either way
   size_t upstream_idle_max = 1024;  // pooled backend connections per worker
 
   uint32_t ring_entries = 4096;

@@ -22,6 +22,9 @@ namespace ringgate {
 
 // absl spells multi-word flags with underscores; the dashed spelling users type
 // (--close-notify-timeout) is rewritten in the name part of each --flag argument, up to "--".
+// A readable --flagfile=PATH is expanded in place (its flags, one per line, blank lines and
+// `#` comments skipped, nested flag files too, eight deep at most), so the same spelling works
+// there; an unreadable one is left for absl to refuse with its own message.
 std::vector<std::string> NormalizeFlagSpelling(int argc, char** argv);
 
 // --help: every ringgate flag with its default and meaning, grouped as the README's table is,

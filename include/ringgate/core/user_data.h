@@ -35,6 +35,7 @@ enum class Op : uint8_t {
   kUpstreamCancelRecv,     // cancellation of the backend recv before closing it
   kUpstreamClose,          // close(2) of a backend socket
   kAcceptRetry,            // the timeout after which accepting resumes (out of descriptors)
+  kUpstreamHalfClose,      // shutdown(SHUT_WR) of a tunnel's backend socket: the client is done
 };
 
 // Every Op belongs to exactly one owner. Completion handlers switch over Op without a
@@ -63,7 +64,8 @@ enum class Op : uint8_t {
   case Op::kUpstreamRecv:          \
   case Op::kUpstreamSend:          \
   case Op::kUpstreamCancelRecv:    \
-  case Op::kUpstreamClose
+  case Op::kUpstreamClose:         \
+  case Op::kUpstreamHalfClose
 
 struct OpTag {
   Op op = Op::kNone;

@@ -28,6 +28,10 @@ struct ClosureRecord {
   uint64_t drained_bytes = 0;
   bool close_notify_sent = false;
   bool close_notify_received = false;
+  // A WebSocket tunnel: how long it ran and what it relayed each way (all 0 when there was none).
+  bool tunnel = false;
+  int64_t tunnel_ns = 0;
+  uint64_t tunnel_bytes_to_backend = 0, tunnel_bytes_to_client = 0;
   TcpCloseView tcp;
   std::array<int64_t, kLifecycleStateCount> entered_ns{};  // monotonic; 0 = not reached
   int64_t closed_unix_ms = 0;

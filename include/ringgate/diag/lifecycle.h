@@ -61,18 +61,20 @@ namespace ringgate {
   X(kError, "error")
 
 // Who decided that the connection should close.
-#define RINGGATE_CLOSE_INITIATORS(X)                         \
-  X(kNone, "none")                                           \
-  /* close_notify or FIN from the client */                  \
-  X(kClient, "client")                                       \
-  /* one of our deadlines */                                 \
-  X(kServerTimeout, "server_timeout")                        \
-  /* a bad request, a failed backend, an I/O error */        \
-  X(kServerError, "server_error")                            \
-  /* Connection: close, HTTP/1.0, or an unframed response */ \
-  X(kServerPolicy, "server_policy")                          \
-  /* the process is stopping */                              \
-  X(kDrain, "drain")
+#define RINGGATE_CLOSE_INITIATORS(X)                            \
+  X(kNone, "none")                                              \
+  /* close_notify or FIN from the client */                     \
+  X(kClient, "client")                                          \
+  /* one of our deadlines */                                    \
+  X(kServerTimeout, "server_timeout")                           \
+  /* a bad request, a failed backend, an I/O error */           \
+  X(kServerError, "server_error")                               \
+  /* Connection: close, HTTP/1.0, or an unframed response */    \
+  X(kServerPolicy, "server_policy")                             \
+  /* the process is stopping */                                 \
+  X(kDrain, "drain")                                            \
+  /* the backend ended a WebSocket tunnel (its FIN or reset) */ \
+  X(kBackend, "backend")
 
 #define RINGGATE_ENUM_VALUE(value, name) value,
 #define RINGGATE_ENUM_NAME(value, name) name,

@@ -294,6 +294,8 @@ struct Labeled : NestedCells<Cell, Labels...>::type {
     "The most user-space bytes one connection has held since start (unparsed input, bytes owed "   \
     "to the client and the backend, TLS records), by worker; bounded by --max-conn-buffer.",       \
     Gauge)                                                                                         \
+  X(tunnels, "ringgate_tunnels",                                                                   \
+    "Open WebSocket tunnels (a backend answered 101 Switching Protocols), by worker.", Gauge)      \
   X(connections_in_state, "ringgate_connections",                                                  \
     "Open client connections, by worker and lifecycle state.",                                     \
     Labeled<Gauge, LifecycleStateLabel>)                                                           \

@@ -27,7 +27,24 @@ struct ForwardingContext {
   // headers kept. Otherwise they are all replaced by what ringgate knows.
   bool client_trusted = false;
   std::string_view default_host;  // Host for an HTTP/1.0 request that has none
+  // The request asks for a WebSocket tunnel (IsWebSocketUpgrade): `Connection: upgrade` and
+  // `Upgrade: websocket` are written again after the hop-by-hop headers were dropped.
+  bool websocket_upgrade = false;
 };
+
+// WebSocket tunnels (RFC 6455 4.1, RFC 9110 7.8) are the only protocol switch ringgate relays: a
+// GET over HTTP/1.1 without a body whose Connection names upgrade and whose Upgrade names
+// websocket. Any other Upgrade (h2c above all: an h2c upgrade through a proxy is a known way to
+// send requests its rules never see) is dropped with the other hop-by-hop headers, and the request
+// is forwarded as an ordinary one that ends its connection.
+bool IsWebSocketUpgrade(const HttpHead& request);
+// The backend's answer switches to WebSocket: 101 and an Upgrade that names websocket. A 101 for
+// anything else, or for a request that did not ask, is a bad response (502).
+bool IsWebSocketSwitch(const HttpHead& response);
+// The 101 head sent to the client: the backend's end-to-end headers (Sec-WebSocket-Accept and
+// the negotiated protocol and extensions among them), hop-by-hop and framing ones dropped, and
+// `Upgrade: websocket`, `Connection: upgrade` written by the proxy.
+std::string BuildSwitchingProtocolsHead(const HttpHead& response);
 
 // The request head sent to the backend: HTTP/1.1, origin-form target, one Host, the framing the
 // parser decided (`Content-Length: n` or `Transfer-Encoding: chunked`, never the client's own

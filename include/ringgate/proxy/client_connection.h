@@ -12,7 +12,8 @@
 //
 // The code is split by concern: client_connection.cc (start, dispatch, timers, the close
 // sequence), tls_stream.cc (ciphertext in and out, backpressure toward the client),
-// exchange.cc (requests, the backend, responses, the pipelining window).
+// exchange.cc (requests, the backend, responses, the pipelining window), tunnel.cc (a WebSocket
+// tunnel once the backend switched protocols).
 #ifndef RINGGATE_PROXY_CLIENT_CONNECTION_H_
 #define RINGGATE_PROXY_CLIENT_CONNECTION_H_
 
@@ -54,6 +55,7 @@ enum class ClientTimer : uint8_t {
   kClientSend,        // the client must accept some of the bytes we owe it
   kShutdownBackstop,  // the chain must have finished its current phase by now (see OnTimer)
   kDrainClose,        // draining: this idle connection's turn to close
+  kTunnelIdle,        // a WebSocket tunnel must carry a byte either way
 };
 
 class ClientConnection {
@@ -135,6 +137,17 @@ class ClientConnection {
   // No backend is usable: 503 with Retry-After (backend_group.h).
   void AnswerNoBackendAvailable();
   void FinishExchangeAnsweredWithoutBackend();
+  // WebSocket tunnels (tunnel.cc).
+  // The backend answered the upgrade with `response` (101): the head goes to the client, and
+  // from here on bytes pass unparsed; `backend_rest` followed the head in the backend's bytes.
+  void StartTunnel(const HttpHead& response, std::string_view backend_rest);
+  // Client plaintext to the backend; the client's close_notify or FIN half-closes the backend.
+  void RelayTunnelFromClient();
+  void RelayTunnelToClient(std::string_view bytes);
+  void TouchTunnel();  // bytes moved: the idle deadline starts again
+  // The backend's side of the tunnel ended: 0 for its FIN, else the error.
+  void OnTunnelBackendEnded(int error);
+  bool in_tunnel() const { return state_ == ConnState::kTunnel; }
   // Writing.
   void QueuePlaintext(std::string_view plain);
   void FlushToClient();
@@ -248,6 +261,12 @@ class ClientConnection {
   uint64_t response_bytes_ = 0;
   std::string request_method_;
   std::string request_target_;
+  // WebSocket: the exchange in progress asked for a tunnel (IsWebSocketUpgrade).
+  bool tunnel_requested_ = false;
+  bool tunnel_client_done_ = false;  // the client's input ended; the backend was half-closed
+  int64_t tunnel_started_ns_ = 0;    // 0: no tunnel on this connection
+  uint64_t tunnel_bytes_to_backend_ = 0;
+  uint64_t tunnel_bytes_to_client_ = 0;
 
   // Timer.
   ClientTimer timer_ = ClientTimer::kNone;

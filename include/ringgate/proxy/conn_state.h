@@ -5,8 +5,10 @@
 // connection's control history is data (StateChange), not a set of flags to reconcile.
 //
 //   free -> handshake -> open -> closing -> chain_submitted -> closed -> free
-//                  \______________/^
-// (a handshake that fails or times out goes straight to closing.)
+//                  \          \-> tunnel -/^
+//                   \_________________________/
+// (a handshake that fails or times out goes straight to closing; a backend's 101 turns an open
+// connection into a WebSocket tunnel, which can only close.)
 //
 // The diagnostic timeline (diag/lifecycle.h) is separate: it records when each stage of
 // seed 001 was first reached, including stages the peer causes (its close_notify, its FIN).
@@ -24,6 +26,8 @@ namespace ringgate {
   X(kFree, "free", "slot unused; no descriptor, no operation in flight")                 \
   X(kHandshake, "handshake", "wolfSSL needs more ciphertext; no request parsed yet")     \
   X(kOpen, "open", "requests and responses flowing; a timer always armed")               \
+  X(kTunnel, "tunnel",                                                                   \
+    "the backend switched to WebSocket: bytes relayed unparsed both ways; never pooled") \
   X(kClosing, "closing", "no new requests; waiting for our own recv and send to finish") \
   X(kChainSubmitted, "chain_submitted", "the shutdown chain owns the socket")            \
   X(kClosed, "closed",                                                                   \
@@ -61,6 +65,8 @@ inline constexpr std::array<uint32_t, kConnStateCount> kLegalMoves = [] {
   allow(ConnState::kHandshake, ConnState::kOpen);
   allow(ConnState::kHandshake, ConnState::kClosing);
   allow(ConnState::kOpen, ConnState::kClosing);
+  allow(ConnState::kOpen, ConnState::kTunnel);
+  allow(ConnState::kTunnel, ConnState::kClosing);
   allow(ConnState::kClosing, ConnState::kChainSubmitted);
   allow(ConnState::kChainSubmitted, ConnState::kClosed);
   allow(ConnState::kClosed, ConnState::kFree);
@@ -71,7 +77,7 @@ constexpr bool IsLegalMove(ConnState from, ConnState to) {
   return (kLegalMoves[static_cast<int>(from)] >> static_cast<int>(to)) & 1u;
 }
 
-static_assert(kConnStateCount == 6);
+static_assert(kConnStateCount == 7);
 static_assert(ConnStateName(ConnState::kChainSubmitted) == "chain_submitted");
 static_assert(IsLegalMove(ConnState::kOpen, ConnState::kClosing));
 static_assert(!IsLegalMove(ConnState::kOpen, ConnState::kHandshake), "no way back");

@@ -39,6 +39,9 @@ class Upstream {
   void Send(std::string_view bytes);
   void SendOwned(std::string& bytes);
   void Close();
+  // A tunnel's client has finished sending: once every byte queued for the backend has been
+  // sent, shutdown(SHUT_WR) passes the client's FIN on. Reading goes on until the backend closes.
+  void HalfCloseWhenSent();
   // Stops or restarts reading from the backend (backpressure from a slow client).
   void PauseRecv();
   void ResumeRecv();
@@ -69,6 +72,7 @@ class Upstream {
   void SubmitSend();
   void SubmitBytes(std::string_view bytes);
   void MaybeFinishClose();
+  void MaybeHalfClose();
   class ClientConnection* BoundClient();
   // The exchange lets go of this connection: no longer a request in flight on the backend.
   void DropClient();
@@ -86,6 +90,8 @@ class Upstream {
   bool recv_paused_ = false;
   bool cancel_in_flight_ = false;
   bool close_submitted_ = false;
+  bool half_close_wanted_ = false;
+  bool half_close_submitted_ = false;
   bool reused_ = false;
   bool has_client_ = false;
   bool counted_in_flight_ = false;  // OnRequestStarted was called for the bound exchange

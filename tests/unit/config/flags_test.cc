@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -140,6 +141,27 @@ TEST(NormalizeFlagSpellingTest, RewritesOnlyFlagNames) {
   EXPECT_EQ(NormalizeFlagSpelling(static_cast<int>(argv.size()), argv.data()),
             (std::vector<std::string>{"ring-gate", "--close_notify_timeout=5s", "--cpus=0-3", "-h",
                                       "--sqpoll", "--", "--not-a-flag"}));
+}
+
+// A flag file is read with the same spelling rules as the command line (the packaged example
+// uses dashes), comments and blank lines skipped, a nested file expanded where it is named;
+// an unreadable one is left for absl to refuse.
+TEST(NormalizeFlagSpellingTest, ExpandsFlagFilesWithTheSameSpelling) {
+  const std::string dir = ::testing::TempDir();
+  const std::string outer = dir + "/ringgate-outer.flags";
+  const std::string inner = dir + "/ringgate-inner.flags";
+  std::ofstream(inner) << "--tunnel-idle-timeout=5m\n";
+  std::ofstream(outer) << "# ringgate\n\n  --close-notify-timeout=7s  \n--flagfile=" << inner
+                       << "\n--log_level=debug\n";
+  std::vector<std::string> args = {
+      "ringgate", "--threads=2", "--flagfile=" + outer, "--flagfile=/nonexistent/ringgate.flags",
+      "--",       "--x-y"};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  EXPECT_EQ(NormalizeFlagSpelling(static_cast<int>(argv.size()), argv.data()),
+            (std::vector<std::string>{"ringgate", "--threads=2", "--close_notify_timeout=7s",
+                                      "--tunnel_idle_timeout=5m", "--log_level=debug",
+                                      "--flagfile=/nonexistent/ringgate.flags", "--", "--x-y"}));
 }
 
 TEST(FlagHelpTest, ListsEveryFlagInAGroupWithItsDefault) {

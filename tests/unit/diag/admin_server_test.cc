@@ -116,7 +116,7 @@ TEST_F(AdminServerTest, UnknownPathsGet404ListingTheKnownOnes) {
   for (const char* path : {"/", "/metric", "/metrics/", "/healthz/x", ""}) {
     Parsed r = Split(Server().Respond("GET", path));
     EXPECT_EQ(r.status_line, "HTTP/1.1 404 Not Found") << path;
-    EXPECT_EQ(r.body, "try /metrics /connections /closures /healthz /readyz\n");
+    EXPECT_EQ(r.body, "try /metrics /connections /closures /healthz /readyz, or / for the page\n");
   }
 }
 

@@ -60,7 +60,7 @@ TEST(LifecycleTest, NamesAreStableForLogsAndMetrics) {
 TEST(LifecycleTest, EveryValueHasItsOwnName) {
   EXPECT_EQ(kLifecycleStateCount, 9);
   EXPECT_EQ(kTerminationCauseCount, 6);
-  EXPECT_EQ(kCloseInitiatorCount, 6);
+  EXPECT_EQ(kCloseInitiatorCount, 7);
   std::set<std::string_view> states;
   for (int i = 0; i < kLifecycleStateCount; ++i) {
     states.insert(LifecycleStateName(static_cast<LifecycleState>(i)));
@@ -76,8 +76,9 @@ TEST(LifecycleTest, EveryValueHasItsOwnName) {
   for (int i = 0; i < kCloseInitiatorCount; ++i) {
     initiators.insert(CloseInitiatorName(static_cast<CloseInitiator>(i)));
   }
-  EXPECT_EQ(initiators, (std::set<std::string_view>{"none", "client", "server_timeout",
-                                                    "server_error", "server_policy", "drain"}));
+  EXPECT_EQ(initiators,
+            (std::set<std::string_view>{"none", "client", "server_timeout", "server_error",
+                                        "server_policy", "drain", "backend"}));
   EXPECT_EQ(LifecycleStateName(static_cast<LifecycleState>(kLifecycleStateCount)), "unknown");
   EXPECT_EQ(TerminationCauseName(static_cast<TerminationCause>(200)), "unknown");
   static_assert(LifecycleStateName(LifecycleState::kCreated) == "created");

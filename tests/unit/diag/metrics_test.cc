@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -326,6 +328,52 @@ TEST(MetricLabelsTest, LabelValuesComeFromTheEnumLists) {
   EXPECT_EQ(CauseLabel::kFirst, 1);
   EXPECT_EQ(CauseLabel::kCount, kTerminationCauseCount);
   EXPECT_EQ(TlsGroupLabel::kCount, kTlsGroupLabels);
+}
+
+// docs/grafana-dashboard.json asks only for what ringgate exports: every metric in its queries is
+// a declared family (a histogram's _bucket series included), and every label it groups by is one
+// of that family's labels (or `le` for a histogram).
+TEST(MetricFamiliesTest, TheGrafanaDashboardQueriesOnlyDeclaredMetricsAndLabels) {
+  std::ifstream file(std::string(RINGGATE_SOURCE_DIR) + "/docs/grafana-dashboard.json");
+  std::stringstream content;
+  content << file.rdbuf();
+  const std::string dashboard = content.str();
+  ASSERT_FALSE(dashboard.empty()) << "docs/grafana-dashboard.json not found";
+  std::map<std::string, const MetricFamily*> families;
+  for (const MetricFamily& f : MetricFamilies()) families[std::string(f.name)] = &f;
+  const std::regex query(R"re(sum (by \(([a-z_, ]+)\) )?\((rate\()?(ringgate_[a-z_]+))re");
+  int queries = 0;
+  std::set<std::string> used;
+  for (auto it = std::sregex_iterator(dashboard.begin(), dashboard.end(), query);
+       it != std::sregex_iterator(); ++it) {
+    ++queries;
+    std::string name = (*it)[4];
+    const bool bucket = name.ends_with("_bucket");
+    if (bucket) name.resize(name.size() - std::string("_bucket").size());
+    const auto family = families.find(name);
+    if (family == families.end()) {
+      ADD_FAILURE() << name << " is queried by the dashboard but not declared in metrics.h";
+      continue;
+    }
+    used.insert(name);
+    EXPECT_EQ(bucket, family->second->type == "histogram") << name;
+    std::stringstream by((*it)[2].str());
+    for (std::string label; std::getline(by, label, ',');) {
+      label.erase(0, label.find_first_not_of(' '));
+      const auto& labels = family->second->labels;
+      const bool known = (bucket && label == "le") ||
+                         std::find(labels.begin(), labels.end(), label) != labels.end();
+      EXPECT_TRUE(known) << name << " has no label " << label;
+    }
+  }
+  EXPECT_GE(queries, 15);
+  // What the dashboard is for: how connections close, handshakes, connections per worker.
+  for (const char* needed :
+       {"ringgate_connections_closed_total", "ringgate_shutdown_duration_seconds",
+        "ringgate_shutdown_flush_duration_seconds", "ringgate_shutdown_peer_close_duration_seconds",
+        "ringgate_tls_handshakes_total", "ringgate_connections"}) {
+    EXPECT_EQ(used.count(needed), 1u) << needed;
+  }
 }
 
 }  // namespace

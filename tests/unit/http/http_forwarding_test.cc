@@ -171,5 +171,64 @@ TEST(HeaderRewriteTest, ErrorResponsesAreCompleteAndClose) {
   EXPECT_EQ(body, "502 Bad Gateway\n");
 }
 
+// WebSocket upgrades, parsed by the real request parser: only a body-less GET over HTTP/1.1
+// whose Connection names upgrade and whose Upgrade names websocket opens a tunnel.
+HttpHead ParsedHead(HttpParser::Kind kind, std::string_view text) {
+  HttpParser parser(kind, 64 * 1024);
+  std::string body;
+  parser.Execute(text, body);
+  EXPECT_EQ(parser.error(), HttpError::kNone) << parser.error_reason();
+  EXPECT_TRUE(parser.TakeHead());
+  return parser.head();
+}
+
+TEST(WebSocketUpgradeTest, OnlyABodylessGetToWebSocketIsATunnelRequest) {
+  const auto request = [](std::string_view text) {
+    return ParsedHead(HttpParser::Kind::kRequest, text);
+  };
+  EXPECT_TRUE(IsWebSocketUpgrade(
+      request("GET /chat HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\n"
+              "Upgrade: WebSocket\r\nSec-WebSocket-Key: k\r\n\r\n")));
+  EXPECT_FALSE(IsWebSocketUpgrade(
+      request("GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")))
+      << "h2c is not relayed";
+  EXPECT_FALSE(
+      IsWebSocketUpgrade(request("GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n")))
+      << "Connection must name upgrade";
+  EXPECT_FALSE(IsWebSocketUpgrade(
+      request("POST /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+              "Content-Length: 0\r\n\r\n")));
+  EXPECT_FALSE(IsWebSocketUpgrade(
+      request("GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+              "Content-Length: 5\r\n\r\nhello")))
+      << "a body would be forwarded as the start of the tunnel";
+  EXPECT_FALSE(IsWebSocketUpgrade(request(
+      "GET /chat HTTP/1.0\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")));
+}
+
+TEST(WebSocketUpgradeTest, TunnelRequestHeadCarriesUpgradeAndTheClientSeesOnlyOurs) {
+  const HttpHead request = ParsedHead(
+      HttpParser::Kind::kRequest,
+      "GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, X-Drop\r\nX-Drop: 1\r\n"
+      "Upgrade: websocket, h2c\r\nSec-WebSocket-Key: k\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  EXPECT_EQ(
+      BuildUpstreamRequestHead(request, ForwardingContext{"192.0.2.7", false, "backend", true}),
+      "GET /chat HTTP/1.1\r\nHost: a\r\nSec-WebSocket-Key: k\r\nSec-WebSocket-Version: 13\r\n"
+      "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n"
+      "Connection: upgrade\r\nUpgrade: websocket\r\n\r\n");
+  const HttpHead switched = ParsedHead(
+      HttpParser::Kind::kResponse,
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nKeep-Alive: timeout=5\r\n\r\n");
+  EXPECT_TRUE(IsWebSocketSwitch(switched));
+  EXPECT_EQ(BuildSwitchingProtocolsHead(switched),
+            "HTTP/1.1 101 Switching Protocols\r\n"
+            "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+            "Upgrade: websocket\r\nConnection: upgrade\r\n\r\n");
+  EXPECT_FALSE(IsWebSocketSwitch(ParsedHead(
+      HttpParser::Kind::kResponse,
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n")));
+}
+
 }  // namespace
 }  // namespace ringgate
