@@ -15,6 +15,7 @@ packages=(
   openssl curl python3 python3-websockets wrk nghttp2-client procps iproute2 nftables
   clang libclang-rt-14-dev clang-format
   chromium  # the admin page test renders the page headless
+  help2man  # the man page
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(nginx-light haproxy valgrind util-linux linux-perf testssl.sh)

@@ -170,11 +170,18 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
-  absl::StatusOr<TlsContext> tls = TlsContext::CreateServer(
-      config->cert_path, config->key_path, config->ticket_key_path, config->tls_groups);
+  absl::StatusOr<TlsContext> tls =
+      TlsContext::CreateServer(config->certificates, config->ticket_key_path, config->tls_groups);
   if (!tls.ok()) {
     std::fprintf(stderr, "ringgate: %s\n", std::string(tls.status().message()).c_str());
     return 1;
+  }
+  for (size_t i = 0; i < tls->certificate_count(); ++i) {
+    LogLine(spdlog::level::info, "certificate")
+        .With("index", i)
+        .With("cert", tls->certificate_path(i))
+        .With("names", absl::StrJoin(tls->certificate_names(i), ","))
+        .With("default", i == 0);
   }
   if (RINGGATE_WOLFSSL_FALLBACK) {
     LogLine(spdlog::level::warn,
@@ -316,8 +323,11 @@ int Main(int argc, char** argv) {
       service_manager.Send(
           absl::StrCat("RELOADING=1\nMONOTONIC_USEC=", ServiceNotifier::MonotonicMicros(),
                        "\nSTATUS=reloading the certificate"));
+      // Every certificate or none: one bad file keeps the whole current set.
       absl::StatusOr<TlsContext> fresh = TlsContext::CreateServer(
-          config->cert_path, config->key_path, config->ticket_key_path, config->tls_groups);
+          config->certificates, config->ticket_key_path, config->tls_groups);
+      // The backends' names are resolved again whether or not the certificates load.
+      ReresolveBackendsOnReload(backend_health, workers);
       if (!fresh.ok()) {
         LogLine(spdlog::level::err,
                 "reload failed: keeping the current certificate and ticket keys")
@@ -326,8 +336,9 @@ int Main(int argc, char** argv) {
         continue;
       }
       for (auto& w : workers) w->ReplaceTls(*fresh);
-      ReresolveBackendsOnReload(backend_health, workers);
-      LogLine(spdlog::level::info, "reloading certificate").With("cert", config->cert_path);
+      LogLine(spdlog::level::info, "reloading certificate")
+          .With("cert", config->cert_path)
+          .With("certificates", config->certificates.size());
       service_manager.Send(absl::StrCat("READY=1\n", status_line()));
       continue;
     }

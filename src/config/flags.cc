@@ -19,6 +19,8 @@
 #include "absl/flags/reflection.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "fmt/format.h"
 #include "ringgate/tls/tls_group.h"
@@ -65,8 +67,11 @@ ABSL_FLAG(std::string, health_check_path, Defaults().health_check_path,
           "healthy; down after 2 failures, up after 2 successes). Empty: off");
 ABSL_FLAG(absl::Duration, health_check_interval, Defaults().health_check_interval,
           "how often the active health check probes each backend");
-ABSL_FLAG(std::string, cert, Defaults().cert_path, "PEM certificate chain (ECDSA or RSA)");
-ABSL_FLAG(std::string, key, Defaults().key_path, "PEM private key matching --cert");
+ABSL_FLAG(std::string, cert, Defaults().cert_path,
+          "PEM certificate chain (ECDSA or RSA), or a comma-separated list of them: each serves "
+          "the DNS names of its subjectAltName (SNI), the first also every other name");
+ABSL_FLAG(std::string, key, Defaults().key_path,
+          "PEM private key matching --cert, or a list matching --cert's, in the same order");
 ABSL_FLAG(std::string, ticket_key_file, Defaults().ticket_key_path,
           "session ticket keys shared by every instance given the same file: 1 to 16 keys of 48 "
           "bytes (openssl rand 48); the first encrypts. Reloaded on SIGHUP. Empty: a key of this "
@@ -143,6 +148,12 @@ ABSL_FLAG(
 ABSL_FLAG(std::string, trusted_proxies, "",
           "CIDR blocks (comma-separated) whose X-Forwarded-For is appended to and whose other "
           "forwarding headers are kept; from any other peer they are replaced (empty: none)");
+ABSL_FLAG(bool, proxy_protocol, Defaults().proxy_protocol,
+          "every client connection starts with a PROXY protocol header (v1 or v2) from an L4 "
+          "balancer in --proxy-protocol-from; its source address becomes the client's address");
+ABSL_FLAG(std::string, proxy_protocol_from, "",
+          "CIDR blocks (comma-separated) of the L4 balancers that send the PROXY header; required "
+          "with --proxy-protocol, which refuses connections from any other peer");
 ABSL_FLAG(uint32_t, ring_entries, Defaults().ring_entries,
           "submission queue entries per worker ring");
 ABSL_FLAG(uint32_t, recv_buffers, Defaults().recv_buffers,
@@ -220,7 +231,7 @@ std::string FlagHelp() {
   } kGroups[] = {
       {"Listen and backends",
        {"listen", "backend", "lb", "backend_max_fails", "backend_fail_timeout", "health_check_path",
-        "health_check_interval", "trusted_proxies"}},
+        "health_check_interval", "trusted_proxies", "proxy_protocol", "proxy_protocol_from"}},
       {"TLS", {"cert", "key", "ticket_key_file", "tls_groups"}},
       {"Privileges", {"user", "core_dumps"}},
       {"Timeouts",
@@ -335,6 +346,33 @@ absl::Status BackendGroupFromFlags(Config& config) {
   return absl::OkStatus();
 }
 
+// --proxy-protocol and --proxy-protocol-from: one without the other is a mistake either way
+// (no balancer may send the header, or the list is silently unused).
+absl::Status ProxyProtocolFromFlags(Config& config) {
+  config.proxy_protocol = absl::GetFlag(FLAGS_proxy_protocol);
+  const std::string from = absl::GetFlag(FLAGS_proxy_protocol_from);
+  absl::StatusOr<std::vector<Cidr>> blocks = ParseCidrList(from);
+  if (!blocks.ok()) {
+    // ParseCidrList names --trusted-proxies, the list it was first written for.
+    absl::string_view why = blocks.status().message();
+    absl::ConsumePrefix(&why, "--trusted-proxies: ");
+    return absl::InvalidArgumentError(absl::StrCat("--proxy-protocol-from: ", why));
+  }
+  if (config.proxy_protocol && blocks->empty()) {
+    return absl::InvalidArgumentError(
+        "--proxy-protocol needs --proxy-protocol-from: the addresses of the load balancers that "
+        "send the PROXY header (e.g. --proxy-protocol-from=10.0.0.0/8); connections from any "
+        "other peer are refused");
+  }
+  if (!config.proxy_protocol && !blocks->empty()) {
+    return absl::InvalidArgumentError(
+        "--proxy-protocol-from is set but --proxy-protocol is off: add --proxy-protocol to read "
+        "the PROXY header from those peers, or drop --proxy-protocol-from");
+  }
+  config.proxy_protocol_from = *std::move(blocks);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<Config> ConfigFromFlags() {
@@ -359,11 +397,27 @@ absl::StatusOr<Config> ConfigFromFlags() {
   if (!backends.ok()) return backends.status();
   config.backends = *std::move(backends);
   if (absl::Status s = BackendGroupFromFlags(config); !s.ok()) return s;
-  config.cert_path = absl::GetFlag(FLAGS_cert);
-  config.key_path = absl::GetFlag(FLAGS_key);
   config.ticket_key_path = absl::GetFlag(FLAGS_ticket_key_file);
-  if (config.cert_path.empty() || config.key_path.empty()) {
+  if (absl::GetFlag(FLAGS_cert).empty() || absl::GetFlag(FLAGS_key).empty()) {
     return absl::InvalidArgumentError("--cert and --key are required (PEM files)");
+  }
+  {
+    const std::vector<std::string> certs = absl::StrSplit(absl::GetFlag(FLAGS_cert), ',');
+    const std::vector<std::string> keys = absl::StrSplit(absl::GetFlag(FLAGS_key), ',');
+    if (certs.size() != keys.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--cert lists ", certs.size(), " files and --key ", keys.size(),
+                       ": give one key per certificate, in the same order (comma-separated)"));
+    }
+    for (size_t i = 0; i < certs.size(); ++i) {
+      if (certs[i].empty() || keys[i].empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--cert and --key: entry ", i + 1, " is empty (a stray comma?)"));
+      }
+      config.certificates.push_back({certs[i], keys[i]});
+    }
+    config.cert_path = certs.front();
+    config.key_path = keys.front();
   }
   if (const std::string groups = absl::GetFlag(FLAGS_tls_groups); !groups.empty()) {
     absl::StatusOr<std::vector<TlsGroup>> parsed = ParseTlsGroups(groups);
@@ -457,6 +511,7 @@ absl::StatusOr<Config> ConfigFromFlags() {
   auto trusted = ParseCidrList(absl::GetFlag(FLAGS_trusted_proxies));
   if (!trusted.ok()) return trusted.status();
   config.trusted_proxies = *std::move(trusted);
+  if (absl::Status s = ProxyProtocolFromFlags(config); !s.ok()) return s;
   if (config.max_request_head_bytes < 1024 || config.max_request_headers < 1 ||
       config.max_request_target_bytes < 16) {
     return absl::InvalidArgumentError(

@@ -50,6 +50,9 @@ th:first-child, td:first-child { text-align: left; }
 <h2>Live connections by state</h2>
 <table id="live"><thead></thead><tbody></tbody></table>
 
+<h2>Oldest live connections</h2>
+<table id="oldest"><thead><tr><th>conn</th><th>worker</th><th>peer</th><th>control state</th><th>stage</th><th>age s</th><th>requests</th><th>buffered bytes</th></tr></thead><tbody></tbody></table>
+
 <h2>Closes so far</h2>
 <div class="counters"><table id="by-cause"><thead><tr><th>cause</th><th>closes</th></tr></thead><tbody></tbody></table>
 <table id="by-initiator"><thead><tr><th>initiator</th><th>closes</th></tr></thead><tbody></tbody></table></div>
@@ -67,7 +70,10 @@ const STATES = ["created", "handshake", "data_transfer", "shutdown_initiated", "
 const MAX_ROWS = 50;
 let token = sessionStorage.getItem("ringgate-admin-token") || "";
 // A link to one close: #conn=W-N selects it once it is among the recent ones.
-let selected = location.hash.startsWith("#conn=") ? decodeURIComponent(location.hash.slice(6)) : null;
+let selected = null;
+try {
+  if (location.hash.startsWith("#conn=")) selected = decodeURIComponent(location.hash.slice(6));
+} catch (e) { /* a malformed link selects nothing */ }
 
 function el(tag, props, children) {
   const e = document.createElement(tag);
@@ -86,32 +92,43 @@ async function get(path) {
   return r;
 }
 
-function renderLive(connections) {
+// Counts by worker and state come from the ringgate_connections gauge: asking /connections every
+// refresh would have every worker write out every live connection only to be counted here.
+function metricSamples(metricsText, name) {
+  const re = new RegExp("^" + name + "\\{([^}]*)\\} ([0-9.e+-]+)$");
+  const out = [];
+  for (const line of metricsText.split("\n")) {
+    const m = re.exec(line);
+    if (!m) continue;
+    const labels = Object.fromEntries(m[1].split(",").map(kv => { const i = kv.indexOf("="); return [kv.slice(0, i), kv.slice(i + 2, -1)]; }));
+    out.push([labels, Number(m[2])]);
+  }
+  return out;
+}
+
+function renderLive(metricsText) {
   const byWorker = new Map();
-  for (const c of connections) {
-    const row = byWorker.get(c.worker) || {};
-    row[c.state] = (row[c.state] || 0) + 1;
-    byWorker.set(c.worker, row);
+  for (const [labels, n] of metricSamples(metricsText, "ringgate_connections")) {
+    const row = byWorker.get(labels.worker) || {};
+    row[labels.state] = (row[labels.state] || 0) + n;
+    byWorker.set(labels.worker, row);
   }
   const table = document.getElementById("live");
   table.tHead.replaceChildren(el("tr", {}, [el("th", {text: "worker"}), ...STATES.map(s => el("th", {text: s})), el("th", {text: "total"})]));
   const rows = [...byWorker.keys()].sort((a, b) => a - b).map(w => {
     const counts = byWorker.get(w);
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    if (total === 0) return null;
     return el("tr", {"data-worker": String(w)}, [el("td", {text: String(w)}), ...STATES.map(s => el("td", {text: String(counts[s] || 0)})), el("td", {text: String(total)})]);
   });
+  rows.splice(0, rows.length, ...rows.filter(r => r !== null));
   if (rows.length === 0) rows.push(el("tr", {}, [el("td", {text: "no live connections", colspan: String(STATES.length + 2)})]));
   table.tBodies[0].replaceChildren(...rows);
 }
 
 function renderCounters(metricsText) {
   const byCause = new Map(), byInitiator = new Map();
-  const re = /^ringgate_connections_closed_total\{([^}]*)\} ([0-9.e+]+)$/;
-  for (const line of metricsText.split("\n")) {
-    const m = re.exec(line);
-    if (!m) continue;
-    const labels = Object.fromEntries(m[1].split(",").map(kv => { const i = kv.indexOf("="); return [kv.slice(0, i), kv.slice(i + 2, -1)]; }));
-    const n = Number(m[2]);
+  for (const [labels, n] of metricSamples(metricsText, "ringgate_connections_closed_total")) {
     byCause.set(labels.cause, (byCause.get(labels.cause) || 0) + n);
     byInitiator.set(labels.initiator, (byInitiator.get(labels.initiator) || 0) + n);
   }
@@ -167,21 +184,41 @@ function renderWaterfall(closures) {
   document.getElementById("waterfall").replaceChildren(...rows);
 }
 
+function renderOldest(connections) {
+  const oldest = connections.slice().sort((a, b) => b.age_ms - a.age_ms).slice(0, 10);
+  const rows = oldest.map(c => el("tr", {"data-conn": c.conn}, [c.conn, String(c.worker), c.peer, c.control_state, c.state,
+    (c.age_ms / 1000).toFixed(1), String(c.requests), String(c.buffered_bytes)].map(v => el("td", {text: v}))));
+  if (rows.length === 0) rows.push(el("tr", {}, [el("td", {text: "none", colspan: "8"})]));
+  document.getElementById("oldest").tBodies[0].replaceChildren(...rows);
+}
+
+// One refresh at a time, the next two seconds after the last one ended, none while the tab is
+// hidden: a slow proxy is never asked again before it answered, and idle tabs cost nothing.
+// /connections (every live connection, written out by each worker) is read every fifth time only.
+let rounds = 0;
 async function refresh() {
   const status = document.getElementById("status");
   try {
-    const [connections, closures, metrics] = await Promise.all([
-      get("/connections").then(r => r.json()), get("/closures").then(r => r.json()), get("/metrics").then(r => r.text())]);
-    renderLive(connections);
+    const withConnections = rounds++ % 5 === 0;
+    const [closures, metrics, connections] = await Promise.all([
+      get("/closures").then(r => r.json()), get("/metrics").then(r => r.text()),
+      withConnections ? get("/connections").then(r => r.json()) : Promise.resolve(null)]);
+    renderLive(metrics);
     renderCounters(metrics);
     renderWaterfall(closures);
+    if (connections) renderOldest(connections);
     status.className = "";
-    status.textContent = "updated " + new Date().toLocaleTimeString() + ": " + connections.length + " live, " + closures.length + " recent closes";
+    status.textContent = "updated " + new Date().toLocaleTimeString() + ": " + closures.length + " recent closes";
     document.body.dataset.loaded = "true";
   } catch (e) {
     status.className = "error";
     status.textContent = String(e.message || e);
   }
+}
+
+async function refreshForever() {
+  if (!document.hidden) await refresh();
+  setTimeout(refreshForever, 2000);
 }
 
 document.getElementById("use-token").addEventListener("click", () => {
@@ -190,8 +227,7 @@ document.getElementById("use-token").addEventListener("click", () => {
   document.getElementById("auth").hidden = true;
   refresh();
 });
-refresh();
-setInterval(refresh, 2000);
+refreshForever();
 </script>
 </body></html>
 )html";

@@ -192,7 +192,7 @@ void AdminServer::HandleConnection(int fd) {
   }
   if (sp1 == std::string_view::npos || sp2 == std::string_view::npos) {
     response = HttpResponse(400, "Bad Request", "text/plain", "bad request\n");
-  } else if (path == "/" && line.substr(0, sp1) == "GET") {
+  } else if (path == "/" && (line.substr(0, sp1) == "GET" || line.substr(0, sp1) == "HEAD")) {
     // The page is code without data: it is served without the token, and its script sends the
     // token the user types with every request for data.
     response =

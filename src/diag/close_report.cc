@@ -78,6 +78,7 @@ void ReportClose(const ClosureRecord& r, const CloseContext& context, WorkerMetr
         .With("tunnel_bytes_to_backend", r.tunnel_bytes_to_backend)
         .With("tunnel_bytes_to_client", r.tunnel_bytes_to_client);
   }
+  if (!r.server_name.empty()) line.With("sni", r.server_name);
   if (r.tcp.valid) {
     line.With("tcp_unacked", r.tcp.unacked_segments)
         .With("tcp_notsent", r.tcp.notsent_bytes)

@@ -42,6 +42,8 @@ void AppendClosureJson(fmt::memory_buffer& out, const ClosureRecord& r, int work
                    static_cast<double>(r.tunnel_ns) / 1e6, r.tunnel_bytes_to_backend,
                    r.tunnel_bytes_to_client);
   }
+  // A valid host name, or one sanitised to letters, digits, "-._*?": nothing to escape.
+  if (!r.server_name.empty()) fmt::format_to(sink, "\"sni\":\"{}\",", r.server_name);
   if (r.tcp.valid) {
     fmt::format_to(sink,
                    "\"tcp_at_close\":{{\"unacked_segments\":{},\"notsent_bytes\":{},"

@@ -175,6 +175,10 @@ void ClientConnection::OnUpstreamFailed(int error) {
 
 void ClientConnection::OnUpstreamDrained() {
   if (closing()) return;
+  if (in_tunnel()) {
+    OnTunnelBackendDrained();
+    return;
+  }
   Upstream* upstream = BoundUpstream();
   if (upstream == nullptr || upstream->send_backlog() > OwedLow()) return;
   ProcessRequestsAndReadOn();

@@ -213,6 +213,7 @@ void ClientConnection::Finalize() {
   record.id = id_;
   record.peer = peer_ip_;
   if (tls_ && tls_->handshake_done()) record.tls_version = std::string(tls_->version());
+  if (tls_) record.server_name = tls_->server_name();
   record.requests = requests_;
   record.tls_bytes_in = cipher_bytes_in_;
   record.tls_bytes_out = cipher_bytes_out_;

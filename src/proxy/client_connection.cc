@@ -46,9 +46,14 @@ void ClientConnection::Start(int fd, uint64_t id) {
   id_ = id;
   sockaddr_storage peer{};
   socklen_t peer_length = sizeof peer;
+  // --proxy-protocol: only these peers (the L4 balancers) may send the header; it is read first.
+  awaiting_proxy_header_ = worker_.config().proxy_protocol;
+  std::string().swap(proxy_header_in_);
+  bool may_send_proxy_header = false;
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) == 0) {
     peer_ip_ = PeerIp(peer);
     peer_trusted_ = AddressInCidrs(peer, worker_.config().trusted_proxies);
+    may_send_proxy_header = AddressInCidrs(peer, worker_.config().proxy_protocol_from);
   } else {
     peer_ip_ = "unknown";
     peer_trusted_ = false;
@@ -99,6 +104,11 @@ void ClientConnection::Start(int fd, uint64_t id) {
   LogLine(spdlog::level::debug, "accepted", id_)
       .With("peer", peer_ip_)
       .With("worker", worker_.id());
+  if (awaiting_proxy_header_ && !may_send_proxy_header) {
+    RejectProxyHeader(ProxyProtocolRejection::kNotAllowed, "peer not in --proxy-protocol-from",
+                      CloseInitiator::kServerPolicy, TerminationCause::kError);
+    return;
+  }
   ArmRecv();
 }
 
@@ -179,6 +189,11 @@ void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
   timer_ = ClientTimer::kNone;
   switch (fired) {
     case ClientTimer::kHandshake:
+      if (awaiting_proxy_header_) {
+        RejectProxyHeader(ProxyProtocolRejection::kTimeout, "incomplete at --handshake-timeout",
+                          CloseInitiator::kServerTimeout, TerminationCause::kTimeout);
+        break;
+      }
       LogLine(spdlog::level::info, "handshake timed out", id_);
       RequestClose(CloseKind::kAbort, CloseInitiator::kServerTimeout, TerminationCause::kTimeout);
       break;
@@ -255,6 +270,13 @@ void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
           .With("timeout", absl::FormatDuration(worker_.config().tunnel_idle_timeout));
       RequestClose(CloseKind::kGraceful, CloseInitiator::kServerTimeout);
       break;
+    case ClientTimer::kTunnelBackendSend:
+      LogLine(spdlog::level::warn, "websocket backend stopped reading; closing the tunnel", id_)
+          .With("owed_to_backend_bytes",
+                BoundUpstream() != nullptr ? BoundUpstream()->send_backlog() : 0)
+          .With("send_timeout", absl::FormatDuration(worker_.config().send_timeout));
+      RequestClose(CloseKind::kAbort, CloseInitiator::kBackend, TerminationCause::kTimeout);
+      break;
     case ClientTimer::kNone:
       break;
   }
@@ -316,12 +338,12 @@ void ClientConnection::NotePeerFin() {
 void ClientConnection::AppendJson(fmt::memory_buffer& out, int64_t now_ns) const {
   fmt::format_to(std::back_inserter(out),
                  "{{\"conn\":\"{}\",\"worker\":{},\"peer\":\"{}\",\"state\":\"{}\","
-                 "\"control_state\":\"{}\","
+                 "\"control_state\":\"{}\",\"sni\":\"{}\","
                  "\"age_ms\":{:.3f},\"requests\":{},\"tls_bytes_in\":{},\"tls_bytes_out\":{},"
                  "\"http_bytes_in\":{},\"http_bytes_out\":{},\"send_queue_bytes\":{},"
                  "\"buffered_bytes\":{},\"unanswered_input_bytes\":{}}}",
                  FormatConnectionId(id_), worker_.id(), peer_ip_, LifecycleStateName(life_.state()),
-                 ConnStateName(state_),
+                 ConnStateName(state_), tls_ ? tls_->server_name() : std::string(),
                  static_cast<double>(now_ns - life_.entered_ns(LifecycleState::kCreated)) / 1e6,
                  requests_, cipher_bytes_in_, cipher_bytes_out_, plain_bytes_in_, plain_bytes_out_,
                  out_.backlog(), BufferedBytes(), plaintext_in_.size() - plaintext_offset_);

@@ -244,7 +244,9 @@ void ClientConnection::StartExchange() {
   // Any Upgrade ends HTTP on this connection: a tunnel if the backend switches to WebSocket,
   // else a close after the response (what the client sends next is not HTTP we can read).
   close_after_response_ = !head.keep_alive || head.upgrade;
-  tunnel_requested_ = IsWebSocketUpgrade(head);
+  // Draining: a tunnel opened now would only be cut at the deadline. The upgrade is dropped and
+  // the request answered as an ordinary one, after which the connection closes.
+  tunnel_requested_ = IsWebSocketUpgrade(head) && !worker_.draining();
   exchange_started_ns_ = worker_.NowNs();
   response_status_ = 0;
   response_bytes_ = 0;

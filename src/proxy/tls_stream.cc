@@ -59,8 +59,13 @@ void ClientConnection::OnRecv(int result, uint32_t flags) {
   if (flags & IORING_CQE_F_BUFFER) {
     uint16_t bid = BufferRing::BufferId(flags);
     if (result > 0) {
-      tls_->FeedCiphertext(worker_.buffers().Data(bid, static_cast<size_t>(result)));
-      cipher_bytes_in_ += static_cast<uint64_t>(result);
+      const std::string_view bytes = worker_.buffers().Data(bid, static_cast<size_t>(result));
+      if (!awaiting_proxy_header_) {
+        tls_->FeedCiphertext(bytes);
+        cipher_bytes_in_ += static_cast<uint64_t>(result);
+      } else if (!closing()) {  // (a refused header's later bytes are dropped)
+        TakeProxyHeader(bytes);
+      }
     }
     worker_.buffers().Return(bid);
   }
@@ -85,7 +90,14 @@ void ClientConnection::OnRecv(int result, uint32_t flags) {
     if (result > 0 || result == 0) DrainAfterCloseNotify({});
     return;
   }
-  if (result >= 0 || client_gone_) ProcessCiphertext();
+  if (awaiting_proxy_header_) {  // still before TLS: nothing to decrypt yet
+    if (InputEnded()) {
+      ProxyHeaderCutShort();
+      return;
+    }
+  } else if (result >= 0 || client_gone_) {
+    ProcessCiphertext();
+  }
   if (!recv_armed_) ArmRecv();
 }
 
@@ -117,7 +129,9 @@ void ClientConnection::ProcessCiphertext() {
         .With("version", tls_->version())
         .With("cipher", tls_->cipher())
         .With("group", TlsGroupName(tls_group_))
-        .With("resumed", tls_->resumed());
+        .With("resumed", tls_->resumed())
+        .With("sni", tls_->server_name())
+        .With("certificate", tls_->certificate_path());
     if (WorkerMetrics* m = metrics()) {
       const TlsVersionLabel v = tls_->version() == "TLSv1.3"   ? TlsVersionLabel::kTls13
                                 : tls_->version() == "TLSv1.2" ? TlsVersionLabel::kTls12
@@ -247,7 +261,12 @@ void ClientConnection::OnSend(int result) {
     } else if (exchange_active_) {
       SetTimer(ClientTimer::kUpstreamResponse, worker_.config().upstream_response_timeout);
     } else if (in_tunnel()) {
-      SetTimer(ClientTimer::kTunnelIdle, worker_.config().tunnel_idle_timeout);
+      Upstream* upstream = BoundUpstream();
+      if (upstream != nullptr && upstream->send_backlog() > OwedHigh()) {
+        SetTimer(ClientTimer::kTunnelBackendSend, worker_.config().send_timeout);
+      } else {
+        SetTimer(ClientTimer::kTunnelIdle, worker_.config().tunnel_idle_timeout);
+      }
     } else {
       SetTimer(ClientTimer::kIdle, worker_.config().idle_timeout);
     }

@@ -35,6 +35,10 @@ void ClientConnection::StartTunnel(const HttpHead& response, std::string_view ba
   read_ahead_parser_.reset();
   read_ahead_ends_.clear();
   read_ahead_stuck_ = false;
+  // The heads are done with: a tunnel lives for hours and must not keep up to a request head's
+  // limit each. (A fresh parser, never run: code asking whether a request is begun sees none.)
+  std::string().swap(upstream_request_head_);
+  request_parser_ = std::make_unique<HttpParser>(HttpParser::Kind::kRequest, RequestLimits());
   SetTimer(ClientTimer::kTunnelIdle, worker_.config().tunnel_idle_timeout);
   if (!backend_rest.empty()) RelayTunnelToClient(backend_rest);
   RelayTunnelFromClient();
@@ -50,12 +54,12 @@ void ClientConnection::RelayTunnelFromClient() {
   }
   const size_t waiting = plaintext_in_.size() - plaintext_offset_;
   if (waiting > 0) {
+    stream_base_ += plaintext_in_.size();
     if (plaintext_offset_ == 0) {
       upstream->SendOwned(plaintext_in_);  // hands the buffer over, no copy
     } else {
       upstream->Send(std::string_view(plaintext_in_).substr(plaintext_offset_));
     }
-    stream_base_ += plaintext_in_.size();
     plaintext_in_.clear();
     plaintext_offset_ = 0;
     tunnel_bytes_to_backend_ += waiting;
@@ -74,7 +78,14 @@ void ClientConnection::RelayTunnelFromClient() {
             id_);
     upstream->HalfCloseWhenSent();
   }
-  if (upstream->send_backlog() > OwedHigh()) PauseRecv();  // OnUpstreamDrained resumes
+  if (upstream->send_backlog() > OwedHigh()) {
+    PauseRecv();  // OnUpstreamDrained resumes
+    // The backend must take what the client sent: the backend's own bytes coming the other way
+    // do not count as progress here (they would keep a tunnel with a stuck reader forever).
+    if (timer_ == ClientTimer::kTunnelIdle) {
+      SetTimer(ClientTimer::kTunnelBackendSend, worker_.config().send_timeout);
+    }
+  }
   NoteBufferedBytes();
 }
 
@@ -90,6 +101,21 @@ void ClientConnection::RelayTunnelToClient(std::string_view bytes) {
       SetTimer(ClientTimer::kClientSend, worker_.config().send_timeout);
     }
   }
+}
+
+void ClientConnection::OnTunnelBackendDrained() {
+  Upstream* upstream = BoundUpstream();
+  if (upstream == nullptr) return;
+  if (timer_ == ClientTimer::kTunnelBackendSend) {
+    // Progress: the backend read some. Below the low mark the tunnel is only idle-timed again.
+    SetTimer(upstream->send_backlog() <= OwedLow() ? ClientTimer::kTunnelIdle
+                                                   : ClientTimer::kTunnelBackendSend,
+             upstream->send_backlog() <= OwedLow() ? worker_.config().tunnel_idle_timeout
+                                                   : worker_.config().send_timeout);
+  }
+  if (upstream->send_backlog() > OwedLow()) return;
+  ProcessRequestsAndReadOn();
+  FlushToClient();
 }
 
 void ClientConnection::TouchTunnel() {

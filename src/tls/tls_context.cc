@@ -4,16 +4,23 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <wolfssl/wolfcrypt/asn.h>  // DecodedCert: a certificate's subjectAltName
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "ringgate/core/log.h"
+#include "ringgate/tls/server_name.h"
 #include "ringgate/tls/tls_session.h"
 
 namespace ringgate {
@@ -136,6 +143,19 @@ absl::StatusOr<std::shared_ptr<TicketKeys>> LoadTicketKeys(const std::string& pa
   return keys;
 }
 
+// One random key, for a set of several certificates without a ticket key file: every
+// certificate's context must open the tickets of every other.
+absl::StatusOr<std::shared_ptr<TicketKeys>> MakeRandomTicketKeys() {
+  live_ticket_key_sets.fetch_add(1, std::memory_order_relaxed);
+  std::shared_ptr<TicketKeys> keys(new TicketKeys(1), WipeTicketKeys);
+  TicketKey& key = keys->front();
+  if (getrandom(key.name, sizeof key.name, 0) != static_cast<ssize_t>(sizeof key.name) ||
+      getrandom(key.aes_key, sizeof key.aes_key, 0) != static_cast<ssize_t>(sizeof key.aes_key)) {
+    return absl::InternalError("getrandom failed making a session ticket key");
+  }
+  return keys;
+}
+
 // wolfSSL's ticket callback: encrypts (enc=1) or decrypts the ticket in place with AES-256-GCM,
 // the key name as additional data.
 int CryptTicket(WOLFSSL* ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
@@ -210,7 +230,81 @@ absl::Status ApplyCommonSettings(WOLFSSL_CTX* ctx) {
   return absl::OkStatus();
 }
 
+// A certificate file's bytes: wolfSSL loads the chain from them and SubjectAltDnsNames reads the
+// leaf's names from the same bytes, so a file rewritten meanwhile cannot split the two.
+absl::StatusOr<std::string> ReadCertificateFile(const std::string& path) {
+  if (absl::Status s = CheckReadable(path, "certificate"); !s.ok()) return s;
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream text;
+  text << file.rdbuf();
+  if (!file) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read certificate file '", path, "'"));
+  }
+  return text.str();
+}
+
+// The DNS names in the subjectAltName of the first certificate of a PEM chain (the leaf), as
+// written there ("*.example.test" for a wildcard). Empty when it has none or cannot be read:
+// wolfSSL has accepted the chain by then, so what remains is only whether it names hosts.
+std::vector<std::string> SubjectAltDnsNames(const std::string& pem) {
+  constexpr std::string_view kBegin = "-----BEGIN CERTIFICATE-----";
+  constexpr std::string_view kEnd = "-----END CERTIFICATE-----";
+  const size_t begin = pem.find(kBegin);
+  if (begin == std::string::npos) return {};
+  const size_t end = pem.find(kEnd, begin);
+  if (end == std::string::npos) return {};
+  std::string base64;
+  for (size_t i = begin + kBegin.size(); i < end; ++i) {
+    if (!absl::ascii_isspace(static_cast<unsigned char>(pem[i]))) base64.push_back(pem[i]);
+  }
+  std::string der;
+  if (!absl::Base64Unescape(base64, &der)) return {};
+  auto decoded = std::make_unique<DecodedCert>();
+  wc_InitDecodedCert(decoded.get(), reinterpret_cast<const byte*>(der.data()),
+                     static_cast<word32>(der.size()), nullptr);
+  std::vector<std::string> names;
+  if (wc_ParseCert(decoded.get(), CERT_TYPE, NO_VERIFY, nullptr) == 0) {
+    for (const DNS_entry* entry = decoded->altNames; entry != nullptr; entry = entry->next) {
+      if (entry->type == ASN_DNS_TYPE && entry->name != nullptr && entry->len > 0) {
+        names.emplace_back(entry->name, static_cast<size_t>(entry->len));
+      }
+    }
+  }
+  wc_FreeDecodedCert(decoded.get());
+  return names;
+}
+
 }  // namespace
+
+struct TlsContext::CertificateSet {
+  std::vector<Certificate> certificates;
+  ServerNameTable table;
+};
+
+size_t TlsContext::certificate_count() const {
+  return certificates_ == nullptr ? 0 : certificates_->certificates.size();
+}
+
+size_t TlsContext::CertificateFor(std::string_view server_name) const {
+  return certificates_ == nullptr ? 0 : certificates_->table.Find(server_name);
+}
+
+WOLFSSL_CTX* TlsContext::get(size_t index) const {
+  if (certificates_ == nullptr || index >= certificates_->certificates.size()) return get();
+  return certificates_->certificates[index].ctx.get();
+}
+
+const std::string& TlsContext::certificate_path(size_t index) const {
+  static const std::string none;
+  if (certificates_ == nullptr || index >= certificates_->certificates.size()) return none;
+  return certificates_->certificates[index].path;
+}
+
+const std::vector<std::string>& TlsContext::certificate_names(size_t index) const {
+  static const std::vector<std::string> none;
+  if (certificates_ == nullptr || index >= certificates_->certificates.size()) return none;
+  return certificates_->certificates[index].names;
+}
 
 // Some wolfSSL builds (Debian's binary among them) accept a key that does not match the
 // certificate in wolfSSL_CTX_check_private_key. A handshake in memory cannot be fooled: the
@@ -234,13 +328,13 @@ bool TlsContext::HandshakesWithItself(const TlsContext& server,
   return false;
 }
 
-absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path,
-                                                    const std::string& key_path,
-                                                    const std::string& ticket_key_path,
-                                                    const std::vector<TlsGroup>& groups) {
-  static const int init = wolfSSL_Init();
-  (void)init;
-  if (absl::Status s = CheckReadable(cert_path, "certificate"); !s.ok()) return s;
+absl::StatusOr<TlsContext::Certificate> TlsContext::LoadCertificate(
+    const CertificateFiles& files, const std::shared_ptr<void>& ticket_keys,
+    const std::vector<TlsGroup>& groups) {
+  const std::string& cert_path = files.cert_path;
+  const std::string& key_path = files.key_path;
+  absl::StatusOr<std::string> chain = ReadCertificateFile(cert_path);
+  if (!chain.ok()) return chain.status();
   if (absl::Status s = CheckReadable(key_path, "private key", /*secret=*/true); !s.ok()) return s;
 
   WOLFSSL_CTX* raw = wolfSSL_CTX_new(wolfSSLv23_server_method());
@@ -249,7 +343,9 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path
   if (absl::Status s = ApplyCommonSettings(raw); !s.ok()) return s;
   if (absl::Status s = SetGroups(raw, groups); !s.ok()) return s;
 
-  if (wolfSSL_CTX_use_certificate_chain_file(raw, cert_path.c_str()) != WOLFSSL_SUCCESS) {
+  if (wolfSSL_CTX_use_certificate_chain_buffer(
+          raw, reinterpret_cast<const unsigned char*>(chain->data()),
+          static_cast<long>(chain->size())) != WOLFSSL_SUCCESS) {
     return absl::InvalidArgumentError(absl::StrCat(
         "certificate file '", cert_path, "' is not a PEM certificate chain", WolfErrorDetail()));
   }
@@ -262,18 +358,77 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path
     return absl::InvalidArgumentError(
         absl::StrCat("private key '", key_path, "' does not match certificate '", cert_path, "'"));
   }
-  if (!ticket_key_path.empty()) {
-    absl::StatusOr<std::shared_ptr<TicketKeys>> keys = LoadTicketKeys(ticket_key_path);
-    if (!keys.ok()) return keys.status();
-    wolfSSL_CTX_set_TicketEncCtx(raw, keys->get());
+  if (ticket_keys != nullptr) {
+    wolfSSL_CTX_set_TicketEncCtx(raw, ticket_keys.get());
     wolfSSL_CTX_set_TicketEncCb(raw, CryptTicket);
-    ctx.ticket_keys_ = *std::move(keys);
+    ctx.ticket_keys_ = ticket_keys;
   }
   if (!HandshakesWithItself(ctx, groups)) {
     return absl::InvalidArgumentError(absl::StrCat("private key '", key_path,
                                                    "' does not match certificate '", cert_path,
                                                    "' (a test handshake with them failed)"));
   }
+  return Certificate{ctx.ctx_, cert_path, SubjectAltDnsNames(*chain)};
+}
+
+absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path,
+                                                    const std::string& key_path,
+                                                    const std::string& ticket_key_path,
+                                                    const std::vector<TlsGroup>& groups) {
+  return CreateServer(std::vector<CertificateFiles>{{cert_path, key_path}}, ticket_key_path,
+                      groups);
+}
+
+absl::StatusOr<TlsContext> TlsContext::CreateServer(
+    const std::vector<CertificateFiles>& certificates, const std::string& ticket_key_path,
+    const std::vector<TlsGroup>& groups) {
+  static const int init = wolfSSL_Init();
+  (void)init;
+  if (certificates.empty()) return absl::InvalidArgumentError("no certificate given");
+  std::shared_ptr<TicketKeys> keys;
+  if (!ticket_key_path.empty()) {
+    absl::StatusOr<std::shared_ptr<TicketKeys>> loaded = LoadTicketKeys(ticket_key_path);
+    if (!loaded.ok()) return loaded.status();
+    keys = *std::move(loaded);
+  } else if (certificates.size() > 1) {
+    absl::StatusOr<std::shared_ptr<TicketKeys>> made = MakeRandomTicketKeys();
+    if (!made.ok()) return made.status();
+    keys = *std::move(made);
+  }
+  auto set = std::make_shared<CertificateSet>();
+  std::vector<std::string> problems;
+  for (size_t i = 0; i < certificates.size(); ++i) {
+    absl::StatusOr<Certificate> loaded = LoadCertificate(certificates[i], keys, groups);
+    // One certificate: its message as it always was. Several: each says which pair it is about.
+    const std::string which =
+        certificates.size() == 1
+            ? std::string()
+            : absl::StrCat("certificate ", i + 1, " of ", certificates.size(), " ('",
+                           certificates[i].cert_path, "', key '", certificates[i].key_path, "'): ");
+    if (!loaded.ok()) {
+      if (certificates.size() == 1) return loaded.status();
+      problems.push_back(absl::StrCat(which, loaded.status().message()));
+      continue;
+    }
+    if (i > 0 && loaded->names.empty()) {
+      problems.push_back(absl::StrCat(which,
+                                      "has no DNS name in its subjectAltName, so no client could "
+                                      "ever be given it (only the first certificate is the "
+                                      "default for names no certificate lists)"));
+      continue;
+    }
+    set->certificates.push_back(*std::move(loaded));
+  }
+  if (!problems.empty()) {
+    return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
+  }
+  std::vector<std::vector<std::string>> names;
+  for (const Certificate& c : set->certificates) names.push_back(c.names);
+  set->table = ServerNameTable(names);
+  TlsContext ctx;
+  ctx.ctx_ = set->certificates.front().ctx;
+  ctx.ticket_keys_ = std::move(keys);
+  ctx.certificates_ = std::move(set);
   return ctx;
 }
 

@@ -5,19 +5,25 @@
 
 #include "ringgate/core/spare_capacity.h"
 #include "ringgate/tls/handshake_reframer.h"
+#include "ringgate/tls/server_name.h"
 
 namespace ringgate {
 
 TlsSession::TlsSession(const TlsContext& ctx, bool is_server)
     : context_(ctx), is_server_(is_server) {
-  ssl_ = wolfSSL_new(ctx.get());
+  if (is_server) reframer_ = std::make_unique<HandshakeReframer>(kMaxClientHandshakeMessage);
+  // Several certificates: which one is known only from the ClientHello (ReadServerName).
+  if (!is_server || ctx.certificate_count() <= 1) CreateSsl(ctx.get());
+}
+
+void TlsSession::CreateSsl(WOLFSSL_CTX* ctx) {
+  ssl_ = wolfSSL_new(ctx);
   if (ssl_ == nullptr) return;
   wolfSSL_SSLSetIORecv(ssl_, &TlsSession::OnRecv);
   wolfSSL_SSLSetIOSend(ssl_, &TlsSession::OnSend);
   wolfSSL_SetIOReadCtx(ssl_, this);
   wolfSSL_SetIOWriteCtx(ssl_, this);
-  if (is_server) {
-    reframer_ = std::make_unique<HandshakeReframer>(kMaxClientHandshakeMessage);
+  if (is_server_) {
     // http/1.1 when the client offers it; a client that offers only other protocols (h2) still
     // gets a connection without ALPN, as nginx does. wolfSSL's native API sets this per session:
     // its CTX-wide select callback needs the OpenSSL layer, which our build leaves out.
@@ -83,9 +89,37 @@ TlsStatus TlsSession::ClassifyError(int ret) {
   }
 }
 
+bool TlsSession::RequestServerName(std::string_view name) {
+  return ssl_ != nullptr && !is_server_ &&
+         wolfSSL_UseSNI(ssl_, WOLFSSL_SNI_HOST_NAME, name.data(),
+                        static_cast<unsigned short>(name.size())) == WOLFSSL_SUCCESS;
+}
+
+bool TlsSession::ReadServerName() {
+  const std::string_view buffered =
+      std::string_view(cipher_in_).substr(std::min(cipher_in_offset_, cipher_in_.size()));
+  ClientHelloServerName sni = FindClientHelloServerName(buffered, kMaxClientHandshakeMessage);
+  // The reframer passes on whole messages only, so an incomplete one is still on its way; once
+  // it has stopped (or the client closed), what is there is all there will be.
+  const bool more_may_come = reframer_ != nullptr && reframer_->active() && !transport_eof_;
+  if (sni.result == ClientHelloServerName::kNeedMore && more_may_come) {
+    return ssl_ != nullptr;  // a single certificate: wolfSSL waits for the rest itself
+  }
+  server_name_read_ = true;
+  server_name_ = std::move(sni.name);
+  if (ssl_ == nullptr) {
+    // Not a valid name (or none): the default certificate, and wolfSSL judges the ClientHello.
+    certificate_ =
+        sni.result == ClientHelloServerName::kFound ? context_.CertificateFor(server_name_) : 0;
+    CreateSsl(context_.get(certificate_));
+  }
+  return true;
+}
+
 TlsStatus TlsSession::Handshake() {
-  if (ssl_ == nullptr) return TlsStatus::kError;
   if (handshake_done_) return TlsStatus::kOk;
+  if (is_server_ && !server_name_read_ && !ReadServerName()) return TlsStatus::kWantRead;
+  if (ssl_ == nullptr) return TlsStatus::kError;
   int ret = is_server_ ? wolfSSL_accept(ssl_) : wolfSSL_connect(ssl_);
   if (ret == WOLFSSL_SUCCESS) {
     handshake_done_ = true;

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "ringgate/core/log.h"
+#include "ringgate/tls/certificate_files.h"
 #include "ringgate/tls/tls_group.h"
 
 namespace ringgate {
@@ -81,8 +82,10 @@ absl::StatusOr<LbPolicy> ParseLbPolicy(std::string_view text);
 struct Config {
   SocketAddress listen;                 // default kDefaultListen
   std::vector<SocketAddress> backends;  // default kDefaultBackend; resolved again on SIGHUP
-  std::string cert_path;
+  std::string cert_path;                // the first (default) certificate of `certificates`
   std::string key_path;
+  // --cert and --key as comma lists of equal length: each certificate with its key, in order.
+  std::vector<CertificateFiles> certificates;
   std::string ticket_key_path;  // empty: tickets under a key of this process's own
   std::vector<TlsGroup> tls_groups = DefaultTlsGroups();  // key exchange, in order of preference
   int threads = 1;          // resolved: --threads=0 becomes the CPU count
@@ -117,7 +120,12 @@ struct Config {
   uint32_t max_pipelined = 32;                 // complete requests read ahead of the one answered
   size_t max_conn_buffer_bytes = 256 * 1024;   // user-space bytes one connection may hold
   std::vector<Cidr> trusted_proxies;           // peers whose forwarding headers are believed
-  size_t max_conns_per_worker = 0;             // 0: no limit; over it new connections are closed
+  // --proxy-protocol: every client connection starts with a PROXY header (v1 or v2), sent by
+  // one of the L4 balancers in proxy_protocol_from (required then; any other peer is refused);
+  // the header's source address is the connection's peer from then on (docs/operations.md).
+  bool proxy_protocol = false;
+  std::vector<Cidr> proxy_protocol_from;
+  size_t max_conns_per_worker = 0;  // 0: no limit; over it new connections are closed
 
   // Backend groups and health (docs/operations.md, "Backend groups and health checks").
   LbPolicy lb_policy = LbPolicy::kP2c;

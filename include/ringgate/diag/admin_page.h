@@ -3,7 +3,8 @@
 // closes as a waterfall of their shutdown stages, counters by cause and initiator. It is
 // self-contained (inline script and style, no fonts, no other origin; its Content-Security-Policy
 // forbids anything else) and holds no data of its own: its script reads /connections, /closures
-// and /metrics every two seconds, sending the admin token the user typed, if the endpoint has one.
+// and /metrics (one refresh at a time, two seconds apart, none while the tab is hidden), sending
+// the admin token the user typed, if the endpoint has one.
 //
 //   response = HttpResponse(200, "OK", "text/html; charset=utf-8", AdminPageHtml(),
 //                           AdminPageHeaders());

@@ -22,6 +22,7 @@ struct ClosureRecord {
   TerminationCause cause = TerminationCause::kNone;
   CloseInitiator initiator = CloseInitiator::kNone;
   std::string tls_version;
+  std::string server_name;  // SNI as the client sent it (lower-case, sanitised); empty: none
   uint64_t requests = 0;
   uint64_t tls_bytes_in = 0, tls_bytes_out = 0, http_bytes_in = 0, http_bytes_out = 0;
   uint64_t pending_at_shutdown = 0;

@@ -114,6 +114,31 @@ inline constexpr std::array<double, 9> kPendingBytesBuckets = {
   X(kReset, "reset")                                                              \
   /* no connect, or no response, within --upstream-connect/response-timeout */    \
   X(kTimeout, "timeout")
+// Why a connection was closed before TLS under --proxy-protocol (docs/operations.md). A peer
+// that closes before sending a byte (a balancer's TCP health check) is not counted.
+#define RINGGATE_PROXY_PROTOCOL_REJECTIONS(X)                                     \
+  /* the peer is not in --proxy-protocol-from */                                  \
+  X(kNotAllowed, "not_allowed")                                                   \
+  /* its first bytes are not a PROXY header (a client that connected directly) */ \
+  X(kMissing, "missing")                                                          \
+  /* a PROXY header that breaks the spec (the log line says how) */               \
+  X(kMalformed, "malformed")                                                      \
+  /* v1 without CRLF within 107 bytes, v2 over 4096 bytes */                      \
+  X(kOversized, "oversized")                                                      \
+  /* not complete at --handshake-timeout */                                       \
+  X(kTimeout, "timeout")                                                          \
+  /* the peer closed or reset after part of a header */                           \
+  X(kTruncated, "truncated")
+enum class ProxyProtocolRejection : uint8_t {
+  RINGGATE_PROXY_PROTOCOL_REJECTIONS(RINGGATE_ENUM_VALUE)
+};
+inline constexpr std::string_view kProxyProtocolRejectionNames[] = {
+    RINGGATE_PROXY_PROTOCOL_REJECTIONS(RINGGATE_ENUM_NAME)};
+static_assert(NamesAreDistinct(kProxyProtocolRejectionNames) &&
+              NamesAreSnakeCase(kProxyProtocolRejectionNames));
+constexpr std::string_view ProxyProtocolRejectionName(ProxyProtocolRejection reason) {
+  return kProxyProtocolRejectionNames[static_cast<size_t>(reason)];
+}
 
 enum class HandshakeResult : uint8_t { RINGGATE_HANDSHAKE_RESULTS(RINGGATE_ENUM_VALUE) };
 enum class TlsVersionLabel : uint8_t { RINGGATE_TLS_VERSION_LABELS(RINGGATE_ENUM_VALUE) };
@@ -168,6 +193,7 @@ using NoCloseNotifyReasonLabel = NamedLabel<label_names::kReason, kNoCloseNotify
 using StatusClassLabel = NamedLabel<label_names::kStatusClass, kStatusClassNames>;
 using LifecycleStateLabel = NamedLabel<label_names::kState, kLifecycleStateNames>;
 using BackendFailureLabel = NamedLabel<label_names::kKind, kBackendFailureNames>;
+using ProxyProtocolRejectionLabel = NamedLabel<label_names::kReason, kProxyProtocolRejectionNames>;
 struct TlsGroupLabel {  // TlsGroupName lives in the tls module
   static constexpr std::string_view kName = "group";
   static constexpr int kCount = kTlsGroupLabels;
@@ -213,6 +239,10 @@ struct Labeled : NestedCells<Cell, Labels...>::type {
     "TLS client connections accepted.", Counter)                                                   \
   X(connections_refused, "ringgate_connections_refused_total",                                     \
     "Connections closed right after accept because the worker was at --max-conns.", Counter)       \
+  X(proxy_protocol_rejected, "ringgate_proxy_protocol_rejected_total",                             \
+    "Connections closed before TLS for want of a valid PROXY header from a peer in "               \
+    "--proxy-protocol-from, by reason.",                                                           \
+    Labeled<Counter, ProxyProtocolRejectionLabel>)                                                 \
   X(accept_pauses, "ringgate_accept_pauses_total",                                                 \
     "Times a worker paused accepting because accept(2) ran out of descriptors or memory "          \
     "(EMFILE, ENFILE, ENOBUFS, ENOMEM); it retries after a back-off.",                             \

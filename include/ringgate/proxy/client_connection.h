@@ -13,7 +13,8 @@
 // The code is split by concern: client_connection.cc (start, dispatch, timers, the close
 // sequence), tls_stream.cc (ciphertext in and out, backpressure toward the client),
 // exchange.cc (requests, the backend, responses, the pipelining window), tunnel.cc (a WebSocket
-// tunnel once the backend switched protocols).
+// tunnel once the backend switched protocols), proxy_header.cc (the PROXY protocol header that
+// comes before TLS under --proxy-protocol).
 #ifndef RINGGATE_PROXY_CLIENT_CONNECTION_H_
 #define RINGGATE_PROXY_CLIENT_CONNECTION_H_
 
@@ -46,16 +47,17 @@ class Upstream;
 // What the connection's single timer is waiting for.
 enum class ClientTimer : uint8_t {
   kNone,
-  kHandshake,         // TLS handshake must finish
-  kIdle,              // keep-alive: the next request must begin
-  kRequestHead,       // a begun request head must complete
-  kRequestBody,       // the next byte of a request body owed must arrive
-  kUpstreamConnect,   // the backend must accept the connection
-  kUpstreamResponse,  // the backend must send (more of) its response
-  kClientSend,        // the client must accept some of the bytes we owe it
-  kShutdownBackstop,  // the chain must have finished its current phase by now (see OnTimer)
-  kDrainClose,        // draining: this idle connection's turn to close
-  kTunnelIdle,        // a WebSocket tunnel must carry a byte either way
+  kHandshake,          // TLS handshake must finish
+  kIdle,               // keep-alive: the next request must begin
+  kRequestHead,        // a begun request head must complete
+  kRequestBody,        // the next byte of a request body owed must arrive
+  kUpstreamConnect,    // the backend must accept the connection
+  kUpstreamResponse,   // the backend must send (more of) its response
+  kClientSend,         // the client must accept some of the bytes we owe it
+  kShutdownBackstop,   // the chain must have finished its current phase by now (see OnTimer)
+  kDrainClose,         // draining: this idle connection's turn to close
+  kTunnelIdle,         // a WebSocket tunnel must carry a byte either way
+  kTunnelBackendSend,  // a tunnel's backend must take some of the client's bytes it owes
 };
 
 class ClientConnection {
@@ -144,7 +146,8 @@ class ClientConnection {
   // Client plaintext to the backend; the client's close_notify or FIN half-closes the backend.
   void RelayTunnelFromClient();
   void RelayTunnelToClient(std::string_view bytes);
-  void TouchTunnel();  // bytes moved: the idle deadline starts again
+  void TouchTunnel();             // bytes moved: the idle deadline starts again
+  void OnTunnelBackendDrained();  // the backend took some of the client's bytes
   // The backend's side of the tunnel ended: 0 for its FIN, else the error.
   void OnTunnelBackendEnded(int error);
   bool in_tunnel() const { return state_ == ConnState::kTunnel; }
@@ -155,6 +158,14 @@ class ClientConnection {
   void ScheduleIdleMemoryRelease();
   void ReleaseIdleMemory();
   void OnSend(int result);
+  // The PROXY protocol header (--proxy-protocol), read before TLS within the handshake timer.
+  // Takes received bytes until the header is complete; what follows it goes to TLS.
+  void TakeProxyHeader(std::string_view bytes);
+  // The client's input ended (FIN, reset) before the header did.
+  void ProxyHeaderCutShort();
+  // Counts, logs and closes (no alert: TLS never started).
+  void RejectProxyHeader(ProxyProtocolRejection reason, std::string_view detail,
+                         CloseInitiator initiator, TerminationCause cause);
   // Closing.
   // The one place the control state changes: checks kLegalMoves and records the change.
   void Transition(ConnState to, std::string_view reason);
@@ -207,6 +218,10 @@ class ClientConnection {
   uint64_t id_ = 0;
   std::string peer_ip_;
   bool peer_trusted_ = false;  // in --trusted-proxies: its forwarding headers are believed
+  // --proxy-protocol: no TLS byte is read until the header is; the header's first bytes, kept
+  // until it completes (bounded: the parser refuses what runs past kProxyV2MaxBytes).
+  bool awaiting_proxy_header_ = false;
+  std::string proxy_header_in_;
   OpsInFlight ops_;
   // A zero-copy send's result, held until the kernel's notification says it no longer reads
   // the buffer: only then may the send queue reuse it or move on (SubmitSend, OnCompletion).

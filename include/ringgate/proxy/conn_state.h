@@ -24,6 +24,7 @@ namespace ringgate {
 // X(name, text, invariant)
 #define RINGGATE_CONN_STATES(X)                                                          \
   X(kFree, "free", "slot unused; no descriptor, no operation in flight")                 \
+  /* (under --proxy-protocol the PROXY header is read first, in this state) */           \
   X(kHandshake, "handshake", "wolfSSL needs more ciphertext; no request parsed yet")     \
   X(kOpen, "open", "requests and responses flowing; a timer always armed")               \
   X(kTunnel, "tunnel",                                                                   \

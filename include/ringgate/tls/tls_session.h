@@ -12,6 +12,11 @@
 //   }
 //   send_queue.AppendOwned(tls.pending_ciphertext());   // taken whole; the session's buffer
 //   empties
+//
+// A server session reads the server name (SNI) out of the client's whole ClientHello before
+// wolfSSL sees it. Made from a context of several certificates, it creates its wolfSSL object
+// only then, from the certificate that serves the name (TlsContext::CertificateFor); until the
+// ClientHello is whole, Handshake() answers kWantRead.
 #ifndef RINGGATE_TLS_TLS_SESSION_H_
 #define RINGGATE_TLS_TLS_SESSION_H_
 
@@ -52,6 +57,9 @@ class TlsSession {
   // The transport reached EOF: once buffered ciphertext is consumed, reads report it.
   void FeedEof();
 
+  // A client session: asks for `name` in its ClientHello (SNI). Before the first Handshake().
+  bool RequestServerName(std::string_view name);
+
   // Advances the handshake (accept or connect). kOk once it is complete.
   TlsStatus Handshake();
   bool handshake_done() const { return handshake_done_; }
@@ -77,11 +85,24 @@ class TlsSession {
   // resumption (no key exchange) or a group ringgate does not offer.
   TlsGroup group() const;
   int last_error() const { return last_error_; }
+  // The server name the client asked for: lower-case, at most kMaxServerNameLength characters;
+  // a malformed one sanitised (SanitizedServerName); empty when none was sent or before the
+  // ClientHello was read.
+  const std::string& server_name() const { return server_name_; }
+  // Which of the context's certificates the session uses (0, the default, until chosen).
+  size_t certificate() const { return certificate_; }
+  // That certificate's file (from the set the session was made from, whatever a reload did).
+  const std::string& certificate_path() const { return context_.certificate_path(certificate_); }
 
  private:
   static int OnRecv(WOLFSSL* ssl, char* buf, int size, void* ctx);
   static int OnSend(WOLFSSL* ssl, char* buf, int size, void* ctx);
   TlsStatus ClassifyError(int ret);
+  void CreateSsl(WOLFSSL_CTX* ctx);
+  // Reads the ClientHello's server name once it is whole and, for a set of certificates,
+  // creates the wolfSSL object from the one chosen. False while the ClientHello is incomplete
+  // and the session still has no wolfSSL object.
+  bool ReadServerName();
 
   // Keeps the context's ticket keys alive as long as wolfSSL may call its ticket callback for
   // this session (a reload may have replaced the context meanwhile); declared before ssl_,
@@ -96,7 +117,10 @@ class TlsSession {
   bool handshake_done_ = false;
   bool close_notify_queued_ = false;
   bool is_server_ = true;
+  bool server_name_read_ = false;  // server side: the ClientHello was looked at
   int last_error_ = 0;
+  size_t certificate_ = 0;
+  std::string server_name_;
 };
 
 }  // namespace ringgate

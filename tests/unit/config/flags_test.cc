@@ -191,6 +191,24 @@ TEST_F(FlagsTest, CertAndKeyAreRequired) {
   EXPECT_EQ(ExpectTaken({"--ticket-key-file=/etc/tickets"}).ticket_key_path, "/etc/tickets");
 }
 
+TEST_F(FlagsTest, CertAndKeyTakeCommaListsOfEqualLength) {
+  const Config one = ExpectTaken({});
+  ASSERT_EQ(one.certificates.size(), 1u);
+  EXPECT_EQ(one.certificates[0].cert_path, "cert.pem");
+  EXPECT_EQ(one.certificates[0].key_path, "key.pem");
+  const Config three = ExpectTaken({"--cert=a.pem,b.pem,c.pem", "--key=a.key,b.key,c.key"});
+  ASSERT_EQ(three.certificates.size(), 3u);
+  EXPECT_EQ(three.certificates[1].cert_path, "b.pem");
+  EXPECT_EQ(three.certificates[2].key_path, "c.key");
+  EXPECT_EQ(three.cert_path, "a.pem") << "the first is the default";
+  EXPECT_EQ(three.key_path, "a.key");
+  ExpectRefused("--cert=a.pem,b.pem", "--cert lists 2 files and --key 1");
+  absl::StatusOr<Config> stray_comma = Parse({"--cert=a.pem,", "--key=a.key,"});
+  ASSERT_FALSE(stray_comma.ok());
+  EXPECT_NE(stray_comma.status().message().find("entry 2 is empty"), std::string_view::npos)
+      << stray_comma.status();
+}
+
 TEST_F(FlagsTest, ListenAndBackendAreHostPort) {
   Config c = ExpectTaken({"--listen=[::1]:9443"});
   EXPECT_EQ(c.listen.family(), AF_INET6);
@@ -377,6 +395,25 @@ TEST_F(FlagsTest, TrustedProxiesAreCidrBlocks) {
                 "--trusted-proxies: 'example.com' is not an IP address or CIDR block");
   ExpectRefused("--trusted-proxies=10.0.0.0/8,,10.1.0.0/16",
                 "--trusted-proxies: an empty entry in the list");
+}
+
+TEST_F(FlagsTest, ProxyProtocolNeedsTheBalancersItTrusts) {
+  EXPECT_FALSE(ExpectTaken({}).proxy_protocol) << "off unless asked for";
+  EXPECT_TRUE(ExpectTaken({}).proxy_protocol_from.empty());
+  Config on = ExpectTaken({"--proxy-protocol", "--proxy-protocol-from=10.0.0.0/8,2001:db8::7"});
+  EXPECT_TRUE(on.proxy_protocol);
+  ASSERT_EQ(on.proxy_protocol_from.size(), 2u);
+  EXPECT_EQ(on.proxy_protocol_from[0].prefix_bits, 96 + 8);
+  EXPECT_EQ(on.proxy_protocol_from[1].prefix_bits, 128);
+  ExpectRefused("--proxy-protocol", "--proxy-protocol needs --proxy-protocol-from");
+  ExpectRefused("--proxy-protocol-from=10.0.0.0/8",
+                "--proxy-protocol-from is set but --proxy-protocol is off");
+  absl::StatusOr<Config> bad = Parse({"--proxy-protocol", "--proxy-protocol-from=10.0.0.0/40"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "--proxy-protocol-from: '10.0.0.0/40' has an invalid prefix length");
+  EXPECT_NE(FlagHelp().find("  --proxy-protocol=false "), std::string::npos);
+  EXPECT_NE(FlagHelp().find("  --proxy-protocol-from= "), std::string::npos);
 }
 
 TEST_F(FlagsTest, AdminListenAndToken) {

@@ -8,6 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <liburing.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <string>
@@ -830,6 +831,108 @@ TEST_F(ClientConnectionTest, CompletionWithNoOperationIsCountedAsStale) {
   d_.worker().Dispatch(0, 0, 0);
   EXPECT_EQ(d_.metrics().uring_stale_completions.Get(), 1u);
   EXPECT_NE(d_.connection(), nullptr);
+}
+
+// ---- WebSocket tunnels --------------------------------------------------------------------------
+
+constexpr char kUpgrade[] =
+    "GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+constexpr char kSwitch[] =
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+
+class TunnelTest : public ClientConnectionTest {
+ protected:
+  // An upgrade request, with `early` client bytes behind it, switched by the backend, whose 101
+  // comes with `backend_first` behind it in the same segment.
+  void OpenTunnel(const std::string& early = "", const std::string& backend_first = "") {
+    Open();
+    d_.ClientSends(std::string(kUpgrade) + early);
+    d_.ConnectUpstream();
+    const std::string forwarded = d_.TakeUpstreamSend();
+    EXPECT_THAT(forwarded, HasSubstr("Connection: upgrade\r\nUpgrade: websocket\r\n\r\n"));
+    EXPECT_THAT(forwarded, Not(HasSubstr("early"))) << "nothing passes before the 101";
+    d_.BackendSends(std::string(kSwitch) + backend_first);
+  }
+  ConnState State() { return d_.connection()->state(); }
+};
+
+TEST_F(TunnelTest, BytesBehindEitherHeadPassOnceTheBackendSwitches) {
+  OpenTunnel("early", "\x81\x02hi");
+  EXPECT_EQ(State(), ConnState::kTunnel);
+  EXPECT_EQ(d_.metrics().tunnels.Get(), 1);
+  const std::string got = d_.ClientReads();
+  EXPECT_THAT(got, StartsWith("HTTP/1.1 101 Switching Protocols\r\n"));
+  EXPECT_THAT(got, HasSubstr("Upgrade: websocket\r\nConnection: upgrade\r\n\r\n\x81\x02hi"));
+  EXPECT_EQ(d_.TakeUpstreamSend(), "early") << "the client's bytes sent before the switch";
+  d_.ClientSends(
+      "\x82\x03"
+      "abc");
+  EXPECT_EQ(d_.TakeUpstreamSend(),
+            "\x82\x03"
+            "abc");
+  d_.BackendSends("\x82\x01z");
+  EXPECT_EQ(d_.ClientReads(), "\x82\x01z");
+}
+
+TEST_F(TunnelTest, ClientFinHalfClosesTheBackendAfterItsBytesThenTheBackendsFinEndsIt) {
+  OpenTunnel();
+  d_.ClientReads();
+  d_.ClientSends("last");
+  const io_uring_sqe send = d_.Expect(Op::kUpstreamSend);
+  d_.ClientSendsFin();
+  EXPECT_FALSE(d_.Has(Op::kUpstreamHalfClose)) << "not before the client's last bytes are sent";
+  d_.Complete(send, 4);
+  const io_uring_sqe half_close = d_.Expect(Op::kUpstreamHalfClose);
+  EXPECT_EQ(half_close.opcode, IORING_OP_SHUTDOWN);
+  EXPECT_EQ(half_close.len, static_cast<uint32_t>(SHUT_WR));
+  d_.Complete(half_close, 0);
+  // The backend still talks, then closes: what it sent reaches the client before our close.
+  d_.BackendSends("bye");
+  EXPECT_EQ(d_.ClientReads(), "bye");
+  d_.BackendCloses();
+  d_.CompleteRecvCancel();
+  const std::vector<io_uring_sqe> chain = d_.ChainSqes();
+  EXPECT_THAT(OpsOf(chain), ::testing::Contains(Op::kShutdownCloseNotify));
+  CompleteSends(chain);
+  for (const io_uring_sqe& sqe : d_.ChainSqes()) d_.Complete(sqe, 0);
+  EXPECT_THAT(d_.LastClose(), ::testing::EndsWith("/client"))
+      << "the client ended first; the backend's close answered it";
+  EXPECT_EQ(d_.metrics().tunnels.Get(), 0);
+  EXPECT_EQ(d_.CountSubmitted(Op::kUpstreamClose), 1u);
+}
+
+TEST_F(TunnelTest, BackendThatStopsReadingPausesTheClientAndIsCutAtTheSendTimeout) {
+  OpenTunnel();
+  d_.ClientReads();
+  // The backend takes nothing: its first send stays out, the rest queues past the high mark.
+  const std::string chunk(4096, 'c');
+  for (int i = 0; i < 8 && !d_.Has(Op::kClientCancelRecv); ++i) d_.ClientSends(chunk);
+  ASSERT_TRUE(d_.Has(Op::kClientCancelRecv)) << "reading from the client pauses";
+  d_.CompleteRecvCancel();
+  // The backend's own bytes the other way are no progress on what it owes.
+  d_.Advance(d_.config().send_timeout - absl::Milliseconds(10));
+  d_.BackendSends("ping");
+  d_.DeliverSends();
+  EXPECT_EQ(State(), ConnState::kTunnel);
+  d_.Advance(absl::Milliseconds(10));
+  EXPECT_NE(State(), ConnState::kTunnel) << "cut once the backend took nothing for send_timeout";
+  d_.CompleteOp(Op::kUpstreamSend, -ECANCELED);
+  for (int i = 0; i < 4 && !d_.ChainSqes().empty(); ++i) {
+    for (const io_uring_sqe& sqe : d_.ChainSqes()) d_.Complete(sqe, 0);
+  }
+  EXPECT_EQ(d_.LastClose(), "timeout/backend");
+}
+
+TEST_F(TunnelTest, AnUpgradeDuringADrainIsAnsweredAsAnOrdinaryRequest) {
+  Open();
+  d_.worker().RequestDrain();
+  d_.worker().Dispatch(WakeTag(), 8, 0);  // the worker's eventfd read: the drain starts
+  ASSERT_TRUE(d_.worker().draining());
+  d_.ClientSends(kUpgrade);  // arrives before this idle connection's turn to close
+  d_.ConnectUpstream();
+  EXPECT_THAT(d_.TakeUpstreamSend(), Not(HasSubstr("Upgrade")));
 }
 
 }  // namespace
