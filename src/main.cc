@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/parse.h"
@@ -37,6 +38,9 @@
 #include "ringgate/core/service_notify.h"
 #include "ringgate/core/uring_features.h"
 #include "ringgate/diag/admin_server.h"
+#include "ringgate/diag/metrics.h"
+#include "ringgate/proxy/backend_group.h"
+#include "ringgate/proxy/health_checker.h"
 #include "ringgate/proxy/worker.h"
 #include "ringgate/tls/tls_context.h"
 #include "ringgate/tls/wolfssl.h"  // LIBWOLFSSL_VERSION_STRING, for --version
@@ -91,6 +95,27 @@ void RaiseFdLimit() {
     limit.rlim_cur = limit.rlim_max;
     setrlimit(RLIMIT_NOFILE, &limit);
   }
+}
+
+// SIGHUP: every --backend name is resolved again. New connections (workers, health checks) go
+// to the fresh addresses; a name that no longer resolves keeps its old address, logged.
+void ReresolveBackendsOnReload(BackendHealthBoard& board,
+                               const std::vector<std::unique_ptr<Worker>>& workers) {
+  std::vector<std::string> problems;
+  const std::vector<SocketAddress> current = board.addresses();
+  std::vector<SocketAddress> fresh = ReresolveBackends(current, problems);
+  for (const std::string& problem : problems) {
+    LogLine(spdlog::level::warn, "reload: backend name no longer resolves").With("detail", problem);
+  }
+  for (size_t b = 0; b < fresh.size(); ++b) {
+    if (fresh[b].length != current[b].length ||
+        std::memcmp(&fresh[b].storage, &current[b].storage, fresh[b].length) != 0) {
+      LogLine(spdlog::level::info, "reload: backend resolves to a new address")
+          .With("backend", fresh[b].text);
+    }
+  }
+  for (auto& w : workers) w->ReplaceBackendAddresses(fresh);
+  board.set_addresses(std::move(fresh));
 }
 
 int Main(int argc, char** argv) {
@@ -175,9 +200,17 @@ int Main(int argc, char** argv) {
   KeepLargeBuffersInTheHeap();
   const std::string& run_as = config->run_as_user;
 
+  // The backend group: metric labels named once before any thread reads them, the active
+  // check's shared verdicts, and the admin endpoint's view of every worker's choices.
+  std::vector<std::string> backend_names;
+  for (const SocketAddress& b : config->backends) backend_names.push_back(b.text);
+  SetBackendLabelValues(std::move(backend_names));
+  BackendHealthBoard backend_health(config->backends, !config->health_check_path.empty());
+  HealthChecker health_checker(*config, backend_health);
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < config->threads; ++i) {
     workers.push_back(std::make_unique<Worker>(i, *config, *tls));
+    workers.back()->set_backend_health(&backend_health);
     if (absl::Status s = workers.back()->Listen(); !s.ok()) {
       std::fprintf(stderr, "ringgate: %s\n", std::string(s.message()).c_str());
       return 1;
@@ -186,7 +219,11 @@ int Main(int argc, char** argv) {
   std::atomic<bool> draining{false};
   std::vector<WorkerView*> worker_ptrs;
   for (auto& w : workers) worker_ptrs.push_back(w.get());
+  std::vector<const BackendSelectorSource*> backend_sources;
+  for (auto& w : workers) backend_sources.push_back(w.get());
+  const BackendGroupView backends_view(*config, backend_health, backend_sources);
   AdminServer admin(worker_ptrs, draining, config->admin_token);
+  admin.set_backends(&backends_view);
   if (config->admin_enabled) {
     if (absl::Status s = admin.Listen(config->admin_listen); !s.ok()) {
       std::fprintf(stderr, "ringgate: %s\n", std::string(s.message()).c_str());
@@ -223,9 +260,18 @@ int Main(int argc, char** argv) {
     });
   }
   admin.Start();
+  if (absl::Status s = health_checker.Start(); !s.ok()) {
+    LogLine(spdlog::level::err, "active health check not started")
+        .With("error", std::string(s.message()));
+  }
+  std::vector<std::string> backend_texts;
+  for (const SocketAddress& b : config->backends) backend_texts.push_back(b.text);
   LogLine(spdlog::level::info, "listening")
       .With("listen", config->listen.text)
-      .With("backend", config->backend.text)
+      .With("backend", absl::StrJoin(backend_texts, ","))
+      .With("lb", LbPolicyName(config->lb_policy))
+      .With("health_check",
+            config->health_check_path.empty() ? std::string("off") : config->health_check_path)
       .With("workers", workers.size())
       .With("cpus", absl::StrJoin(config->cpus, ","))
       .With("admin", config->admin_enabled ? config->admin_listen.text : std::string("off"))
@@ -280,6 +326,8 @@ int Main(int argc, char** argv) {
       // Every certificate or none: one bad file keeps the whole current set.
       absl::StatusOr<TlsContext> fresh = TlsContext::CreateServer(
           config->certificates, config->ticket_key_path, config->tls_groups);
+      // The backends' names are resolved again whether or not the certificates load.
+      ReresolveBackendsOnReload(backend_health, workers);
       if (!fresh.ok()) {
         LogLine(spdlog::level::err,
                 "reload failed: keeping the current certificate and ticket keys")
@@ -300,6 +348,7 @@ int Main(int argc, char** argv) {
           .With("signal", strsignal(received))
           .With("deadline", absl::FormatDuration(config->drain_timeout));
       for (auto& w : workers) w->RequestDrain();
+      health_checker.Stop();  // nothing new is routed; the verdicts in use stay as they are
       service_manager.Send(absl::StrCat("STOPPING=1\n", status_line()));
       continue;
     }
@@ -312,6 +361,7 @@ int Main(int argc, char** argv) {
   }
   for (auto& w : workers) w->RequestStop();
   for (auto& t : threads) t.join();
+  health_checker.Stop();
   admin.Stop();
   LogLine(spdlog::level::info, "stopped");
   bool failed = false;

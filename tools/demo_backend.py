@@ -11,6 +11,8 @@ Routes:
   GET  /headers            the request line and headers it received, as JSON
   GET  /requests?prefix=P  how many requests whose path starts with P it has seen
   GET  /truncate           promises 1000 bytes, sends 100 and closes
+  GET  /healthz            200 "ok", or the status set by /set-health/N (for health checks)
+  GET  /set-health/N       /healthz answers N from now on (e.g. 503 to fail the health check)
   GET  /garbage            answers with bytes that are not HTTP, then closes
   anything else            200 with the method and path
 """
@@ -38,6 +40,7 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     seen_paths = []
     seen_lock = threading.Lock()
+    health_status = 200
 
     def log_message(self, fmt, *args):  # quiet: tests read their own output
         pass
@@ -105,6 +108,12 @@ class Handler(BaseHTTPRequestHandler):
             with Handler.seen_lock:
                 n = sum(1 for p in Handler.seen_paths if p.startswith(prefix))
             return self._send(200, str(n).encode())
+        if url.path == "/healthz":
+            status = Handler.health_status
+            return self._send(status, b"ok\n" if status < 400 else b"unhealthy\n")
+        if len(parts) == 3 and parts[1] == "set-health":
+            Handler.health_status = int(parts[2])
+            return self._send(200, f"healthz answers {Handler.health_status}\n".encode())
         if url.path == "/garbage":
             self.wfile.write(b"THIS IS NOT HTTP\r\n\r\n")
             self.wfile.flush()

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <utility>
 
 #include "fmt/format.h"
 
@@ -61,6 +62,78 @@ absl::StatusOr<SocketAddress> ParseSocketAddress(std::string_view text) {
   addr.text = std::string(text);
   freeaddrinfo(result);
   return addr;
+}
+
+namespace {
+
+bool SameAddress(const SocketAddress& a, const SocketAddress& b) {
+  return a.length == b.length && std::memcmp(&a.storage, &b.storage, a.length) == 0;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<SocketAddress>> ParseBackendList(std::string_view text) {
+  std::vector<SocketAddress> backends;
+  if (text.empty()) return Invalid("--backend: no backend given (host:port, comma-separated)");
+  while (true) {
+    const size_t comma = text.find(',');
+    const std::string_view entry = text.substr(0, comma);
+    if (entry.empty()) return Invalid("--backend: an empty entry in the list");
+    absl::StatusOr<SocketAddress> address = ParseSocketAddress(entry);
+    if (!address.ok()) {
+      // The message names the entry ("address 'x' has no :port", "cannot resolve 'h' in 'h:80'").
+      return Invalid(fmt::format("--backend: {}", std::string(address.status().message())));
+    }
+    for (const SocketAddress& earlier : backends) {
+      if (earlier.text == address->text || SameAddress(earlier, *address)) {
+        return Invalid(fmt::format("--backend: '{}' is the same backend as '{}'; list each once",
+                                   entry, earlier.text));
+      }
+    }
+    backends.push_back(*std::move(address));
+    if (backends.size() > kMaxBackends) {
+      return Invalid(fmt::format("--backend: more than {} backends", kMaxBackends));
+    }
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return backends;
+}
+
+std::vector<SocketAddress> ReresolveBackends(const std::vector<SocketAddress>& current,
+                                             std::vector<std::string>& problems) {
+  std::vector<SocketAddress> fresh;
+  fresh.reserve(current.size());
+  for (const SocketAddress& backend : current) {
+    absl::StatusOr<SocketAddress> again = ParseSocketAddress(backend.text);
+    if (again.ok()) {
+      fresh.push_back(*std::move(again));
+    } else {
+      problems.push_back(fmt::format("backend {} keeps its address: {}", backend.text,
+                                     std::string(again.status().message())));
+      fresh.push_back(backend);
+    }
+  }
+  return fresh;
+}
+
+std::string_view LbPolicyName(LbPolicy policy) {
+  switch (policy) {
+    case LbPolicy::kP2c:
+      return "p2c";
+    case LbPolicy::kRoundRobin:
+      return "round_robin";
+    case LbPolicy::kIpHash:
+      return "ip_hash";
+  }
+  return "p2c";
+}
+
+absl::StatusOr<LbPolicy> ParseLbPolicy(std::string_view text) {
+  for (LbPolicy policy : {LbPolicy::kP2c, LbPolicy::kRoundRobin, LbPolicy::kIpHash}) {
+    if (text == LbPolicyName(policy)) return policy;
+  }
+  return Invalid(fmt::format("--lb: '{}' is not one of p2c, round_robin, ip_hash", text));
 }
 
 absl::StatusOr<std::vector<int>> ParseCpuList(std::string_view text) {

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -43,6 +44,7 @@ using ringgate::kDefaultAdminListen;
 using ringgate::kDefaultBackend;
 using ringgate::kDefaultListen;
 using ringgate::kThreadsOnePerCpu;
+using ringgate::LbPolicyName;
 using ringgate::LogFormatName;
 using ringgate::LogLevelName;
 using ringgate::U32;
@@ -50,7 +52,21 @@ using ringgate::U32;
 // Empty --tls-groups, --cpus and --trusted-proxies mean Config's defaults: the default groups,
 // unpinned, nobody trusted.
 ABSL_FLAG(std::string, listen, kDefaultListen, "TLS listen address, host:port");
-ABSL_FLAG(std::string, backend, kDefaultBackend, "plain-HTTP backend address, host:port");
+ABSL_FLAG(
+    std::string, backend, kDefaultBackend,
+    "plain-HTTP backends, host:port, comma-separated (names resolved at start and on SIGHUP)");
+ABSL_FLAG(std::string, lb, std::string(LbPolicyName(Defaults().lb_policy)),
+          "how a worker chooses a backend: p2c (the less busy of two random ones), round_robin, "
+          "or ip_hash (by client address)");
+ABSL_FLAG(uint32_t, backend_max_fails, Defaults().backend_max_fails,
+          "refused, reset or timed-out attempts in a row after which a worker skips a backend");
+ABSL_FLAG(absl::Duration, backend_fail_timeout, Defaults().backend_fail_timeout,
+          "how long a worker skips a failing backend before trying it again");
+ABSL_FLAG(std::string, health_check_path, Defaults().health_check_path,
+          "active health check: GET this path on every backend (e.g. /healthz; 2xx/3xx is "
+          "healthy; down after 2 failures, up after 2 successes). Empty: off");
+ABSL_FLAG(absl::Duration, health_check_interval, Defaults().health_check_interval,
+          "how often the active health check probes each backend");
 ABSL_FLAG(std::string, cert, Defaults().cert_path,
           "PEM certificate chain (ECDSA or RSA), or a comma-separated list of them: each serves "
           "the DNS names of its subjectAltName (SNI), the first also every other name");
@@ -214,7 +230,8 @@ std::string FlagHelp() {
     std::initializer_list<const char*> flags;
   } kGroups[] = {
       {"Listen and backends",
-       {"listen", "backend", "trusted_proxies", "proxy_protocol", "proxy_protocol_from"}},
+       {"listen", "backend", "lb", "backend_max_fails", "backend_fail_timeout", "health_check_path",
+        "health_check_interval", "trusted_proxies", "proxy_protocol", "proxy_protocol_from"}},
       {"TLS", {"cert", "key", "ticket_key_file", "tls_groups"}},
       {"Privileges", {"user", "core_dumps"}},
       {"Timeouts",
@@ -292,6 +309,43 @@ absl::Status CheckUserToRunAs(const std::string& user) {
   return absl::OkStatus();
 }
 
+// --lb, passive health (--backend-max-fails, --backend-fail-timeout) and the active check
+// (--health-check-path, --health-check-interval).
+absl::Status BackendGroupFromFlags(Config& config) {
+  absl::StatusOr<LbPolicy> policy = ParseLbPolicy(absl::GetFlag(FLAGS_lb));
+  if (!policy.ok()) return policy.status();
+  config.lb_policy = *policy;
+  config.backend_max_fails = absl::GetFlag(FLAGS_backend_max_fails);
+  if (config.backend_max_fails < 1 || config.backend_max_fails > 1000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--backend-max-fails must be between 1 and 1000, got ", config.backend_max_fails));
+  }
+  config.backend_fail_timeout = absl::GetFlag(FLAGS_backend_fail_timeout);
+  if (config.backend_fail_timeout < absl::Milliseconds(10) ||
+      config.backend_fail_timeout > absl::Hours(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--backend-fail-timeout must be between 10ms and 1h, got ",
+                     absl::FormatDuration(config.backend_fail_timeout)));
+  }
+  config.health_check_path = absl::GetFlag(FLAGS_health_check_path);
+  const std::string& path = config.health_check_path;
+  if (!path.empty() && (path.front() != '/' || !std::all_of(path.begin(), path.end(), [](char c) {
+                          return c > 0x20 && c < 0x7f;
+                        }))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--health-check-path must start with '/' and hold no spaces or control characters, got '",
+        path, "'"));
+  }
+  config.health_check_interval = absl::GetFlag(FLAGS_health_check_interval);
+  if (config.health_check_interval < absl::Milliseconds(50) ||
+      config.health_check_interval > absl::Hours(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--health-check-interval must be between 50ms and 1h, got ",
+                     absl::FormatDuration(config.health_check_interval)));
+  }
+  return absl::OkStatus();
+}
+
 // --proxy-protocol and --proxy-protocol-from: one without the other is a mistake either way
 // (no balancer may send the header, or the list is silently unused).
 absl::Status ProxyProtocolFromFlags(Config& config) {
@@ -339,10 +393,10 @@ absl::StatusOr<Config> ConfigFromFlags() {
   if (!listen.ok())
     return absl::InvalidArgumentError(absl::StrCat("--listen: ", listen.status().message()));
   config.listen = *listen;
-  auto backend = ParseSocketAddress(absl::GetFlag(FLAGS_backend));
-  if (!backend.ok())
-    return absl::InvalidArgumentError(absl::StrCat("--backend: ", backend.status().message()));
-  config.backend = *backend;
+  auto backends = ParseBackendList(absl::GetFlag(FLAGS_backend));
+  if (!backends.ok()) return backends.status();
+  config.backends = *std::move(backends);
+  if (absl::Status s = BackendGroupFromFlags(config); !s.ok()) return s;
   config.ticket_key_path = absl::GetFlag(FLAGS_ticket_key_file);
   if (absl::GetFlag(FLAGS_cert).empty() || absl::GetFlag(FLAGS_key).empty()) {
     return absl::InvalidArgumentError("--cert and --key are required (PEM files)");

@@ -230,8 +230,12 @@ std::string AdminServer::Respond(const std::string& method, const std::string& p
   if (path == "/metrics") {
     std::vector<const WorkerMetrics*> shards;
     for (WorkerView* w : workers_) shards.push_back(&w->metrics_shard());
-    return HttpResponse(200, "OK", "text/plain; version=0.0.4",
-                        RenderPrometheus(shards, ReadProcessMetrics()));
+    ProcessMetrics process = ReadProcessMetrics();
+    if (backends_ != nullptr) backends_->FillProcessMetrics(process);
+    return HttpResponse(200, "OK", "text/plain; version=0.0.4", RenderPrometheus(shards, process));
+  }
+  if (path == "/backends" && backends_ != nullptr) {
+    return HttpResponse(200, "OK", "application/json", backends_->BackendsJson() + "\n");
   }
   if (path == "/connections" || path == "/closures") {
     const SnapshotKind kind =

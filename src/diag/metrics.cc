@@ -5,6 +5,7 @@
 #include <iterator>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "fmt/format.h"
 #include "ringgate/core/log.h"  // DroppedLogLines
@@ -83,7 +84,7 @@ template <typename... Labels, typename Visit>
 void ForEachLabelSet(Visit visit) {
   constexpr size_t kDepth = sizeof...(Labels);
   constexpr std::array<int, kDepth> kFirst = {Labels::kFirst...};
-  constexpr std::array<int, kDepth> kCount = {Labels::kCount...};
+  const std::array<int, kDepth> kCount = {Labels::Count()...};
   const std::array<std::string_view, kDepth> names = {Labels::kName...};
   const std::array<std::string_view (*)(int), kDepth> values = {&Labels::Value...};
   std::array<int, kDepth> at = kFirst;
@@ -187,7 +188,34 @@ void RenderFamily(Out& out, const Shards& shards, std::string_view name, std::st
   }
 }
 
+// A process metric: a counter's value, or a gauge's per backend.
+template <typename T>
+void RenderProcessFamily(Out& out, std::string_view name, std::string_view help, const T& value) {
+  auto sink = std::back_inserter(out);
+  if constexpr (std::is_same_v<T, uint64_t>) {
+    Header(out, name, "counter", help);
+    fmt::format_to(sink, "{} {}\n", name, value);
+  } else {
+    Header(out, name, "gauge", help);
+    ForEachLabelSet<BackendLabel>([&](const std::string& labels, const auto& at) {
+      fmt::format_to(sink, "{}{{{}}} {}\n", name, labels, value[static_cast<size_t>(at[0])]);
+    });
+  }
+}
+
+std::vector<std::string>& BackendLabelValues() {
+  static std::vector<std::string> names;
+  return names;
+}
+
 }  // namespace
+
+void SetBackendLabelValues(std::vector<std::string> names) {
+  if (names.size() > static_cast<size_t>(kMaxBackendLabels)) names.resize(kMaxBackendLabels);
+  BackendLabelValues() = std::move(names);
+}
+int BackendLabel::Count() { return static_cast<int>(BackendLabelValues().size()); }
+std::string_view BackendLabel::Value(int i) { return BackendLabelValues()[static_cast<size_t>(i)]; }
 
 ProcessMetrics ReadProcessMetrics() {
   ProcessMetrics process;
@@ -207,8 +235,7 @@ std::string RenderPrometheus(const std::vector<const WorkerMetrics*>& shards,
 #undef RINGGATE_RENDER_WORKER_METRIC
   }
 #define RINGGATE_RENDER_PROCESS_METRIC(member, name, help, ...) \
-  Header(out, name, "counter", help);                           \
-  fmt::format_to(std::back_inserter(out), "{} {}\n", name, process.member);
+  RenderProcessFamily(out, name, help, process.member);
   RINGGATE_PROCESS_METRICS(RINGGATE_RENDER_PROCESS_METRIC)
 #undef RINGGATE_RENDER_PROCESS_METRIC
   return fmt::to_string(out);
@@ -223,7 +250,7 @@ const std::vector<MetricFamily>& MetricFamilies() {
     RINGGATE_WORKER_METRICS(RINGGATE_WORKER_FAMILY)
 #undef RINGGATE_WORKER_FAMILY
 #define RINGGATE_PROCESS_FAMILY(member, name, help, ...) \
-  families.push_back({name, "counter", help, {}});
+  families.push_back({name, TypeName<__VA_ARGS__>(), help, LabelsOf<__VA_ARGS__>::Names()});
     RINGGATE_PROCESS_METRICS(RINGGATE_PROCESS_FAMILY)
 #undef RINGGATE_PROCESS_FAMILY
     return families;

@@ -281,4 +281,17 @@ std::string BuildErrorResponse(int status_code) {
       status_code, StatusReason(status_code), body.size(), allow, body);
 }
 
+std::string BuildServiceUnavailableResponse(int64_t retry_after_seconds, bool close_connection,
+                                            bool request_was_head, bool client_http10) {
+  constexpr std::string_view kBody = "503 Service Unavailable: no backend is available\n";
+  // An HTTP/1.0 client keeps the connection only when told so (RFC 9112 9.3).
+  const std::string_view connection = close_connection ? "Connection: close\r\n"
+                                      : client_http10  ? "Connection: keep-alive\r\n"
+                                                       : "";
+  return fmt::format(
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n"
+      "Retry-After: {}\r\n{}\r\n{}",
+      kBody.size(), retry_after_seconds, connection, request_was_head ? "" : kBody);
+}
+
 }  // namespace ringgate

@@ -129,7 +129,8 @@ void ClientConnection::OnUpstreamEof() {
   }
   if (!response_started_) {
     if (upstream != nullptr && upstream->reused() &&
-        RetryOnFreshUpstream(upstream->request_bytes_submitted() > 0)) {
+        RetryOnFreshUpstream(upstream->request_bytes_submitted() > 0, upstream->backend(),
+                             /*may_reuse_backend=*/true)) {
       return;
     }
     LogLine(spdlog::level::warn, "backend closed before responding", id_);
@@ -150,12 +151,19 @@ void ClientConnection::OnUpstreamFailed(int error) {
   const bool was_reused = upstream != nullptr && upstream->reused();
   const bool request_reached_backend =
       upstream != nullptr && upstream->request_bytes_submitted() > 0;
+  // A connect that failed sent nothing: the request may go to another backend.
+  const bool connect_failed = upstream != nullptr && upstream->connect_failed();
+  const size_t backend = upstream != nullptr ? upstream->backend() : 0;
   has_upstream_ = false;
   if (closing() || !exchange_active_) return;
   if (!response_started_) {
-    if (was_reused && RetryOnFreshUpstream(request_reached_backend)) return;
+    if ((was_reused || connect_failed) &&
+        RetryOnFreshUpstream(request_reached_backend, backend,
+                             /*may_reuse_backend=*/!connect_failed)) {
+      return;
+    }
     LogLine(spdlog::level::warn, "backend failed", id_)
-        .With("backend", worker_.config().backend.text)
+        .With("backend", worker_.config().backends[backend].text)
         .With("error", std::strerror(-error));
     RespondWithError(502, CloseInitiator::kServerError);
     return;
@@ -179,6 +187,12 @@ void ClientConnection::OnUpstreamDrained() {
 
 Upstream* ClientConnection::BoundUpstream() const {
   return has_upstream_ ? worker_.upstreams().At(upstream_slot_, upstream_generation_) : nullptr;
+}
+
+std::string_view ClientConnection::BoundBackendName() const {
+  const Upstream* upstream = BoundUpstream();
+  return upstream != nullptr ? std::string_view(worker_.config().backends[upstream->backend()].text)
+                             : std::string_view("-");
 }
 
 void ClientConnection::DetachUpstream(bool reusable) {

@@ -12,6 +12,7 @@
 #include <iterator>
 
 #include "ringgate/core/log.h"
+#include "ringgate/proxy/upstream.h"
 #include "ringgate/proxy/worker.h"
 
 namespace ringgate {
@@ -209,7 +210,7 @@ void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
         // We stopped reading because the backend does not take the body we already have: the
         // backend is the one stalling.
         LogLine(spdlog::level::warn, "backend stopped reading the request body", id_)
-            .With("backend", worker_.config().backend.text);
+            .With("backend", BoundBackendName());
         RespondWithError(504, CloseInitiator::kServerError);
         break;
       }
@@ -225,7 +226,11 @@ void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
     case ClientTimer::kUpstreamResponse:
       LogLine(spdlog::level::warn, "backend timed out", id_)
           .With("phase", fired == ClientTimer::kUpstreamConnect ? "connect" : "response")
-          .With("backend", worker_.config().backend.text);
+          .With("backend", BoundBackendName());
+      if (Upstream* upstream = BoundUpstream()) {
+        worker_.backends().OnFailure(upstream->backend(), BackendFailure::kTimeout,
+                                     worker_.NowNs());
+      }
       DetachUpstream(/*reusable=*/false);
       RespondWithError(504, CloseInitiator::kServerError);
       break;

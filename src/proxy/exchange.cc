@@ -124,6 +124,10 @@ void ClientConnection::ProcessRequests() {
     }
     if (request_parser_->message_complete() && exchange_active_) {
       request_complete_ = true;
+      if (answered_without_backend_) {
+        FinishExchangeAnsweredWithoutBackend();
+        continue;  // a pipelined request may follow
+      }
       if (timer_ == ClientTimer::kNone || timer_ == ClientTimer::kRequestBody) {
         SetTimer(ClientTimer::kUpstreamResponse, worker_.config().upstream_response_timeout);
       }
@@ -233,6 +237,7 @@ void ClientConnection::StartExchange() {
   request_complete_ = false;
   response_started_ = false;
   retried_ = false;
+  answered_without_backend_ = false;
   head_request_ = head.method == "HEAD";
   request_has_body_ = head.chunked || head.content_length > 0;
   client_http10_ = head.http10();
@@ -242,16 +247,22 @@ void ClientConnection::StartExchange() {
   // Draining: a tunnel opened now would only be cut at the deadline. The upgrade is dropped and
   // the request answered as an ordinary one, after which the connection closes.
   tunnel_requested_ = IsWebSocketUpgrade(head) && !worker_.draining();
-  upstream_request_head_ = BuildUpstreamRequestHead(
-      head,
-      ForwardingContext{peer_ip_, peer_trusted_, worker_.config().backend.text, tunnel_requested_});
   exchange_started_ns_ = worker_.NowNs();
   response_status_ = 0;
   response_bytes_ = 0;
   request_method_ = head.method;
   request_target_ = head.target;
   if (InputEnded()) ++answered_after_input_end_;
-  Upstream* upstream = worker_.upstreams().Acquire();
+  const int backend = worker_.backends().Pick(peer_ip_, exchange_started_ns_);
+  if (backend < 0) {
+    AnswerNoBackendAvailable();
+    return;
+  }
+  upstream_request_head_ = BuildUpstreamRequestHead(
+      head, ForwardingContext{peer_ip_, peer_trusted_,
+                              worker_.config().backends[static_cast<size_t>(backend)].text,
+                              tunnel_requested_});
+  Upstream* upstream = worker_.upstreams().Acquire(static_cast<size_t>(backend));
   LogLine(spdlog::level::debug, "request", id_)
       .With("method", head.method)
       .With("target", head.target)
@@ -278,18 +289,31 @@ void ClientConnection::StartExchange() {
   if (head.expect_continue && request_has_body_ && !client_http10_) QueuePlaintext(kContinue);
 }
 
-// The pooled backend connection was closed by the backend before it answered: try once more on
-// a fresh one, if nothing of the request but its head had to be sent, and if sending it twice
-// cannot make the backend act twice: nothing of it reached the backend, or its method is safe.
-bool ClientConnection::RetryOnFreshUpstream(bool request_reached_backend) {
+// The pooled backend connection was closed by the backend before it answered, or a fresh one
+// could not connect: try once more on a fresh one, if nothing of the request but its head had to
+// be sent, and if sending it twice cannot make the backend act twice: nothing of it reached the
+// backend, or its method is safe. The retry goes to another usable backend of the group when
+// there is one, else (`may_reuse_backend`: not after a refused connect, which a second try at
+// once would only repeat) to the same one if it is still usable.
+bool ClientConnection::RetryOnFreshUpstream(bool request_reached_backend, size_t failed_backend,
+                                            bool may_reuse_backend) {
   if (retried_ || response_started_ || request_has_body_ || !request_complete_) return false;
   if (request_reached_backend && !IsSafeMethod(request_method_)) {
     LogLine(spdlog::level::info, "not replaying a request the backend may have acted on", id_)
         .With("method", request_method_);
     return false;
   }
+  const int64_t now = worker_.NowNs();
+  int backend = worker_.backends().Pick(peer_ip_, now, static_cast<int>(failed_backend));
+  if (backend < 0 && may_reuse_backend && worker_.backends().Usable(failed_backend, now)) {
+    backend = static_cast<int>(failed_backend);
+  }
+  if (backend < 0) return false;
   retried_ = true;
-  Upstream* upstream = worker_.upstreams().Acquire();
+  LogLine(spdlog::level::debug, "retrying the request on a fresh backend connection", id_)
+      .With("failed_backend", worker_.config().backends[failed_backend].text)
+      .With("backend", worker_.config().backends[static_cast<size_t>(backend)].text);
+  Upstream* upstream = worker_.upstreams().Acquire(static_cast<size_t>(backend));
   if (upstream == nullptr) return false;
   upstream->Bind(slot_, generation_, head_request_, client_http10_);
   upstream_slot_ = upstream->slot();
@@ -342,6 +366,41 @@ void ClientConnection::RespondWithError(int status_code, CloseInitiator initiato
   exchange_active_ = false;
   FlushToClient();
   RequestClose(CloseKind::kGraceful, initiator);
+}
+
+// Every backend is down (active check) or skipped (this worker's passive check): 503 with the
+// seconds until one may be back. Without a request body the connection serves its next request
+// as after any response (ProcessRequests ends the exchange once the request is complete); a body
+// is not read, so that connection closes after the answer.
+void ClientConnection::AnswerNoBackendAvailable() {
+  const int64_t retry_after_s = worker_.backends().RetryAfterSeconds(worker_.NowNs());
+  if (WorkerMetrics* m = metrics()) m->backend_unavailable.Add();
+  LogLine(spdlog::level::warn, "no backend available: every backend is down or skipped", id_)
+      .With("method", request_method_)
+      .With("target", request_target_)
+      .With("retry_after_s", retry_after_s);
+  const bool close = close_after_response_ || request_has_body_ || worker_.draining();
+  QueuePlaintext(
+      BuildServiceUnavailableResponse(retry_after_s, close, head_request_, client_http10_));
+  response_started_ = true;
+  response_status_ = 503;
+  if (close) {
+    RecordExchange(503);
+    exchange_active_ = false;
+    FlushToClient();
+    RequestClose(CloseKind::kGraceful, CloseInitiator::kServerError);
+    return;
+  }
+  answered_without_backend_ = true;
+  FlushToClient();
+}
+
+void ClientConnection::FinishExchangeAnsweredWithoutBackend() {
+  answered_without_backend_ = false;
+  RecordExchange(response_status_);
+  exchange_active_ = false;
+  request_parser_->StartNextMessage();
+  SetTimer(ClientTimer::kIdle, worker_.config().idle_timeout);
 }
 
 void ClientConnection::RecordExchange(int status) {

@@ -15,7 +15,7 @@
 
 namespace ringgate {
 
-void Upstream::ResetForNewSocket() {
+void Upstream::ResetForNewSocket(size_t backend) {
   generation_ = (generation_ + 1) & kGenerationMask;
   state_ = State::kFree;
   fd_ = -1;
@@ -23,14 +23,16 @@ void Upstream::ResetForNewSocket() {
   recv_armed_ = recv_paused_ = cancel_in_flight_ = close_submitted_ = false;
   half_close_wanted_ = half_close_submitted_ = false;
   reused_ = false;
-  has_client_ = false;
+  DropClient();
+  connect_failed_ = false;
+  backend_ = backend;
   out_.Clear();
   response_parser_.~HttpParser();
   new (&response_parser_) HttpParser(HttpParser::Kind::kResponse, 64 * 1024);
 }
 
 bool Upstream::Connect() {
-  const SocketAddress& backend = worker_.config().backend;
+  const SocketAddress& backend = worker_.backend_address(backend_);
   fd_ = socket(backend.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
     LogLine(spdlog::level::err, "backend socket failed")
@@ -50,7 +52,11 @@ bool Upstream::Connect() {
 
 void Upstream::Bind(uint32_t client_slot, uint32_t client_generation, bool head_request,
                     bool client_http10) {
+  DropClient();
   has_client_ = true;
+  counted_in_flight_ = true;
+  answered_ = false;
+  worker_.backends().OnRequestStarted(backend_);
   client_slot_ = client_slot;
   client_generation_ = client_generation;
   request_bytes_submitted_ = 0;
@@ -61,6 +67,20 @@ void Upstream::Bind(uint32_t client_slot, uint32_t client_generation, bool head_
 
 ClientConnection* Upstream::BoundClient() {
   return has_client_ ? worker_.Client(client_slot_, client_generation_) : nullptr;
+}
+
+void Upstream::DropClient() {
+  has_client_ = false;
+  if (counted_in_flight_) {
+    counted_in_flight_ = false;
+    worker_.backends().OnRequestEnded(backend_);
+  }
+}
+
+void Upstream::NoteEndedBeforeAnswer() {
+  if (has_client_ && !answered_ && !reused_) {
+    worker_.backends().OnFailure(backend_, BackendFailure::kReset, worker_.NowNs());
+  }
 }
 
 void Upstream::Send(std::string_view bytes) {
@@ -135,7 +155,7 @@ void Upstream::MaybeHalfClose() {
 
 void Upstream::Close() {
   if (state_ == State::kClosing || state_ == State::kFree) return;
-  has_client_ = false;
+  DropClient();
   state_ = State::kClosing;
   PauseRecv();
   MaybeFinishClose();
@@ -166,8 +186,10 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
       if (state_ != State::kConnecting) break;
       if (result < 0) {
         state_ = State::kClosing;
+        connect_failed_ = true;
+        worker_.backends().OnFailure(backend_, BackendFailure::kRefused, worker_.NowNs());
         ClientConnection* client = BoundClient();
-        has_client_ = false;
+        DropClient();
         if (client != nullptr) client->OnUpstreamFailed(result);
         break;
       }
@@ -200,6 +222,7 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
       }
       if (result < 0) {
         out_.Clear();
+        NoteEndedBeforeAnswer();
         ClientConnection* client = BoundClient();
         Close();
         if (client != nullptr) client->OnUpstreamFailed(result);
@@ -231,6 +254,10 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
         ClientConnection* client = BoundClient();
         if (result > 0) {
           if (client != nullptr) {
+            if (!answered_) {
+              answered_ = true;
+              worker_.backends().OnSuccess(backend_);
+            }
             client->OnUpstreamData(data);
           } else {
             // Bytes from an idle backend connection: it is out of step; do not reuse it.
@@ -241,6 +268,7 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
             Close();
           }
         } else if (result == 0 || (result < 0 && result != -ENOBUFS && result != -ECANCELED)) {
+          if (client != nullptr) NoteEndedBeforeAnswer();
           if (client == nullptr) {
             LogLine(spdlog::level::debug, "idle backend connection ended by the backend")
                 .With("worker", worker_.id())

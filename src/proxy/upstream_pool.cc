@@ -8,10 +8,17 @@
 
 namespace ringgate {
 
-Upstream* UpstreamPool::Acquire() {
-  while (!idle_.empty()) {
-    Upstream* u = slots_.At(idle_.back());
-    idle_.pop_back();
+std::vector<uint32_t>& UpstreamPool::IdleOf(size_t backend) {
+  if (idle_.size() <= backend) idle_.resize(backend + 1);
+  return idle_[backend];
+}
+
+Upstream* UpstreamPool::Acquire(size_t backend) {
+  std::vector<uint32_t>& idle = IdleOf(backend);
+  while (!idle.empty()) {
+    Upstream* u = slots_.At(idle.back());
+    idle.pop_back();
+    --idle_count_;
     if (u->state() == Upstream::State::kConnected) {
       u->set_reused(true);
       return u;
@@ -19,7 +26,7 @@ Upstream* UpstreamPool::Acquire() {
   }
   Upstream& u =
       slots_.Acquire([&](uint32_t slot) { return std::make_unique<Upstream>(worker_, slot); });
-  u.ResetForNewSocket();
+  u.ResetForNewSocket(backend);
   if (!u.Connect()) {
     slots_.Release(u.slot());
     return nullptr;
@@ -32,13 +39,14 @@ void UpstreamPool::Release(Upstream* upstream, bool reusable) {
   // Pooled up to --upstream-idle-max: after a load peak the pool must not keep every connection
   // the peak needed.
   if (reusable && upstream->state() == Upstream::State::kConnected && !worker_.draining() &&
-      idle_.size() < worker_.config().upstream_idle_max) {
+      idle_count_ < worker_.config().upstream_idle_max) {
     upstream->set_idle_since_ns(worker_.NowNs());
     // A pause for a slow client can outlive the exchange (the response's last bytes were
     // already on their way when it was issued); an idle connection must read, both to notice a
     // backend close and to receive the next response.
     upstream->ResumeRecv();
-    idle_.push_back(upstream->slot());
+    IdleOf(upstream->backend()).push_back(upstream->slot());
+    ++idle_count_;
   } else {
     upstream->Close();
   }
@@ -52,33 +60,46 @@ Upstream* UpstreamPool::At(uint32_t slot, uint32_t generation) const {
 }
 
 void UpstreamPool::FreeSlot(uint32_t slot) {
-  if (auto it = std::find(idle_.begin(), idle_.end(), slot); it != idle_.end()) idle_.erase(it);
+  for (std::vector<uint32_t>& idle : idle_) {
+    if (auto it = std::find(idle.begin(), idle.end(), slot); it != idle.end()) {
+      idle.erase(it);
+      --idle_count_;
+      break;
+    }
+  }
   slots_.Release(slot);
 }
 
 void UpstreamPool::SweepIdle(int64_t now_ns) {
-  if (idle_.empty() || now_ns < next_sweep_ns_) return;
+  if (idle_count_ == 0 || now_ns < next_sweep_ns_) return;
   next_sweep_ns_ = now_ns + 1'000'000'000;
   const int64_t oldest_allowed =
       now_ns - absl::ToInt64Nanoseconds(worker_.config().upstream_idle_timeout);
-  size_t expired = 0;
-  while (expired < idle_.size() && slots_.At(idle_[expired])->idle_since_ns() <= oldest_allowed) {
-    ++expired;
+  std::vector<uint32_t> closing;
+  for (std::vector<uint32_t>& idle : idle_) {
+    size_t expired = 0;
+    while (expired < idle.size() && slots_.At(idle[expired])->idle_since_ns() <= oldest_allowed) {
+      ++expired;
+    }
+    closing.insert(closing.end(), idle.begin(), idle.begin() + static_cast<long>(expired));
+    idle.erase(idle.begin(), idle.begin() + static_cast<long>(expired));
+    idle_count_ -= expired;
   }
-  if (expired == 0) return;
-  std::vector<uint32_t> closing(idle_.begin(), idle_.begin() + static_cast<long>(expired));
-  idle_.erase(idle_.begin(), idle_.begin() + static_cast<long>(expired));
   for (uint32_t slot : closing) slots_.At(slot)->Close();
 }
 
 void UpstreamPool::CloseIdle() {
   std::vector<uint32_t> closing;
-  closing.swap(idle_);
+  for (std::vector<uint32_t>& idle : idle_) {
+    closing.insert(closing.end(), idle.begin(), idle.end());
+    idle.clear();
+  }
+  idle_count_ = 0;
   for (uint32_t slot : closing) slots_.At(slot)->Close();
 }
 
 int64_t UpstreamPool::NextSweepNs(int64_t now_ns) const {
-  if (idle_.empty()) return -1;
+  if (idle_count_ == 0) return -1;
   return std::max(next_sweep_ns_, now_ns + 1'000'000);
 }
 

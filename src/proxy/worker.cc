@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -26,7 +27,12 @@ Worker::Worker(int id, const Config& config, const TlsContext& tls)
     : id_(id),
       config_(config),
       tls_(tls),
-      closures_(config.diagnostics ? config.closures_per_worker : 0) {}
+      backend_addresses_(config.backends),
+      backends_(config, id,
+                static_cast<uint64_t>(MonotonicClock::Now()) + static_cast<uint64_t>(id)),
+      closures_(config.diagnostics ? config.closures_per_worker : 0) {
+  backends_.set_metrics(metrics());
+}
 
 Worker::Worker(int id, const Config& config, const TlsContext& tls, Ring& ring, Clock& clock)
     : Worker(id, config, tls) {
@@ -111,9 +117,21 @@ void Worker::ReplaceTls(const TlsContext& tls) {
   Wake();
 }
 
+void Worker::ReplaceBackendAddresses(std::vector<SocketAddress> addresses) {
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    pending_backend_addresses_ = std::move(addresses);
+  }
+  Wake();
+}
+
 void Worker::ApplyControlRequests() {
   {
     std::lock_guard<std::mutex> lock(snapshot_mu_);
+    if (pending_backend_addresses_) {
+      backend_addresses_ = std::move(*pending_backend_addresses_);
+      pending_backend_addresses_.reset();
+    }
     if (pending_tls_) {
       tls_ = std::move(*pending_tls_);
       pending_tls_.reset();

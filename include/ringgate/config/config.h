@@ -35,6 +35,14 @@ struct SocketAddress {
 
 // "127.0.0.1:8443", "[::1]:8443" or "localhost:8443".
 absl::StatusOr<SocketAddress> ParseSocketAddress(std::string_view text);
+// "10.0.0.1:80,10.0.0.2:80,app.internal:8080": at least one and at most kMaxBackends backends,
+// each resolved now. An empty entry, one that does not parse or resolve, and a backend named twice
+// (or two names of the same address) are refused with the entry named in the message.
+absl::StatusOr<std::vector<SocketAddress>> ParseBackendList(std::string_view text);
+// Resolves each backend's name again (SIGHUP). A name that no longer resolves keeps its current
+// address, and `problems` gets one line saying which and why.
+std::vector<SocketAddress> ReresolveBackends(const std::vector<SocketAddress>& current,
+                                             std::vector<std::string>& problems);
 // "0,1,4-7" -> {0,1,4,5,6,7}.
 absl::StatusOr<std::vector<int>> ParseCpuList(std::string_view text);
 
@@ -59,11 +67,22 @@ inline constexpr char kDefaultListen[] = "127.0.0.1:8443";
 inline constexpr char kDefaultBackend[] = "127.0.0.1:8080";
 inline constexpr char kDefaultAdminListen[] = "127.0.0.1:9901";  // or "off"
 inline constexpr int kThreadsOnePerCpu = 0;  // --threads=0: one per online CPU (or per --cpus)
+inline constexpr size_t kMaxBackends = 64;   // --backend entries (metrics keep a cell per backend)
+
+// --lb: how each worker chooses a backend for a request (docs/operations.md).
+enum class LbPolicy : uint8_t {
+  kP2c,  // power of two choices: the one of two random backends with fewer requests in flight
+  kRoundRobin,  // the next usable backend in turn
+  kIpHash,      // the client address decides (rendezvous hashing), stable while backends are up
+};
+// "p2c", "round_robin", "ip_hash".
+std::string_view LbPolicyName(LbPolicy policy);
+absl::StatusOr<LbPolicy> ParseLbPolicy(std::string_view text);
 
 struct Config {
-  SocketAddress listen;   // default kDefaultListen
-  SocketAddress backend;  // default kDefaultBackend
-  std::string cert_path;  // the first (default) certificate of `certificates`
+  SocketAddress listen;                 // default kDefaultListen
+  std::vector<SocketAddress> backends;  // default kDefaultBackend; resolved again on SIGHUP
+  std::string cert_path;                // the first (default) certificate of `certificates`
   std::string key_path;
   // --cert and --key as comma lists of equal length: each certificate with its key, in order.
   std::vector<CertificateFiles> certificates;
@@ -107,6 +126,13 @@ struct Config {
   bool proxy_protocol = false;
   std::vector<Cidr> proxy_protocol_from;
   size_t max_conns_per_worker = 0;  // 0: no limit; over it new connections are closed
+
+  // Backend groups and health (docs/operations.md, "Backend groups and health checks").
+  LbPolicy lb_policy = LbPolicy::kP2c;
+  uint32_t backend_max_fails = 3;  // failures in a row before a worker skips a backend
+  absl::Duration backend_fail_timeout = absl::Seconds(10);  // how long it is skipped
+  std::string health_check_path;                            // empty: no active health check
+  absl::Duration health_check_interval = absl::Seconds(2);
 
   // Logs and diagnostics.
   spdlog::level::level_enum log_level = spdlog::level::info;

@@ -4,6 +4,7 @@
 //   /metrics      Prometheus text, all workers' shards merged
 //   /connections  live connections as JSON (state, age, bytes, worker)
 //   /closures     the flight recorder: recently closed connections with their stage timelines
+//   /backends     the backend group as JSON: each backend's state, load and health checks
 //   /healthz      200 while the process runs
 //   /readyz       200, or 503 while draining
 //
@@ -47,6 +48,18 @@ class WorkerView {
   virtual std::string Snapshot(SnapshotKind kind, std::chrono::milliseconds timeout) = 0;
 };
 
+// What the admin endpoint reads about the backend group (proxy/backend_group.h implements it):
+// /backends, and the backends' up/down gauge on /metrics. Called on admin threads; what it
+// reads of the workers it reads racily (relaxed atomics, no snapshot of all of them at once).
+class BackendsView {
+ public:
+  virtual ~BackendsView() = default;
+  // A JSON array, one object per backend (docs/diagnostics.md, /backends).
+  virtual std::string BackendsJson() const = 0;
+  // Fills `process.backend_up`.
+  virtual void FillProcessMetrics(ProcessMetrics& process) const = 0;
+};
+
 // IsLoopbackAddress and CheckAdminAccess (who may reach the endpoint) are in config.h: the flags
 // are checked with them before anything starts.
 
@@ -59,6 +72,8 @@ class AdminServer {
               std::string token = {})
       : workers_(std::move(workers)), draining_(draining), token_(std::move(token)) {}
   ~AdminServer() { Stop(); }
+  // The backend group for /backends and its gauge (none: /backends answers 404). Before Start.
+  void set_backends(const BackendsView* backends) { backends_ = backends; }
 
   // Refuses what CheckAdminAccess refuses, then binds.
   absl::Status Listen(const SocketAddress& address);
@@ -87,6 +102,7 @@ class AdminServer {
   std::vector<WorkerView*> workers_;
   const std::atomic<bool>& draining_;
   const std::string token_;
+  const BackendsView* backends_ = nullptr;
   int listen_fd_ = -1;
   std::atomic<bool> stopping_{false};
   std::thread thread_;

@@ -106,6 +106,14 @@ inline constexpr std::array<double, 9> kPendingBytesBuckets = {
   /* the handshake never completed */                                   \
   X(kNoHandshake, "no_handshake")
 
+// Why an attempt on a backend counted against its passive health (--backend-max-fails).
+#define RINGGATE_BACKEND_FAILURE_KINDS(X)                                         \
+  /* the connect failed (refused, unreachable) */                                 \
+  X(kRefused, "refused")                                                          \
+  /* a fresh connection was closed or reset before any of the response arrived */ \
+  X(kReset, "reset")                                                              \
+  /* no connect, or no response, within --upstream-connect/response-timeout */    \
+  X(kTimeout, "timeout")
 // Why a connection was closed before TLS under --proxy-protocol (docs/operations.md). A peer
 // that closes before sending a byte (a balancer's TCP health check) is not counted.
 #define RINGGATE_PROXY_PROTOCOL_REJECTIONS(X)                                     \
@@ -135,6 +143,9 @@ constexpr std::string_view ProxyProtocolRejectionName(ProxyProtocolRejection rea
 enum class HandshakeResult : uint8_t { RINGGATE_HANDSHAKE_RESULTS(RINGGATE_ENUM_VALUE) };
 enum class TlsVersionLabel : uint8_t { RINGGATE_TLS_VERSION_LABELS(RINGGATE_ENUM_VALUE) };
 enum class NoCloseNotifyReason : uint8_t { RINGGATE_NO_CLOSE_NOTIFY_REASONS(RINGGATE_ENUM_VALUE) };
+enum class BackendFailure : uint8_t { RINGGATE_BACKEND_FAILURE_KINDS(RINGGATE_ENUM_VALUE) };
+inline constexpr std::string_view kBackendFailureNames[] = {
+    RINGGATE_BACKEND_FAILURE_KINDS(RINGGATE_ENUM_NAME)};
 inline constexpr std::string_view kHandshakeResultNames[] = {
     RINGGATE_HANDSHAKE_RESULTS(RINGGATE_ENUM_NAME)};
 inline constexpr std::string_view kTlsVersionLabelNames[] = {
@@ -160,6 +171,7 @@ struct NamedLabel {
   static constexpr std::string_view kName = kLabelName;
   static constexpr int kCount = static_cast<int>(std::size(kValueNames));
   static constexpr int kFirst = kFirstIndex;
+  static int Count() { return kCount; }  // values rendered: all of them
   static std::string_view Value(int i) { return kValueNames[i]; }
 };
 namespace label_names {
@@ -170,6 +182,7 @@ inline constexpr std::string_view kVersion = "version";
 inline constexpr std::string_view kReason = "reason";
 inline constexpr std::string_view kStatusClass = "status_class";
 inline constexpr std::string_view kState = "state";
+inline constexpr std::string_view kKind = "kind";
 }  // namespace label_names
 // kNone is never a closed connection's cause or initiator.
 using CauseLabel = NamedLabel<label_names::kCause, kTerminationCauseNames, 1>;
@@ -179,12 +192,28 @@ using TlsVersionLabelLabel = NamedLabel<label_names::kVersion, kTlsVersionLabelN
 using NoCloseNotifyReasonLabel = NamedLabel<label_names::kReason, kNoCloseNotifyReasonNames>;
 using StatusClassLabel = NamedLabel<label_names::kStatusClass, kStatusClassNames>;
 using LifecycleStateLabel = NamedLabel<label_names::kState, kLifecycleStateNames>;
+using BackendFailureLabel = NamedLabel<label_names::kKind, kBackendFailureNames>;
 using ProxyProtocolRejectionLabel = NamedLabel<label_names::kReason, kProxyProtocolRejectionNames>;
 struct TlsGroupLabel {  // TlsGroupName lives in the tls module
   static constexpr std::string_view kName = "group";
   static constexpr int kCount = kTlsGroupLabels;
   static constexpr int kFirst = 0;
+  static int Count() { return kCount; }
   static std::string_view Value(int i) { return TlsGroupName(static_cast<TlsGroup>(i)); }
+};
+
+// The backends (--backend), each named as the user wrote it. Its values are known only at
+// start-up: main sets them once, before any worker or the admin endpoint runs, and they never
+// change (a SIGHUP resolves the names again; the names stay). A shard keeps kMaxBackendLabels
+// cells (config.h's kMaxBackends); only the first Count() are rendered.
+inline constexpr int kMaxBackendLabels = 64;
+void SetBackendLabelValues(std::vector<std::string> names);
+struct BackendLabel {
+  static constexpr std::string_view kName = "backend";
+  static constexpr int kCount = kMaxBackendLabels;
+  static constexpr int kFirst = 0;
+  static int Count();
+  static std::string_view Value(int i);
 };
 
 // Cells by label: Labeled<Counter, CauseLabel, InitiatorLabel> is indexed [cause][initiator].
@@ -279,6 +308,18 @@ struct Labeled : NestedCells<Cell, Labels...>::type {
     "Times a worker handed free heap memory back to the kernel after its connections fell to "     \
     "half their peak.",                                                                            \
     Counter)                                                                                       \
+  X(backend_requests, "ringgate_backend_requests_total",                                           \
+    "Requests sent to each backend (a retry counts again, on the backend it went to).",            \
+    Labeled<Counter, BackendLabel>)                                                                \
+  X(backend_failures, "ringgate_backend_failures_total",                                           \
+    "Attempts on a backend that counted against its passive health, by kind: refused (connect "    \
+    "failed), reset (a fresh connection ended before the response began), timeout.",               \
+    Labeled<Counter, BackendLabel, BackendFailureLabel>)                                           \
+  X(backend_unavailable, "ringgate_backend_unavailable_total",                                     \
+    "Requests answered 503 (with Retry-After) because every backend was down or skipped.",         \
+    Counter)                                                                                       \
+  X(backend_in_flight, "ringgate_backend_in_flight_requests",                                      \
+    "Requests in flight on each backend, by worker.", Labeled<Gauge, BackendLabel>)                \
   X(connection_buffered_bytes_max, "ringgate_connection_buffered_bytes_max",                       \
     "The most user-space bytes one connection has held since start (unparsed input, bytes owed "   \
     "to the client and the backend, TLS records), by worker; bounded by --max-conn-buffer.",       \
@@ -304,26 +345,40 @@ struct Labeled : NestedCells<Cell, Labels...>::type {
     "Bytes still owed to the client when the close was decided.",                                  \
     BucketedHistogram<kPendingBytesBuckets>)
 
-// Metrics of the whole process, not of a worker; rendered after the workers'. Counters only.
-#define RINGGATE_PROCESS_METRICS(X)                        \
-  X(log_lines_dropped, "ringgate_log_lines_dropped_total", \
-    "Log lines dropped because the async queue was full.", Counter)
+// Metrics of the whole process, not of a worker; rendered after the workers'. Counters, or
+// gauges by backend (no `worker` label: the value is the process's).
+#define RINGGATE_PROCESS_METRICS(X)                                                       \
+  X(log_lines_dropped, "ringgate_log_lines_dropped_total",                                \
+    "Log lines dropped because the async queue was full.", Counter)                       \
+  X(backend_up, "ringgate_backend_up",                                                    \
+    "1 while a backend takes traffic: the active health check (if any) has it up and no " \
+    "worker's passive check skips it; else 0.",                                           \
+    Labeled<Gauge, BackendLabel>)
 
 #define RINGGATE_METRIC_MEMBER(member, name, help, ...) __VA_ARGS__ member;
 struct WorkerMetrics {
   RINGGATE_WORKER_METRICS(RINGGATE_METRIC_MEMBER)
 };
 #undef RINGGATE_METRIC_MEMBER
-// Read once per scrape, so plain values.
+// Read once per scrape, so plain values: a number for a counter, one per backend for a gauge.
+template <typename T>
+struct ProcessValue {
+  static_assert(std::is_same_v<T, Counter>);
+  using type = uint64_t;
+};
+template <>
+struct ProcessValue<Labeled<Gauge, BackendLabel>> {
+  using type = std::array<int64_t, kMaxBackendLabels>;
+};
 #define RINGGATE_PROCESS_METRIC_VALUE(member, name, help, ...) \
-  static_assert(std::is_same_v<__VA_ARGS__, Counter>);         \
-  uint64_t member = 0;
+  typename ProcessValue<__VA_ARGS__>::type member{};
 struct ProcessMetrics {
   RINGGATE_PROCESS_METRICS(RINGGATE_PROCESS_METRIC_VALUE)
 };
 #undef RINGGATE_PROCESS_METRIC_VALUE
 
-// The process-wide values now (log lines dropped by the async logger).
+// The process-wide values the diag module knows (log lines dropped by the async logger); the
+// backends' states are filled in by whoever knows them (AdminServer, through BackendsView).
 ProcessMetrics ReadProcessMetrics();
 
 // Prometheus text exposition (version 0.0.4) of all shards, then the process metrics: counters

@@ -72,6 +72,11 @@ std::string BuildClientResponseHead(const HttpHead& response, BodyFraming framin
 // which always closes the connection.
 std::string BuildErrorResponse(int status_code);
 
+// 503 with `Retry-After: <seconds>`, when no backend can take the request. Unlike the other error
+// responses it may leave the connection open (`close_connection` false); to HEAD it sends no body.
+std::string BuildServiceUnavailableResponse(int64_t retry_after_seconds, bool close_connection,
+                                            bool request_was_head, bool client_http10);
+
 std::string_view StatusReason(int status_code);
 
 }  // namespace ringgate

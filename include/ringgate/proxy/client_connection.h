@@ -134,7 +134,11 @@ class ClientConnection {
   HttpLimits RequestLimits() const;  // --max-request-* for every request parser here
   void StartExchange();
   void FinishExchange(bool upstream_reusable);
-  bool RetryOnFreshUpstream(bool request_reached_backend);
+  bool RetryOnFreshUpstream(bool request_reached_backend, size_t failed_backend,
+                            bool may_reuse_backend);
+  // No backend is usable: 503 with Retry-After (backend_group.h).
+  void AnswerNoBackendAvailable();
+  void FinishExchangeAnsweredWithoutBackend();
   // WebSocket tunnels (tunnel.cc).
   // The backend answered the upgrade with `response` (101): the head goes to the client, and
   // from here on bytes pass unparsed; `backend_rest` followed the head in the backend's bytes.
@@ -177,6 +181,8 @@ class ClientConnection {
   void DrainAfterCloseNotify(std::string_view ciphertext);
   void Finalize();
   Upstream* BoundUpstream() const;
+  // The bound backend connection's --backend entry, for log lines ("-" when none is bound).
+  std::string_view BoundBackendName() const;
   void DetachUpstream(bool reusable);
   void SetTimer(ClientTimer kind, absl::Duration after);
   WorkerMetrics* metrics();
@@ -256,6 +262,7 @@ class ClientConnection {
   bool head_request_ = false;
   bool request_has_body_ = false;
   bool retried_ = false;
+  bool answered_without_backend_ = false;  // a 503 is queued; the exchange ends with the request
   bool close_after_response_ = false;
   bool client_http10_ = false;         // no chunked coding, no interim responses
   std::string upstream_request_head_;  // kept for one retry on a stale pooled connection

@@ -1,8 +1,10 @@
 // upstream.h
-// A plain-TCP connection to the backend. While it serves an exchange it is bound to one client
-// connection (by slot and generation, never by pointer) and streams the response back to it;
-// between exchanges it waits in the worker's pool with a recv armed, so that a backend close
-// is noticed before the connection is reused.
+// A plain-TCP connection to one backend of the group. While it serves an exchange it is bound to
+// one client connection (by slot and generation, never by pointer) and streams the response back
+// to it; between exchanges it waits in its backend's pool with a recv armed, so that a backend
+// close is noticed before the connection is reused. While bound it counts as a request in flight
+// on its backend, and it tells the worker's BackendSelector how the backend behaved: an answer,
+// a refused connect, or a fresh connection that ended before answering.
 #ifndef RINGGATE_PROXY_UPSTREAM_H_
 #define RINGGATE_PROXY_UPSTREAM_H_
 
@@ -33,7 +35,7 @@ class Upstream {
   bool Connect();
   void Bind(uint32_t client_slot, uint32_t client_generation, bool head_request,
             bool client_http10);
-  void Unbind() { has_client_ = false; }
+  void Unbind() { DropClient(); }
   void Send(std::string_view bytes);
   void SendOwned(std::string& bytes);
   void Close();
@@ -49,6 +51,10 @@ class Upstream {
   State state() const { return state_; }
   uint32_t slot() const { return slot_; }
   uint32_t generation() const { return generation_; }
+  // Which --backend this connection goes to.
+  size_t backend() const { return backend_; }
+  // Its connect failed: nothing of any request reached the backend.
+  bool connect_failed() const { return connect_failed_; }
   size_t send_backlog() const { return out_.backlog(); }
   bool reused() const { return reused_; }
   // Bytes of the bound exchange's request submitted for sending (0: nothing can have reached the
@@ -59,7 +65,7 @@ class Upstream {
   void set_idle_since_ns(int64_t ns) { idle_since_ns_ = ns; }
   HttpParser& response_parser() { return response_parser_; }
 
-  void ResetForNewSocket();
+  void ResetForNewSocket(size_t backend);
 
  private:
   void ArmRecv();
@@ -68,6 +74,11 @@ class Upstream {
   void MaybeFinishClose();
   void MaybeHalfClose();
   class ClientConnection* BoundClient();
+  // The exchange lets go of this connection: no longer a request in flight on the backend.
+  void DropClient();
+  // The bound exchange's connection ended before any response byte: counts against the backend
+  // unless it was a pooled connection (the backend's idle timer closes those; a retry follows).
+  void NoteEndedBeforeAnswer();
 
   Worker& worker_;
   const uint32_t slot_;
@@ -83,6 +94,10 @@ class Upstream {
   bool half_close_submitted_ = false;
   bool reused_ = false;
   bool has_client_ = false;
+  bool counted_in_flight_ = false;  // OnRequestStarted was called for the bound exchange
+  bool answered_ = false;           // response bytes arrived for the bound exchange
+  bool connect_failed_ = false;
+  size_t backend_ = 0;
   uint64_t request_bytes_submitted_ = 0;
   int64_t idle_since_ns_ = 0;  // when it last went back to the pool
   uint32_t client_slot_ = 0;

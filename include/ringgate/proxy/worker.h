@@ -31,6 +31,7 @@
 #include "ringgate/diag/admin_server.h"
 #include "ringgate/diag/closures.h"
 #include "ringgate/diag/metrics.h"
+#include "ringgate/proxy/backend_group.h"
 #include "ringgate/proxy/client_connection.h"
 #include "ringgate/proxy/upstream_pool.h"
 #include "ringgate/tls/tls_context.h"
@@ -39,7 +40,7 @@ namespace ringgate {
 
 class ClientConnection;
 
-class Worker final : public WorkerView {
+class Worker final : public WorkerView, public BackendSelectorSource {
  public:
   // Production: Run creates the worker's io_uring on its own thread; time is CLOCK_MONOTONIC.
   Worker(int id, const Config& config, const TlsContext& tls);
@@ -107,6 +108,16 @@ class Worker final : public WorkerView {
 
   ClientConnection* Client(uint32_t slot, uint32_t generation);
   UpstreamPool& upstreams() { return upstreams_; }
+  // The backend group as this worker sees it: its choice, load and passive health of each.
+  BackendSelector& backends() { return backends_; }
+  const BackendSelector& backend_selector() const override { return backends_; }
+  // Where new connections to `backend` go (this worker's copy; ReplaceBackendAddresses).
+  const SocketAddress& backend_address(size_t backend) const { return backend_addresses_[backend]; }
+  // Before Run: the active health check's verdicts (none: every backend counts as up).
+  void set_backend_health(const BackendHealthBoard* board) { backends_.set_health_board(board); }
+  // Any thread: new backend connections go to `addresses` (re-resolved on SIGHUP) from the next
+  // loop iteration on; pooled ones stay until they end.
+  void ReplaceBackendAddresses(std::vector<SocketAddress> addresses);
   void FreeClientSlot(uint32_t slot) {
     clients_.Release(slot);
     live_count_.store(clients_.in_use(), std::memory_order_relaxed);
@@ -160,7 +171,10 @@ class Worker final : public WorkerView {
   bool draining_ = false;
   bool drain_cut_done_ = false;
   int64_t drain_deadline_ns_ = 0;
-  std::optional<TlsContext> pending_tls_;  // guarded by snapshot_mu_
+  std::optional<TlsContext> pending_tls_;                                // guarded by snapshot_mu_
+  std::optional<std::vector<SocketAddress>> pending_backend_addresses_;  // guarded by snapshot_mu_
+  std::vector<SocketAddress> backend_addresses_;
+  BackendSelector backends_;
   uint64_t next_connection_sequence_ = 1;
 
   SlotTable<ClientConnection> clients_;

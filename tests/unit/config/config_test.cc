@@ -4,7 +4,10 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace ringgate {
 namespace {
@@ -61,6 +64,65 @@ TEST(CidrTest, BadBlocksAreRefusedWithTheirText) {
     absl::StatusOr<std::vector<Cidr>> blocks = ParseCidrList(bad);
     EXPECT_FALSE(blocks.ok()) << bad;
   }
+}
+
+TEST(BackendListTest, ACommaListOfHostPortEachResolved) {
+  absl::StatusOr<std::vector<SocketAddress>> list =
+      ParseBackendList("127.0.0.1:8001,[::1]:8002,localhost:8003");
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[0].text, "127.0.0.1:8001");
+  EXPECT_EQ((*list)[1].family(), AF_INET6);
+  EXPECT_EQ((*list)[2].text, "localhost:8003");
+  EXPECT_GT((*list)[2].length, 0u) << "names are resolved now";
+  ASSERT_TRUE(ParseBackendList("127.0.0.1:8001").ok());
+}
+
+TEST(BackendListTest, BadEntriesAreRefusedAndNamed) {
+  auto refused = [](std::string_view text) {
+    absl::StatusOr<std::vector<SocketAddress>> list = ParseBackendList(text);
+    EXPECT_FALSE(list.ok()) << text;
+    return list.ok() ? std::string() : std::string(list.status().message());
+  };
+  EXPECT_EQ(refused(""), "--backend: no backend given (host:port, comma-separated)");
+  EXPECT_EQ(refused("127.0.0.1:1,"), "--backend: an empty entry in the list");
+  EXPECT_EQ(refused("127.0.0.1:1,127.0.0.1:99999"),
+            "--backend: address '127.0.0.1:99999' has an invalid port '99999'");
+  EXPECT_EQ(refused("127.0.0.1:1,[::1]8"), "--backend: address '[::1]8' is not [ipv6]:port");
+  // The same backend twice, spelled alike or not.
+  EXPECT_EQ(refused("127.0.0.1:1,127.0.0.1:2,127.0.0.1:1"),
+            "--backend: '127.0.0.1:1' is the same backend as '127.0.0.1:1'; list each once");
+  EXPECT_EQ(refused("127.0.0.1:1,127.000.000.001:1"),
+            "--backend: '127.000.000.001:1' is the same backend as '127.0.0.1:1'; list each once");
+  std::string many;
+  for (size_t i = 0; i <= kMaxBackends; ++i) many += "127.0.0.1:" + std::to_string(1000 + i) + ",";
+  many.pop_back();
+  EXPECT_EQ(refused(many), "--backend: more than 64 backends");
+}
+
+TEST(BackendListTest, AReloadKeepsTheAddressOfANameThatNoLongerResolves) {
+  std::vector<SocketAddress> current = *ParseBackendList("127.0.0.1:8001,127.0.0.1:8002");
+  // As if this entry had resolved at start-up and does not now (no DNS in a unit test: an entry
+  // that cannot resolve at all stands in for it).
+  current[1].text = "gone.example:0";
+  std::vector<std::string> problems;
+  const std::vector<SocketAddress> fresh = ReresolveBackends(current, problems);
+  ASSERT_EQ(fresh.size(), 2u);
+  EXPECT_EQ(fresh[0].text, "127.0.0.1:8001");
+  EXPECT_EQ(fresh[1].length, current[1].length);
+  EXPECT_EQ(std::memcmp(&fresh[1].storage, &current[1].storage, current[1].length), 0);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("backend gone.example:0 keeps its address: address 'gone.example:0' "
+                             "has an invalid port"),
+            std::string::npos)
+      << problems[0];
+}
+
+TEST(LbPolicyTest, NamesRoundTrip) {
+  for (LbPolicy p : {LbPolicy::kP2c, LbPolicy::kRoundRobin, LbPolicy::kIpHash}) {
+    EXPECT_EQ(*ParseLbPolicy(LbPolicyName(p)), p);
+  }
+  EXPECT_FALSE(ParseLbPolicy("P2C").ok());
 }
 
 }  // namespace

@@ -77,7 +77,7 @@ TEST_F(FlagsTest, NothingGivenMeansConfigsDefaults) {
   const Config& d = DefaultConfig();
   EXPECT_EQ(c.listen.text, "127.0.0.1:8443");
   EXPECT_EQ(c.listen.family(), AF_INET);
-  EXPECT_EQ(c.backend.text, "127.0.0.1:8080");
+  EXPECT_EQ(c.backends[0].text, "127.0.0.1:8080");
   EXPECT_TRUE(c.admin_enabled);
   EXPECT_EQ(c.admin_listen.text, "127.0.0.1:9901");
   EXPECT_EQ(c.admin_token, "");
@@ -171,7 +171,9 @@ TEST(FlagHelpTest, ListsEveryFlagInAGroupWithItsDefault) {
         "  --sqpoll-idle=1s ", "  --recv-buffers=256 ", "  --max-conn-buffer=262144 ",
         "  --max-request-head=65536 ", "  --log-level=info ", "  --log-format=text ",
         "  --access-log=off ", "  --admin-listen=127.0.0.1:9901 ", "  --diagnostics=true ",
-        "  --threads=0 ", "  --upstream-idle-max=1024 "}) {
+        "  --threads=0 ", "  --upstream-idle-max=1024 ", "  --lb=p2c ", "  --backend-max-fails=3 ",
+        "  --backend-fail-timeout=10s ",
+        "  --health-check-path= ", "  --health-check-interval=2s "}) {
     EXPECT_NE(help.find(line), std::string::npos) << line << "\n" << help;
   }
   for (const char* group :
@@ -212,13 +214,43 @@ TEST_F(FlagsTest, ListenAndBackendAreHostPort) {
   EXPECT_EQ(c.listen.family(), AF_INET6);
   EXPECT_EQ(c.listen.text, "[::1]:9443");
   EXPECT_EQ(ExpectTaken({"--listen=:8443"}).listen.family(), AF_INET) << "no host: every address";
-  EXPECT_EQ(ExpectTaken({"--backend=10.1.2.3:80"}).backend.text, "10.1.2.3:80");
+  EXPECT_EQ(ExpectTaken({"--backend=10.1.2.3:80"}).backends[0].text, "10.1.2.3:80");
   ExpectRefused("--listen=nonsense", "--listen: address 'nonsense' has no :port");
   ExpectRefused("--listen=127.0.0.1:0", "--listen: address '127.0.0.1:0' has an invalid port");
   ExpectRefused("--listen=127.0.0.1:65536", "invalid port '65536'");
   ExpectRefused("--listen=127.0.0.1:http", "invalid port 'http'");
   ExpectRefused("--listen=[::1]8443", "--listen: address '[::1]8443' is not [ipv6]:port");
   ExpectRefused("--backend=127.0.0.1", "--backend: address '127.0.0.1' has no :port");
+}
+
+TEST_F(FlagsTest, BackendGroupFlags) {
+  const Config d = ExpectTaken({});
+  EXPECT_EQ(d.lb_policy, LbPolicy::kP2c);
+  EXPECT_EQ(d.backend_max_fails, 3u);
+  EXPECT_EQ(d.backend_fail_timeout, absl::Seconds(10));
+  EXPECT_EQ(d.health_check_path, "");
+  EXPECT_EQ(d.health_check_interval, absl::Seconds(2));
+  const Config c = ExpectTaken({"--backend=127.0.0.1:81,[::1]:82,localhost:83", "--lb=ip_hash",
+                                "--backend-max-fails=5", "--backend-fail-timeout=1s",
+                                "--health-check-path=/healthz", "--health-check-interval=100ms"});
+  ASSERT_EQ(c.backends.size(), 3u);
+  EXPECT_EQ(c.backends[1].text, "[::1]:82");
+  EXPECT_EQ(c.backends[2].text, "localhost:83");
+  EXPECT_EQ(c.lb_policy, LbPolicy::kIpHash);
+  EXPECT_EQ(c.backend_max_fails, 5u);
+  EXPECT_EQ(c.backend_fail_timeout, absl::Seconds(1));
+  EXPECT_EQ(c.health_check_path, "/healthz");
+  EXPECT_EQ(c.health_check_interval, absl::Milliseconds(100));
+  EXPECT_EQ(ExpectTaken({"--lb=round_robin"}).lb_policy, LbPolicy::kRoundRobin);
+  ExpectRefused("--lb=least_conn", "--lb: 'least_conn' is not one of p2c, round_robin, ip_hash");
+  ExpectRefused("--backend=127.0.0.1:81,127.0.0.1:81", "'127.0.0.1:81' is the same backend");
+  ExpectRefused("--backend=127.0.0.1:81,,127.0.0.1:82", "--backend: an empty entry");
+  ExpectRefused("--backend=127.0.0.1:81,127.0.0.1", "--backend: address '127.0.0.1' has no :port");
+  ExpectRefused("--backend-max-fails=0", "--backend-max-fails must be between 1 and 1000");
+  ExpectRefused("--backend-fail-timeout=0s", "--backend-fail-timeout must be between 10ms and 1h");
+  ExpectRefused("--health-check-path=healthz", "--health-check-path must start with '/'");
+  ExpectRefused("--health-check-path=/a b", "--health-check-path must start with '/'");
+  ExpectRefused("--health-check-interval=1ms", "--health-check-interval must be between 50ms");
 }
 
 TEST_F(FlagsTest, TlsGroupsAreNamesInOrder) {

@@ -58,6 +58,43 @@ TEST(RenderPrometheusTest, MergesShardsAndKeepsGaugesPerWorker) {
   EXPECT_NE(text.find("ringgate_tls_handshake_duration_seconds_count 2\n"), std::string::npos);
 }
 
+// The backend label's values are the --backend entries, set at start-up: only those are rendered,
+// counters summed over workers, the in-flight gauge per worker, the up gauge once per process.
+TEST(RenderPrometheusTest, BackendFamiliesNameEachBackend) {
+  SetBackendLabelValues({"10.0.0.1:80", "[2001:db8::2]:80"});
+  WorkerMetrics a;
+  WorkerMetrics b;
+  a.backend_requests[1].Add(3);
+  b.backend_requests[1].Add(4);
+  a.backend_failures[0][static_cast<int>(BackendFailure::kRefused)].Add(2);
+  b.backend_in_flight[1].Add(5);
+  a.backend_requests[2].Add(9);  // no third backend: never rendered
+  ProcessMetrics process;
+  process.backend_up[0] = 0;
+  process.backend_up[1] = 1;
+  const std::string text = RenderPrometheus({&a, &b}, process);
+  EXPECT_NE(text.find("ringgate_backend_requests_total{backend=\"[2001:db8::2]:80\"} 7\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("ringgate_backend_requests_total{backend=\"10.0.0.1:80\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(
+      text.find("ringgate_backend_failures_total{backend=\"10.0.0.1:80\",kind=\"refused\"} 2\n"),
+      std::string::npos);
+  EXPECT_NE(
+      text.find("ringgate_backend_failures_total{backend=\"10.0.0.1:80\",kind=\"timeout\"} 0\n"),
+      std::string::npos);
+  EXPECT_NE(
+      text.find("ringgate_backend_in_flight_requests{worker=\"1\",backend=\"[2001:db8::2]:80\"} "
+                "5\n"),
+      std::string::npos);
+  EXPECT_NE(text.find("ringgate_backend_up{backend=\"10.0.0.1:80\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("ringgate_backend_up{backend=\"[2001:db8::2]:80\"} 1\n"), std::string::npos);
+  EXPECT_EQ(text.find(" 9\n"), std::string::npos) << "a cell past the last backend was rendered";
+  SetBackendLabelValues({});
+  EXPECT_EQ(RenderPrometheus({&a, &b}, process).find("backend=\""), std::string::npos);
+}
+
 TEST(RenderPrometheusTest, EveryMetricHasHelpTypeAndAUnitInItsName) {
   WorkerMetrics m;
   std::istringstream in(RenderPrometheus({&m}));
@@ -94,6 +131,8 @@ TEST(RenderPrometheusTest, EveryMetricHasHelpTypeAndAUnitInItsName) {
 // Every family RenderPrometheus writes is one MetricFamilies() declares, in the same order, with
 // the same type, help and label names: the two cannot drift, since both come from one list.
 TEST(MetricFamiliesTest, RenderingWritesExactlyTheDeclaredFamilies) {
+  // Families labelled by backend render a sample only for backends that exist.
+  SetBackendLabelValues({"127.0.0.1:8080", "[::1]:8081"});
   WorkerMetrics a;
   WorkerMetrics b;
   std::istringstream in(RenderPrometheus({&a, &b}));

@@ -51,7 +51,7 @@ TEST_F(UpstreamTest, ConnectGoesToTheConfiguredBackend) {
   d_.ClientSends(kGet);
   const io_uring_sqe connect = d_.Expect(Op::kUpstreamConnect);
   EXPECT_EQ(connect.opcode, IORING_OP_CONNECT);
-  ASSERT_EQ(connect.off, d_.config().backend.length);  // io_uring_prep_connect: addrlen in off
+  ASSERT_EQ(connect.off, d_.config().backends[0].length);  // io_uring_prep_connect: addrlen in off
   const auto* addr = reinterpret_cast<const sockaddr_in*>(connect.addr);
   EXPECT_EQ(addr->sin_family, AF_INET);
   EXPECT_EQ(ntohs(addr->sin_port), 9);

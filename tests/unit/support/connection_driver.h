@@ -51,7 +51,7 @@ namespace ringgate::testing {
 inline Config DriverConfig() {
   Config config;
   auto backend = ParseSocketAddress("127.0.0.1:9");
-  config.backend = *backend;
+  config.backends = {*backend};
   config.handshake_timeout = absl::Seconds(1);
   config.request_header_timeout = absl::Seconds(2);
   config.request_body_timeout = absl::Seconds(2);
