@@ -92,6 +92,16 @@ std::string BinaryPath() {
   return other != nullptr && *other != '\0' ? other : RINGGATE_BINARY;
 }
 
+bool BinaryHasAddressSanitizer() {
+  static const bool sanitized = [] {
+    std::ifstream binary(BinaryPath(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(binary)),
+                            std::istreambuf_iterator<char>());
+    return bytes.find("__asan_init") != std::string::npos;
+  }();
+  return sanitized;
+}
+
 std::string CertificateDir() {
   static const std::string dir = [] {
     char tmpl[] = "/tmp/ringgate-it-XXXXXX";

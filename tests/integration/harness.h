@@ -50,6 +50,8 @@ bool WaitForPort(int port, int timeout_ms);
 
 std::string SourceDir();
 std::string BinaryPath();  // $RINGGATE_BINARY if set, else the one this build made
+// Whether BinaryPath() was built with AddressSanitizer (its runtime is linked in).
+bool BinaryHasAddressSanitizer();
 // A temporary directory with cert.pem and key.pem (ECDSA P-256, self-signed) and rsa-cert.pem
 // and rsa-key.pem (RSA 2048), made once.
 std::string CertificateDir();
