@@ -213,6 +213,18 @@ absl::StatusOr<std::vector<Cidr>> ParseCidrList(std::string_view text) {
   return blocks;
 }
 
+std::string AddressText(const sockaddr_storage& address) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (address.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&address)->sin_addr, text,
+              sizeof text);
+  } else if (address.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&address)->sin6_addr, text,
+              sizeof text);
+  }
+  return text;
+}
+
 bool AddressInCidrs(const sockaddr_storage& address, const std::vector<Cidr>& blocks) {
   uint8_t bytes[16];
   if (blocks.empty() || !AddressBytes(address, bytes)) return false;

@@ -16,19 +16,6 @@
 #include "ringgate/proxy/worker.h"
 
 namespace ringgate {
-namespace {
-
-std::string PeerIp(const sockaddr_storage& addr) {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (addr.ss_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr, buf, sizeof buf);
-  } else if (addr.ss_family == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr, buf, sizeof buf);
-  }
-  return buf;
-}
-
-}  // namespace
 
 HttpLimits ClientConnection::RequestLimits() const {
   const Config& config = worker_.config();
@@ -51,7 +38,7 @@ void ClientConnection::Start(int fd, uint64_t id) {
   std::string().swap(proxy_header_in_);
   bool may_send_proxy_header = false;
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) == 0) {
-    peer_ip_ = PeerIp(peer);
+    peer_ip_ = AddressText(peer);
     peer_trusted_ = AddressInCidrs(peer, worker_.config().trusted_proxies);
     may_send_proxy_header = AddressInCidrs(peer, worker_.config().proxy_protocol_from);
   } else {

@@ -15,18 +15,6 @@
 namespace ringgate {
 namespace {
 
-std::string AddressText(const sockaddr_storage& address) {
-  char text[INET6_ADDRSTRLEN] = {};
-  if (address.ss_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&address)->sin_addr, text,
-              sizeof text);
-  } else if (address.ss_family == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&address)->sin6_addr, text,
-              sizeof text);
-  }
-  return text;
-}
-
 ProxyProtocolRejection RejectionFor(ProxyHeaderError error) {
   switch (error) {
     case ProxyHeaderError::kNotProxyHeader:

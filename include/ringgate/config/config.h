@@ -53,6 +53,9 @@ struct Cidr {
 };
 // "10.0.0.0/8,192.0.2.1,2001:db8::/32" (a bare address is a /32 or /128). Empty: none.
 absl::StatusOr<std::vector<Cidr>> ParseCidrList(std::string_view text);
+// The IP address of an AF_INET or AF_INET6 socket address as text, without its port ("" for any
+// other family): how a peer is named in logs, /connections and X-Forwarded-For.
+std::string AddressText(const sockaddr_storage& address);
 // Whether the peer `address` (AF_INET or AF_INET6, v4-mapped included) is inside one of `blocks`.
 bool AddressInCidrs(const sockaddr_storage& address, const std::vector<Cidr>& blocks);
 
