@@ -20,19 +20,22 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "ringgate/config/config.h"
+#include "ringgate/config/config_check.h"
 #include "ringgate/config/flags.h"
 #include "ringgate/core/log.h"
 #include "ringgate/core/service_notify.h"
@@ -80,6 +83,7 @@ absl::Status RunAsUser(const std::string& user) {
     return absl::InvalidArgumentError(absl::StrCat("--user: no user named '", user, "'"));
   const uid_t uid = entry->pw_uid;
   const gid_t gid = entry->pw_gid;
+  if (getuid() == uid && geteuid() == uid && uid != 0) return absl::OkStatus();  // already
   if (initgroups(user.c_str(), gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
     return absl::InternalError(absl::StrCat("--user ", user, ": ", std::strerror(errno)));
   }
@@ -118,6 +122,77 @@ void ReresolveBackendsOnReload(BackendHealthBoard& board,
   board.set_addresses(std::move(fresh));
 }
 
+void AppendLines(std::vector<std::string>& problems, absl::string_view text) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) problems.emplace_back(line);
+}
+
+// --check-config's answer: what was checked on stdout and 0, or every problem on stderr and 1.
+int ReportConfigCheck(const std::vector<std::string>& problems, const Config& config) {
+  if (!problems.empty()) {
+    std::fprintf(stderr, "ringgate: the configuration has %zu problem%s:\n", problems.size(),
+                 problems.size() == 1 ? "" : "s");
+    for (const std::string& p : problems) std::fprintf(stderr, "  %s\n", p.c_str());
+    return 1;
+  }
+  std::vector<std::string> backends;
+  for (const SocketAddress& b : config.backends) {
+    backends.push_back(absl::StrCat(b.text, " (", AddressText(b.storage), ")"));
+  }
+  std::printf(
+      "ringgate: the configuration is valid: listen %s, %zu certificate%s (each pair proven by a "
+      "handshake), backends %s, %d worker%s\n",
+      config.listen.text.c_str(), config.certificates.size(),
+      config.certificates.size() == 1 ? "" : "s", absl::StrJoin(backends, ", ").c_str(),
+      config.threads, config.threads == 1 ? "" : "s");
+  return 0;
+}
+
+// SIGHUP reads the command line again, its flag files included, by the start's rules, and
+// checks the result as --check-config does. All of it or nothing: any problem keeps everything
+// as it runs, every problem logged. What a reload applies is the TLS configuration (--cert,
+// --key, --ticket-key-file, --tls-groups), returned as a new context; another flag changed in the
+// file is logged as waiting for the next start. `running_flags` holds what runs, and follows
+// each successful reload.
+absl::StatusOr<TlsContext> ReadConfigurationAgain(
+    int argc, char** argv, std::map<std::string, std::string>& running_flags) {
+  std::vector<std::string> problems = ApplyFlagArguments(NormalizeFlagSpelling(argc, argv));
+  absl::StatusOr<Config> next = ConfigFromFlags();
+  absl::StatusOr<TlsContext> tls = absl::InvalidArgumentError("the flags are not usable");
+  if (!next.ok()) {
+    AppendLines(problems, next.status().message());
+  } else {
+    tls = TlsContext::CreateServer(next->certificates, next->ticket_key_path, next->tls_groups);
+    if (!tls.ok()) AppendLines(problems, tls.status().message());
+  }
+  if (!problems.empty()) {
+    for (const std::string& p : problems) {
+      LogLine(spdlog::level::err, "reload failed: keeping the running configuration")
+          .With("problem", p);
+    }
+    return absl::InvalidArgumentError(absl::StrCat(problems.size(), " problems"));
+  }
+  std::vector<std::string> at_next_start;
+  for (const auto& [name, value] : FlagValues()) {
+    std::string& running = running_flags[name];
+    if (value == running) continue;
+    if (FlagTakesEffectOnReload(name)) {
+      running = value;
+    } else {
+      at_next_start.push_back(absl::StrCat("--", absl::StrReplaceAll(name, {{"_", "-"}})));
+    }
+  }
+  if (!at_next_start.empty()) {
+    LogLine(spdlog::level::warn, "reload: changed flags that take effect at the next start")
+        .With("flags", absl::StrJoin(at_next_start, ","));
+  }
+  LogLine(spdlog::level::info, "reloading certificate")
+      .With("cert", next->cert_path)
+      .With("certificates", next->certificates.size())
+      .With("ticket_key_file", next->ticket_key_path.empty() ? "none" : next->ticket_key_path)
+      .With("tls_groups", TlsGroupList(next->tls_groups));
+  return tls;
+}
+
 int Main(int argc, char** argv) {
   // First of all, before any thread exists (InitLogging starts spdlog's): every thread inherits
   // this mask, so the stop and reload signals wait, pending, for main's sigtimedwait below and
@@ -144,19 +219,17 @@ int Main(int argc, char** argv) {
       return 0;
     }
   }
-  std::vector<char*> normalized_argv;
-  for (std::string& a : normalized) normalized_argv.push_back(a.data());
-  std::vector<char*> positional =
-      absl::ParseCommandLine(static_cast<int>(normalized_argv.size()), normalized_argv.data());
-  if (positional.size() > 1) {
-    std::fprintf(stderr, "ringgate: unexpected argument '%s' (see --help)\n", positional[1]);
-    return 2;
+  // Every problem is found before one is reported: a configuration is fixed in one round.
+  std::vector<std::string> problems = ApplyFlagArguments(normalized);
+  if (CheckConfigRequested()) {
+    const Config checked = ConfigFromFlags(problems);
+    for (std::string& p : CheckStartupResources(checked)) problems.push_back(std::move(p));
+    return ReportConfigCheck(problems, checked);
   }
-
-  // Every flag is checked here, before a file is opened or a worker exists.
   absl::StatusOr<Config> config = ConfigFromFlags();
-  if (!config.ok()) {
-    std::fprintf(stderr, "ringgate: %s\n", std::string(config.status().message()).c_str());
+  if (!config.ok()) AppendLines(problems, config.status().message());
+  if (!problems.empty()) {
+    for (const std::string& p : problems) std::fprintf(stderr, "ringgate: %s\n", p.c_str());
     return 2;
   }
   if (absl::Status s = InitLogging(config->log_format, config->log_level, config->access_log_path);
@@ -194,6 +267,8 @@ int Main(int argc, char** argv) {
             "wolfSSL was built without assembly (Debian's binary): AES-GCM is ~28x slower; "
             "run scripts/fetch-wolfssl.sh and rebuild");
   }
+  // What runs, for the reload to compare the flag files with.
+  std::map<std::string, std::string> running_flags = FlagValues();
   // Taken (and unset) before any thread starts: unsetenv is not safe beside another thread.
   const ServiceNotifier service_manager = ServiceNotifier::FromEnvironment();
   RaiseFdLimit();
@@ -322,23 +397,15 @@ int Main(int argc, char** argv) {
     if (received == SIGHUP) {
       service_manager.Send(
           absl::StrCat("RELOADING=1\nMONOTONIC_USEC=", ServiceNotifier::MonotonicMicros(),
-                       "\nSTATUS=reloading the certificate"));
-      // Every certificate or none: one bad file keeps the whole current set.
-      absl::StatusOr<TlsContext> fresh = TlsContext::CreateServer(
-          config->certificates, config->ticket_key_path, config->tls_groups);
-      // The backends' names are resolved again whether or not the certificates load.
+                       "\nSTATUS=reloading the configuration"));
+      absl::StatusOr<TlsContext> fresh = ReadConfigurationAgain(argc, argv, running_flags);
+      // The backends' names are resolved again whether or not the rest reloads.
       ReresolveBackendsOnReload(backend_health, workers);
       if (!fresh.ok()) {
-        LogLine(spdlog::level::err,
-                "reload failed: keeping the current certificate and ticket keys")
-            .With("error", std::string(fresh.status().message()));
         service_manager.Send(absl::StrCat("READY=1\n", status_line(), " (reload failed)"));
         continue;
       }
       for (auto& w : workers) w->ReplaceTls(*fresh);
-      LogLine(spdlog::level::info, "reloading certificate")
-          .With("cert", config->cert_path)
-          .With("certificates", config->certificates.size());
       service_manager.Send(absl::StrCat("READY=1\n", status_line()));
       continue;
     }

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/str_join.h"
 #include "fmt/format.h"
 
 namespace ringgate {
@@ -75,28 +76,37 @@ bool SameAddress(const SocketAddress& a, const SocketAddress& b) {
 absl::StatusOr<std::vector<SocketAddress>> ParseBackendList(std::string_view text) {
   std::vector<SocketAddress> backends;
   if (text.empty()) return Invalid("--backend: no backend given (host:port, comma-separated)");
+  std::vector<std::string> problems;  // every bad entry, one per line
+  size_t entries = 0;
   while (true) {
     const size_t comma = text.find(',');
     const std::string_view entry = text.substr(0, comma);
-    if (entry.empty()) return Invalid("--backend: an empty entry in the list");
-    absl::StatusOr<SocketAddress> address = ParseSocketAddress(entry);
+    ++entries;
+    absl::StatusOr<SocketAddress> address =
+        entry.empty() ? absl::StatusOr<SocketAddress>(Invalid("an empty entry in the list"))
+                      : ParseSocketAddress(entry);
     if (!address.ok()) {
       // The message names the entry ("address 'x' has no :port", "cannot resolve 'h' in 'h:80'").
-      return Invalid(fmt::format("--backend: {}", std::string(address.status().message())));
-    }
-    for (const SocketAddress& earlier : backends) {
-      if (earlier.text == address->text || SameAddress(earlier, *address)) {
-        return Invalid(fmt::format("--backend: '{}' is the same backend as '{}'; list each once",
-                                   entry, earlier.text));
+      problems.push_back(fmt::format("--backend: {}", std::string(address.status().message())));
+    } else {
+      bool repeated = false;
+      for (const SocketAddress& earlier : backends) {
+        if (earlier.text == address->text || SameAddress(earlier, *address)) {
+          problems.push_back(fmt::format(
+              "--backend: '{}' is the same backend as '{}'; list each once", entry, earlier.text));
+          repeated = true;
+          break;
+        }
       }
-    }
-    backends.push_back(*std::move(address));
-    if (backends.size() > kMaxBackends) {
-      return Invalid(fmt::format("--backend: more than {} backends", kMaxBackends));
+      if (!repeated) backends.push_back(*std::move(address));
     }
     if (comma == std::string_view::npos) break;
     text.remove_prefix(comma + 1);
   }
+  if (entries > kMaxBackends) {
+    problems.push_back(fmt::format("--backend: more than {} backends", kMaxBackends));
+  }
+  if (!problems.empty()) return Invalid(absl::StrJoin(problems, "\n"));
   return backends;
 }
 

@@ -6,9 +6,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,7 +21,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
@@ -166,6 +171,10 @@ ABSL_FLAG(absl::Duration, sqpoll_idle, absl::Milliseconds(Defaults().sqpoll_idle
           "how long an idle --sqpoll thread keeps polling before it sleeps");
 ABSL_FLAG(uint32_t, send_zc_threshold, Defaults().send_zc_threshold,
           "client sends of at least this many bytes use zero-copy send (0: never)");
+ABSL_FLAG(bool, check_config, false,
+          "check the configuration and exit without serving: every flag, certificate, key and "
+          "ticket file (each pair proven by a handshake in memory), every backend name; exit 0, "
+          "or 1 listing every problem");
 
 namespace ringgate {
 
@@ -222,6 +231,121 @@ std::vector<std::string> NormalizeFlagSpelling(int argc, char** argv) {
   return out;
 }
 
+namespace {
+
+// ringgate's own flags are the ones defined in this file; abseil's (--flagfile, --fromenv,
+// --helpfull, ...) are not taken.
+bool IsRinggateFlag(const absl::CommandLineFlag& flag) {
+  return flag.Filename().find("src/config/flags.cc") != std::string::npos;
+}
+
+std::string DashedName(absl::string_view name) {
+  std::string dashed(name.data(), name.size());
+  std::replace(dashed.begin(), dashed.end(), '_', '-');
+  return dashed;
+}
+
+// Sets one flag from "--name=value", "--name value" (`next` is the following argument, taken
+// when the flag is not a bool and has no '='), "--name" or "--noname" (bools). Returns how many
+// arguments it used, and the problem if it could not.
+size_t ApplyOneFlag(const std::string& arg, const std::string* next,
+                    std::vector<std::string>& problems) {
+  absl::string_view body(arg);
+  absl::ConsumePrefix(&body, "-");
+  absl::ConsumePrefix(&body, "-");
+  const size_t eq = body.find('=');
+  const std::string name(body.substr(0, eq));
+  std::optional<std::string> value;
+  if (eq != absl::string_view::npos) value = std::string(body.substr(eq + 1));
+  if (name == "flagfile" && value) {  // a readable one was expanded by NormalizeFlagSpelling
+    const bool readable = access(value->c_str(), R_OK) == 0;
+    problems.push_back(
+        absl::StrCat("--flagfile: cannot read '", *value,
+                     "': ", readable ? "nested more than eight deep" : std::strerror(errno)));
+    return 1;
+  }
+  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  if (flag != nullptr && !IsRinggateFlag(*flag)) flag = nullptr;
+  if (flag == nullptr && !value && absl::StartsWith(name, "no")) {
+    absl::CommandLineFlag* negated = absl::FindCommandLineFlag(name.substr(2));
+    if (negated != nullptr && IsRinggateFlag(*negated) && negated->IsOfType<bool>()) {
+      flag = negated;
+      value = "false";
+    }
+  }
+  if (flag == nullptr) {
+    problems.push_back(absl::StrCat("unknown flag --", DashedName(name), " (see --help)"));
+    return 1;
+  }
+  size_t used = 1;
+  if (!value) {
+    if (flag->IsOfType<bool>()) {
+      value = "true";
+    } else if (next != nullptr) {
+      value = *next;
+      used = 2;
+    } else {
+      problems.push_back(absl::StrCat("--", DashedName(name), " needs a value"));
+      return 1;
+    }
+  }
+  std::string error;
+  if (!flag->ParseFrom(*value, &error)) {
+    const char* expected = flag->IsOfType<absl::Duration>() ? "a duration such as 500ms, 30s, 1h"
+                           : flag->IsOfType<bool>()         ? "true or false"
+                                                            : "a whole number in range";
+    problems.push_back(absl::StrCat("--", DashedName(name), ": '", *value,
+                                    "' is not a valid value (", expected, ")"));
+  }
+  return used;
+}
+
+}  // namespace
+
+std::vector<std::string> ApplyFlagArguments(const std::vector<std::string>& args) {
+  std::vector<std::string> problems;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (!IsRinggateFlag(*flag)) continue;
+    std::string error;
+    if (!flag->ParseFrom(flag->DefaultValue(), &error)) {
+      problems.push_back(absl::StrCat("--", DashedName(name), ": its default does not parse"));
+    }
+  }
+  bool flags_ended = false;
+  for (size_t i = 1; i < args.size();) {
+    const std::string& arg = args[i];
+    if (!flags_ended && arg == "--") {
+      flags_ended = true;
+      ++i;
+      continue;
+    }
+    if (flags_ended || arg.size() < 2 || arg[0] != '-') {
+      problems.push_back(absl::StrCat("unexpected argument '", arg, "' (see --help)"));
+      ++i;
+      continue;
+    }
+    const std::string* next = i + 1 < args.size() && args[i + 1] != "--" ? &args[i + 1] : nullptr;
+    i += ApplyOneFlag(arg, next, problems);
+  }
+  return problems;
+}
+
+bool CheckConfigRequested() { return absl::GetFlag(FLAGS_check_config); }
+
+std::map<std::string, std::string> FlagValues() {
+  std::map<std::string, std::string> values;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (IsRinggateFlag(*flag) && name != "check_config") {
+      values.emplace(std::string(name), flag->CurrentValue());
+    }
+  }
+  return values;
+}
+
+bool FlagTakesEffectOnReload(std::string_view name) {
+  return name == "cert" || name == "key" || name == "ticket_key_file" || name == "tls_groups";
+}
+
 // (absl's own --help lists only flags from a file named after the program.)
 std::string FlagHelp() {
   std::string out;
@@ -233,6 +357,7 @@ std::string FlagHelp() {
        {"listen", "backend", "lb", "backend_max_fails", "backend_fail_timeout", "health_check_path",
         "health_check_interval", "trusted_proxies", "proxy_protocol", "proxy_protocol_from"}},
       {"TLS", {"cert", "key", "ticket_key_file", "tls_groups"}},
+      {"Configuration", {"check_config"}},
       {"Privileges", {"user", "core_dumps"}},
       {"Timeouts",
        {"handshake_timeout", "request_header_timeout", "request_body_timeout", "idle_timeout",
@@ -250,10 +375,7 @@ std::string FlagHelp() {
         "sqpoll_idle", "send_zc_threshold"}},
   };
   auto print_flag = [&out](const absl::CommandLineFlag& flag) {
-    const absl::string_view flag_name = flag.Name();
-    std::string name(flag_name.data(), flag_name.size());
-    std::replace(name.begin(), name.end(), '_', '-');
-    std::string line = absl::StrCat("  --", name, "=", flag.DefaultValue());
+    std::string line = absl::StrCat("  --", DashedName(flag.Name()), "=", flag.DefaultValue());
     if (line.size() < 40) line.resize(40, ' ');
     absl::StrAppend(&out, line, " ", flag.Help(), "\n");
   };
@@ -277,7 +399,7 @@ std::string FlagHelp() {
   // compares --help with the README catches it).
   std::vector<const absl::CommandLineFlag*> others;
   for (const auto& [name, flag] : absl::GetAllFlags()) {
-    if (flag->Filename().find("src/config/flags.cc") == std::string::npos) continue;
+    if (!IsRinggateFlag(*flag)) continue;
     if (std::find(listed.begin(), listed.end(), std::string(name.data(), name.size())) ==
         listed.end()) {
       others.push_back(flag);
@@ -299,10 +421,13 @@ namespace {
 // --user: checked before anything starts, so that a typo stops start-up with a message.
 absl::Status CheckUserToRunAs(const std::string& user) {
   if (user.empty()) return absl::OkStatus();
-  if (getpwnam(user.c_str()) == nullptr) {
+  const passwd* entry = getpwnam(user.c_str());
+  if (entry == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("--user: no user named '", user, "'"));
   }
-  if (geteuid() != 0) {
+  // Already that user (a reload after the switch, or a unit that starts it as that user):
+  // nothing to change.
+  if (geteuid() != 0 && geteuid() != entry->pw_uid) {
     return absl::InvalidArgumentError(
         absl::StrCat("--user ", user, ": ringgate must start as root to change user"));
   }
@@ -311,39 +436,38 @@ absl::Status CheckUserToRunAs(const std::string& user) {
 
 // --lb, passive health (--backend-max-fails, --backend-fail-timeout) and the active check
 // (--health-check-path, --health-check-interval).
-absl::Status BackendGroupFromFlags(Config& config) {
-  absl::StatusOr<LbPolicy> policy = ParseLbPolicy(absl::GetFlag(FLAGS_lb));
-  if (!policy.ok()) return policy.status();
-  config.lb_policy = *policy;
+void BackendGroupFromFlags(Config& config, std::vector<std::string>& problems) {
+  if (absl::StatusOr<LbPolicy> policy = ParseLbPolicy(absl::GetFlag(FLAGS_lb)); policy.ok()) {
+    config.lb_policy = *policy;
+  } else {
+    problems.emplace_back(policy.status().message());
+  }
   config.backend_max_fails = absl::GetFlag(FLAGS_backend_max_fails);
   if (config.backend_max_fails < 1 || config.backend_max_fails > 1000) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--backend-max-fails must be between 1 and 1000, got ", config.backend_max_fails));
+    problems.push_back(absl::StrCat("--backend-max-fails must be between 1 and 1000, got ",
+                                    config.backend_max_fails));
   }
   config.backend_fail_timeout = absl::GetFlag(FLAGS_backend_fail_timeout);
   if (config.backend_fail_timeout < absl::Milliseconds(10) ||
       config.backend_fail_timeout > absl::Hours(1)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--backend-fail-timeout must be between 10ms and 1h, got ",
-                     absl::FormatDuration(config.backend_fail_timeout)));
+    problems.push_back(absl::StrCat("--backend-fail-timeout must be between 10ms and 1h, got ",
+                                    absl::FormatDuration(config.backend_fail_timeout)));
   }
   config.health_check_path = absl::GetFlag(FLAGS_health_check_path);
   const std::string& path = config.health_check_path;
   if (!path.empty() && (path.front() != '/' || !std::all_of(path.begin(), path.end(), [](char c) {
                           return c > 0x20 && c < 0x7f;
                         }))) {
-    return absl::InvalidArgumentError(absl::StrCat(
+    problems.push_back(absl::StrCat(
         "--health-check-path must start with '/' and hold no spaces or control characters, got '",
         path, "'"));
   }
   config.health_check_interval = absl::GetFlag(FLAGS_health_check_interval);
   if (config.health_check_interval < absl::Milliseconds(50) ||
       config.health_check_interval > absl::Hours(1)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--health-check-interval must be between 50ms and 1h, got ",
-                     absl::FormatDuration(config.health_check_interval)));
+    problems.push_back(absl::StrCat("--health-check-interval must be between 50ms and 1h, got ",
+                                    absl::FormatDuration(config.health_check_interval)));
   }
-  return absl::OkStatus();
 }
 
 // --proxy-protocol and --proxy-protocol-from: one without the other is a mistake either way
@@ -375,71 +499,89 @@ absl::Status ProxyProtocolFromFlags(Config& config) {
 
 }  // namespace
 
-absl::StatusOr<Config> ConfigFromFlags() {
-  Config config;
+namespace {
+
+// Each line of a refused status is one problem (a list's every bad entry, say).
+void Note(std::vector<std::string>& problems, const absl::Status& status) {
+  if (status.ok()) return;
+  for (absl::string_view line : absl::StrSplit(status.message(), '\n')) {
+    problems.emplace_back(line);
+  }
+}
+
+// The flags into `config`, every refused value noted in `problems` and the check going on with
+// the next flag, so that one run names every mistake.
+void ReadFlags(Config& config, std::vector<std::string>& problems) {
   const std::string level = absl::GetFlag(FLAGS_log_level);
   config.log_level = spdlog::level::from_str(level);
   if (config.log_level == spdlog::level::off && level != "off") {
-    return absl::InvalidArgumentError(absl::StrCat("--log-level: unknown level '", level, "'"));
+    problems.push_back(absl::StrCat("--log-level: unknown level '", level, "'"));
   }
   const std::string format = absl::GetFlag(FLAGS_log_format);
   if (format != "text" && format != "json") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--log-format: '", format, "' is neither text nor json"));
+    problems.push_back(absl::StrCat("--log-format: '", format, "' is neither text nor json"));
   }
   config.log_format = format == "json" ? LogFormat::kJson : LogFormat::kText;
   config.access_log_path = absl::GetFlag(FLAGS_access_log);
-  auto listen = ParseSocketAddress(absl::GetFlag(FLAGS_listen));
-  if (!listen.ok())
-    return absl::InvalidArgumentError(absl::StrCat("--listen: ", listen.status().message()));
-  config.listen = *listen;
-  auto backends = ParseBackendList(absl::GetFlag(FLAGS_backend));
-  if (!backends.ok()) return backends.status();
-  config.backends = *std::move(backends);
-  if (absl::Status s = BackendGroupFromFlags(config); !s.ok()) return s;
+  if (auto listen = ParseSocketAddress(absl::GetFlag(FLAGS_listen)); listen.ok()) {
+    config.listen = *std::move(listen);
+  } else {
+    problems.push_back(absl::StrCat("--listen: ", listen.status().message()));
+  }
+  if (auto backends = ParseBackendList(absl::GetFlag(FLAGS_backend)); backends.ok()) {
+    config.backends = *std::move(backends);
+  } else {
+    Note(problems, backends.status());
+  }
+  BackendGroupFromFlags(config, problems);
   config.ticket_key_path = absl::GetFlag(FLAGS_ticket_key_file);
   if (absl::GetFlag(FLAGS_cert).empty() || absl::GetFlag(FLAGS_key).empty()) {
-    return absl::InvalidArgumentError("--cert and --key are required (PEM files)");
-  }
-  {
+    problems.emplace_back("--cert and --key are required (PEM files)");
+  } else {
     const std::vector<std::string> certs = absl::StrSplit(absl::GetFlag(FLAGS_cert), ',');
     const std::vector<std::string> keys = absl::StrSplit(absl::GetFlag(FLAGS_key), ',');
     if (certs.size() != keys.size()) {
-      return absl::InvalidArgumentError(
+      problems.push_back(
           absl::StrCat("--cert lists ", certs.size(), " files and --key ", keys.size(),
                        ": give one key per certificate, in the same order (comma-separated)"));
-    }
-    for (size_t i = 0; i < certs.size(); ++i) {
-      if (certs[i].empty() || keys[i].empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--cert and --key: entry ", i + 1, " is empty (a stray comma?)"));
+    } else if (std::any_of(certs.begin(), certs.end(), [](auto& c) { return c.empty(); }) ||
+               std::any_of(keys.begin(), keys.end(), [](auto& k) { return k.empty(); })) {
+      for (size_t i = 0; i < certs.size(); ++i) {
+        if (certs[i].empty() || keys[i].empty()) {
+          problems.push_back(
+              absl::StrCat("--cert and --key: entry ", i + 1, " is empty (a stray comma?)"));
+        }
       }
-      config.certificates.push_back({certs[i], keys[i]});
+    } else {
+      for (size_t i = 0; i < certs.size(); ++i) config.certificates.push_back({certs[i], keys[i]});
+      config.cert_path = certs.front();
+      config.key_path = keys.front();
     }
-    config.cert_path = certs.front();
-    config.key_path = keys.front();
   }
   if (const std::string groups = absl::GetFlag(FLAGS_tls_groups); !groups.empty()) {
     absl::StatusOr<std::vector<TlsGroup>> parsed = ParseTlsGroups(groups);
-    if (!parsed.ok()) return parsed.status();
-    config.tls_groups = *std::move(parsed);
+    if (parsed.ok()) {
+      config.tls_groups = *std::move(parsed);
+    } else {
+      Note(problems, parsed.status());
+    }
   }
-  auto cpus = ParseCpuList(absl::GetFlag(FLAGS_cpus));
-  if (!cpus.ok()) return cpus.status();
-  config.cpus = *cpus;
+  if (auto cpus = ParseCpuList(absl::GetFlag(FLAGS_cpus)); cpus.ok()) {
+    config.cpus = *std::move(cpus);
+  } else {
+    Note(problems, cpus.status());
+  }
   const int online = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
   for (int cpu : config.cpus) {
     if (cpu >= online) {
-      return absl::InvalidArgumentError(
+      problems.push_back(
           absl::StrCat("--cpus: CPU ", cpu, " does not exist (", online, " online)"));
     }
   }
   config.threads = absl::GetFlag(FLAGS_threads);
   if (config.threads < 0 || config.threads > 1024) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--threads: ", config.threads, " is out of range"));
-  }
-  if (config.threads == 0) {
+    problems.push_back(absl::StrCat("--threads: ", config.threads, " is out of range"));
+  } else if (config.threads == 0) {
     config.threads = config.cpus.empty() ? online : static_cast<int>(config.cpus.size());
   }
   struct NamedDuration {
@@ -468,29 +610,26 @@ absl::StatusOr<Config> ConfigFromFlags() {
   };
   for (const NamedDuration& d : durations) {
     if (d.value <= absl::ZeroDuration()) {
-      return absl::InvalidArgumentError(
+      problems.push_back(
           absl::StrCat(d.name, " must be positive, got ", absl::FormatDuration(d.value)));
     }
     *d.into = d.value;
   }
   config.ring_entries = absl::GetFlag(FLAGS_ring_entries);
   if (config.ring_entries < 64 || config.ring_entries > 32768) {
-    return absl::InvalidArgumentError("--ring-entries must be between 64 and 32768");
+    problems.emplace_back("--ring-entries must be between 64 and 32768");
   }
   config.diagnostics = absl::GetFlag(FLAGS_diagnostics);
   config.closures_per_worker = absl::GetFlag(FLAGS_closures_per_worker);
   const std::string admin = absl::GetFlag(FLAGS_admin_listen);
   config.admin_enabled = admin != "off";
   if (config.admin_enabled) {
-    auto admin_addr = ParseSocketAddress(admin);
-    if (!admin_addr.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--admin-listen: ", admin_addr.status().message()));
-    }
-    config.admin_listen = *admin_addr;
     config.admin_token = absl::GetFlag(FLAGS_admin_token);
-    if (absl::Status s = CheckAdminAccess(config.admin_listen, config.admin_token); !s.ok()) {
-      return s;
+    if (auto admin_addr = ParseSocketAddress(admin); admin_addr.ok()) {
+      config.admin_listen = *std::move(admin_addr);
+      Note(problems, CheckAdminAccess(config.admin_listen, config.admin_token));
+    } else {
+      problems.push_back(absl::StrCat("--admin-listen: ", admin_addr.status().message()));
     }
   }
   config.max_conns_per_worker = absl::GetFlag(FLAGS_max_conns);
@@ -501,20 +640,22 @@ absl::StatusOr<Config> ConfigFromFlags() {
   config.max_request_body_bytes = absl::GetFlag(FLAGS_max_request_body);
   config.max_pipelined = absl::GetFlag(FLAGS_max_pipelined);
   if (config.max_pipelined < 1 || config.max_pipelined > 1024) {
-    return absl::InvalidArgumentError("--max-pipelined must be between 1 and 1024");
+    problems.emplace_back("--max-pipelined must be between 1 and 1024");
   }
   config.max_conn_buffer_bytes = absl::GetFlag(FLAGS_max_conn_buffer);
   if (config.max_conn_buffer_bytes < 64 * 1024 || config.max_conn_buffer_bytes > (64u << 20)) {
-    return absl::InvalidArgumentError(
+    problems.emplace_back(
         "--max-conn-buffer must be between 65536 and 67108864 (it must hold a few TLS records)");
   }
-  auto trusted = ParseCidrList(absl::GetFlag(FLAGS_trusted_proxies));
-  if (!trusted.ok()) return trusted.status();
-  config.trusted_proxies = *std::move(trusted);
-  if (absl::Status s = ProxyProtocolFromFlags(config); !s.ok()) return s;
+  if (auto trusted = ParseCidrList(absl::GetFlag(FLAGS_trusted_proxies)); trusted.ok()) {
+    config.trusted_proxies = *std::move(trusted);
+  } else {
+    Note(problems, trusted.status());
+  }
+  Note(problems, ProxyProtocolFromFlags(config));
   if (config.max_request_head_bytes < 1024 || config.max_request_headers < 1 ||
       config.max_request_target_bytes < 16) {
-    return absl::InvalidArgumentError(
+    problems.emplace_back(
         "--max-request-head must be at least 1024, --max-request-headers at least 1, "
         "--max-request-line at least 16");
   }
@@ -522,23 +663,38 @@ absl::StatusOr<Config> ConfigFromFlags() {
   // Checked here as well as by the worker's BufferRing::Init, so that it stops start-up.
   if (config.recv_buffers == 0 || (config.recv_buffers & (config.recv_buffers - 1)) != 0 ||
       config.recv_buffers > 32768) {
-    return absl::InvalidArgumentError(absl::StrCat(
+    problems.push_back(absl::StrCat(
         "--recv-buffers must be a power of two between 1 and 32768, got ", config.recv_buffers));
   }
   config.recv_buffer_size = absl::GetFlag(FLAGS_recv_buffer_size);
   if (config.recv_buffer_size < 1024 || config.recv_buffer_size > (1u << 20)) {
-    return absl::InvalidArgumentError("--recv-buffer-size must be between 1024 and 1048576");
+    problems.emplace_back("--recv-buffer-size must be between 1024 and 1048576");
   }
   config.sqpoll = absl::GetFlag(FLAGS_sqpoll);
   const absl::Duration sqpoll_idle = absl::GetFlag(FLAGS_sqpoll_idle);
   if (sqpoll_idle < absl::Milliseconds(1) || sqpoll_idle > absl::Seconds(60)) {
-    return absl::InvalidArgumentError("--sqpoll-idle must be between 1ms and 60s");
+    problems.emplace_back("--sqpoll-idle must be between 1ms and 60s");
+  } else {
+    config.sqpoll_idle_ms = static_cast<uint32_t>(absl::ToInt64Milliseconds(sqpoll_idle));
   }
-  config.sqpoll_idle_ms = static_cast<uint32_t>(absl::ToInt64Milliseconds(sqpoll_idle));
   config.send_zc_threshold = absl::GetFlag(FLAGS_send_zc_threshold);
   config.core_dumps = absl::GetFlag(FLAGS_core_dumps);
   config.run_as_user = absl::GetFlag(FLAGS_user);
-  if (absl::Status s = CheckUserToRunAs(config.run_as_user); !s.ok()) return s;
+  Note(problems, CheckUserToRunAs(config.run_as_user));
+}
+
+}  // namespace
+
+Config ConfigFromFlags(std::vector<std::string>& problems) {
+  Config config;
+  ReadFlags(config, problems);
+  return config;
+}
+
+absl::StatusOr<Config> ConfigFromFlags() {
+  std::vector<std::string> problems;
+  Config config = ConfigFromFlags(problems);
+  if (!problems.empty()) return absl::InvalidArgumentError(absl::StrJoin(problems, "\n"));
   return config;
 }
 

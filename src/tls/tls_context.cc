@@ -386,17 +386,21 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(
   (void)init;
   if (certificates.empty()) return absl::InvalidArgumentError("no certificate given");
   std::shared_ptr<TicketKeys> keys;
+  std::vector<std::string> problems;  // every one found, one per line
   if (!ticket_key_path.empty()) {
     absl::StatusOr<std::shared_ptr<TicketKeys>> loaded = LoadTicketKeys(ticket_key_path);
-    if (!loaded.ok()) return loaded.status();
-    keys = *std::move(loaded);
-  } else if (certificates.size() > 1) {
+    if (loaded.ok()) {
+      keys = *std::move(loaded);
+    } else {
+      problems.emplace_back(loaded.status().message());  // and the certificates are checked still
+    }
+  }
+  if (keys == nullptr && certificates.size() > 1) {
     absl::StatusOr<std::shared_ptr<TicketKeys>> made = MakeRandomTicketKeys();
     if (!made.ok()) return made.status();
     keys = *std::move(made);
   }
   auto set = std::make_shared<CertificateSet>();
-  std::vector<std::string> problems;
   for (size_t i = 0; i < certificates.size(); ++i) {
     absl::StatusOr<Certificate> loaded = LoadCertificate(certificates[i], keys, groups);
     // One certificate: its message as it always was. Several: each says which pair it is about.
@@ -406,7 +410,6 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(
             : absl::StrCat("certificate ", i + 1, " of ", certificates.size(), " ('",
                            certificates[i].cert_path, "', key '", certificates[i].key_path, "'): ");
     if (!loaded.ok()) {
-      if (certificates.size() == 1) return loaded.status();
       problems.push_back(absl::StrCat(which, loaded.status().message()));
       continue;
     }
@@ -420,7 +423,7 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(
     set->certificates.push_back(*std::move(loaded));
   }
   if (!problems.empty()) {
-    return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
+    return absl::InvalidArgumentError(absl::StrJoin(problems, "\n"));
   }
   std::vector<std::vector<std::string>> names;
   for (const Certificate& c : set->certificates) names.push_back(c.names);

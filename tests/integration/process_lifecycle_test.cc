@@ -290,7 +290,8 @@ TEST_F(ProcessLifecycleTest, SighupReloadsTheCertificateWithoutDroppingConnectio
   WaitUntil([&] { return proxy.Log().find("reload failed") != std::string::npos; },
             std::chrono::seconds(5), "the proxy has tried the broken certificate");
   EXPECT_NE(ServedSubject(proxy.port()).find("CN = second"), std::string::npos);
-  EXPECT_NE(proxy.Log().find("reload failed: keeping the current certificate"), std::string::npos);
+  EXPECT_NE(proxy.Log().find("reload failed: keeping the running configuration"),
+            std::string::npos);
 
   // The connection opened before the reloads is still open (the proxy's drain closes it now).
   proxy.Signal(SIGTERM);

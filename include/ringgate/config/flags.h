@@ -4,14 +4,19 @@
 // parsed flags into a Config and refuses, before anything starts, every value that cannot work,
 // with a message that names the flag.
 //
-//   std::vector<std::string> args = NormalizeFlagSpelling(argc, argv);  // --close-notify-timeout
-//   ... absl::ParseCommandLine over args ...
+//   std::vector<std::string> problems =
+//       ApplyFlagArguments(NormalizeFlagSpelling(argc, argv));  // --close-notify-timeout=3s
 //   absl::StatusOr<Config> config = ConfigFromFlags();
-//   if (!config.ok()) { print config.status().message(); exit 2 }
+//   if (!problems.empty() || !config.ok()) { print every problem, one per line; exit 2 }
+//
+// Start-up, --check-config and the SIGHUP reload all read the flags this way, so a file that
+// passes the check is read the same way by the start and by a reload.
 #ifndef RINGGATE_CONFIG_FLAGS_H_
 #define RINGGATE_CONFIG_FLAGS_H_
 
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -27,13 +32,36 @@ namespace ringgate {
 // there; an unreadable one is left for absl to refuse with its own message.
 std::vector<std::string> NormalizeFlagSpelling(int argc, char** argv);
 
+// Sets ringgate's flags from `args` (NormalizeFlagSpelling's result, the program name first),
+// every flag put back at its default first, so the same arguments always give the same flags.
+// It never exits: each argument it cannot use (an unknown flag, abseil's own included; a value
+// that does not parse; a missing value; an unreadable flag file; a stray argument) is one line of
+// the result, and the arguments after it are still applied. "--name=value", "--name value",
+// "--name" and "--noname" (bools), one or two dashes, as absl takes them.
+std::vector<std::string> ApplyFlagArguments(const std::vector<std::string>& args);
+
+// --check-config was given: check and exit instead of serving.
+bool CheckConfigRequested();
+
+// Every ringgate flag's current value as text, by (underscored) name: what a reload compares
+// with what is running.
+std::map<std::string, std::string> FlagValues();
+// Whether a SIGHUP reload applies a change of this flag (--cert, --key, --ticket-key-file,
+// --tls-groups); any other changed flag waits for the next start.
+bool FlagTakesEffectOnReload(std::string_view name);
+
 // --help: every ringgate flag with its default and meaning, grouped as the README's table is,
 // and none of abseil's own. A flag missing from the groups is listed under "Other:".
 std::string FlagHelp();
 
 // The flags as they were parsed, validated: log settings first, then addresses, files, lists,
-// timeouts and limits, last --user (it must exist, and ringgate must start as root to use it).
+// timeouts and limits, last --user (it must exist, and ringgate must start as root, or as that
+// user, to use it). Every refused value is found: the status message lists them, one per line.
 absl::StatusOr<Config> ConfigFromFlags();
+// The same, as far as the flags could be read: every problem appended to `problems`, each
+// refused value left at its default (a list with a bad entry left empty), so that a check can
+// go on to the files the usable flags name.
+Config ConfigFromFlags(std::vector<std::string>& problems);
 
 }  // namespace ringgate
 

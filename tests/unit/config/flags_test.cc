@@ -7,10 +7,12 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/flags/reflection.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "ringgate/config/config.h"
 #include "ringgate/tls/tls_group.h"
@@ -23,37 +25,22 @@ int OnlineCpus() { return static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)); }
 class FlagsTest : public ::testing::Test {
  protected:
   // Sets `args` ("--name=value" or "--name", dashes or underscores) the way the command line
-  // would, after --cert and --key (required), and builds the Config. Every flag set is back at
-  // its default before the next Parse and after the test.
+  // would, after --cert and --key (required), and builds the Config. Every flag is back at its
+  // default before each Parse (ApplyFlagArguments starts there) and after the test.
   absl::StatusOr<Config> Parse(std::vector<std::string> args) {
-    ResetFlags();
     args.insert(args.begin(), {"ringgate", "--cert=cert.pem", "--key=key.pem"});
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    for (const std::string& arg :
-         NormalizeFlagSpelling(static_cast<int>(argv.size()), argv.data())) {
-      if (arg.rfind("--", 0) != 0) continue;
-      const size_t eq = arg.find('=');
-      const std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-      const std::string value = eq == std::string::npos ? "true" : arg.substr(eq + 1);
-      absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-      if (flag == nullptr) return absl::NotFoundError("no flag " + name);
-      set_.push_back(flag);
-      std::string error;
-      if (!flag->ParseFrom(value, &error)) return absl::InvalidArgumentError(error);
-    }
+    const std::vector<std::string> problems = ApplyFlagArguments(Normalized(args));
+    if (!problems.empty()) return absl::InvalidArgumentError(problems.front());
     return ConfigFromFlags();
   }
 
-  void TearDown() override { ResetFlags(); }
-
-  void ResetFlags() {
-    for (absl::CommandLineFlag* flag : set_) {
-      std::string error;
-      ASSERT_TRUE(flag->ParseFrom(flag->DefaultValue(), &error)) << error;
-    }
-    set_.clear();
+  static std::vector<std::string> Normalized(std::vector<std::string> args) {
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    return NormalizeFlagSpelling(static_cast<int>(argv.size()), argv.data());
   }
+
+  void TearDown() override { EXPECT_TRUE(ApplyFlagArguments({"ringgate"}).empty()); }
 
   // The flag `arg` is refused, with a message that contains `message`.
   void ExpectRefused(const std::string& arg, const std::string& message) {
@@ -68,8 +55,6 @@ class FlagsTest : public ::testing::Test {
     EXPECT_TRUE(config.ok()) << (args.empty() ? "" : args[0]) << ": " << config.status();
     return config.ok() ? *std::move(config) : Config{};
   }
-
-  std::vector<absl::CommandLineFlag*> set_;
 };
 
 TEST_F(FlagsTest, NothingGivenMeansConfigsDefaults) {
@@ -460,6 +445,91 @@ TEST_F(FlagsTest, LogSettingsAreCheckedFirst) {
   absl::StatusOr<Config> c = Parse({"--listen=nonsense", "--log-level=loud"});
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().message().find("--log-level"), std::string::npos) << c.status();
+}
+
+// The one parser of start-up, --check-config and reload: it never exits, names every argument
+// it cannot use, and applies the others.
+TEST_F(FlagsTest, ArgumentsAreAppliedInEveryFormAbslTakes) {
+  EXPECT_TRUE(
+      ApplyFlagArguments(Normalized({"ringgate", "--cert=c.pem", "-key", "k.pem", "--idle-timeout",
+                                     "7s", "--core-dumps", "--nodiagnostics", "--threads=3"}))
+          .empty());
+  absl::StatusOr<Config> config = ConfigFromFlags();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->cert_path, "c.pem");
+  EXPECT_EQ(config->key_path, "k.pem");
+  EXPECT_EQ(config->idle_timeout, absl::Seconds(7));
+  EXPECT_TRUE(config->core_dumps);
+  EXPECT_FALSE(config->diagnostics);
+  EXPECT_EQ(config->threads, 3);
+  // A second application starts from the defaults: what it does not name is not kept.
+  EXPECT_TRUE(ApplyFlagArguments(Normalized({"ringgate", "--cert=c.pem", "--key=k.pem"})).empty());
+  config = ConfigFromFlags();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->idle_timeout, DefaultConfig().idle_timeout);
+  EXPECT_TRUE(config->diagnostics);
+  EXPECT_FALSE(config->core_dumps);
+}
+
+TEST_F(FlagsTest, EveryUnusableArgumentIsNamedAndTheRestStillApplied) {
+  const std::vector<std::string> problems = ApplyFlagArguments(Normalized(
+      {"ringgate", "--no-such-flag=1", "--fromenv=threads", "--idle-timeout=soon", "--threads=many",
+       "--core-dumps=maybe", "stray", "--flagfile=/nonexistent/ringgate.flags", "--cert=c.pem",
+       "--key", "k.pem", "--backend", "--", "after"}));
+  const std::vector<std::string> expected = {
+      "unknown flag --no-such-flag (see --help)",
+      "unknown flag --fromenv (see --help)",  // abseil's own flags are not ringgate's
+      "--idle-timeout: 'soon' is not a valid value (a duration such as 500ms, 30s, 1h)",
+      "--threads: 'many' is not a valid value (a whole number in range)",
+      "--core-dumps: 'maybe' is not a valid value (true or false)",
+      "unexpected argument 'stray' (see --help)",
+      "--flagfile: cannot read '/nonexistent/ringgate.flags': No such file or directory",
+      "--backend needs a value",
+      "unexpected argument 'after' (see --help)",
+  };
+  EXPECT_EQ(problems, expected);
+  absl::StatusOr<Config> config = ConfigFromFlags();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->cert_path, "c.pem") << "arguments after a bad one are applied";
+  EXPECT_EQ(config->key_path, "k.pem");
+}
+
+TEST_F(FlagsTest, ConfigFromFlagsListsEveryRefusedValueNotJustTheFirst) {
+  ASSERT_TRUE(ApplyFlagArguments(Normalized({"ringgate", "--threads=-1", "--lb=fastest",
+                                             "--backend=127.0.0.1:1,,127.0.0.1:1", "--cert=a,b",
+                                             "--key=k", "--log-format=xml", "--idle-timeout=-1s"}))
+                  .empty());
+  std::vector<std::string> problems;
+  const Config partial = ConfigFromFlags(problems);
+  const std::vector<std::string> expected = {
+      "--log-format: 'xml' is neither text nor json",
+      "--backend: an empty entry in the list",
+      "--backend: '127.0.0.1:1' is the same backend as '127.0.0.1:1'; list each once",
+      "--lb: 'fastest' is not one of p2c, round_robin, ip_hash",
+      "--cert lists 2 files and --key 1: give one key per certificate, in the same order "
+      "(comma-separated)",
+      "--threads: -1 is out of range",
+      "--idle-timeout must be positive, got -1s",
+  };
+  EXPECT_EQ(problems, expected);
+  EXPECT_TRUE(partial.certificates.empty()) << "a refused list is left out, not half taken";
+  absl::StatusOr<Config> config = ConfigFromFlags();
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(), absl::StrJoin(expected, "\n"));
+}
+
+TEST(FlagReloadTest, OnlyTheTlsFlagsTakeEffectOnReload) {
+  for (const char* name : {"cert", "key", "ticket_key_file", "tls_groups"}) {
+    EXPECT_TRUE(FlagTakesEffectOnReload(name)) << name;
+  }
+  for (const char* name : {"listen", "backend", "threads", "idle_timeout", "admin_token"}) {
+    EXPECT_FALSE(FlagTakesEffectOnReload(name)) << name;
+  }
+  const std::map<std::string, std::string> values = FlagValues();
+  EXPECT_EQ(values.count("check_config"), 0u) << "not configuration";
+  EXPECT_EQ(values.count("flagfile"), 0u) << "abseil's";
+  ASSERT_EQ(values.count("idle_timeout"), 1u);
+  EXPECT_EQ(values.at("idle_timeout"), "1m");
 }
 
 }  // namespace
