@@ -16,6 +16,7 @@ packages=(
   clang libclang-rt-14-dev clang-format
   chromium  # the admin page test renders the page headless
   help2man  # the man page
+  debhelper  # the Debian package (debian/, scripts/check-package.sh)
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(nginx-light haproxy valgrind util-linux linux-perf testssl.sh)

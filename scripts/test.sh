@@ -4,7 +4,8 @@
 # fails the run); then each libFuzzer target briefly. Checks first that the pinned dependencies
 # are current (scripts/check-deps.sh), that no module includes one above it
 # (scripts/check-layers.sh) and that the C++ is formatted as .clang-format says
-# (scripts/check-format.sh). Prints one summary line counting the individual test cases.
+# (scripts/check-format.sh); builds the Debian package and checks its contents
+# (scripts/check-package.sh). Prints one summary line counting the individual test cases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -16,6 +17,9 @@ bash scripts/check-deps.sh || status=$?
 bash scripts/check-layers.sh || status=$?
 bash scripts/check-format.sh || status=$?
 meson test -C build --print-errorlogs || status=$?
+# The Debian package, built from the tree and checked unpacked in a throwaway root. noopt: the
+# package's contents are what is checked, and an unoptimised compile takes half the time.
+DEB_BUILD_OPTIONS="noopt nostrip parallel=$(nproc)" bash scripts/check-package.sh || status=$?
 
 if [ ! -f build-sanitize/build.ninja ]; then
   werror=false
