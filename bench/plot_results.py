@@ -84,12 +84,13 @@ def grid(count):
     return fig, list(axes.flat)
 
 
-def label_bars(ax, bars, medians):
-    for bar, med in zip(bars, medians):
+def label_bars(ax, bars, medians, highs):
+    """The median above each bar, clear of its error bar; None: no label."""
+    for bar, med, high in zip(bars, medians, highs):
         if med is None:
             continue
         text = "%.0f" % med if med >= 100 else "%.3g" % med
-        ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+        ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height() + high),
                     xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
                     fontsize=7)
 
@@ -113,7 +114,7 @@ def plot_cpu(values, out):
         bars = ax.bar(x, meds, color=colours, yerr=[lows, highs], capsize=3,
                       error_kw={"elinewidth": 1})
         label_bars(ax, bars, [m if (p, name, "us") in values else None
-                              for p, m in zip(proxies, meds)])
+                              for p, m in zip(proxies, meds)], highs)
         for i, p in enumerate(proxies):
             if (p, name, "us") not in values:
                 ax.text(i, 0, "n/a", ha="center", va="bottom", fontsize=7)
@@ -153,7 +154,7 @@ def plot_latency(values, out):
                           alpha=0.55 if metric == "p50" else 1.0, hatch=hatch,
                           edgecolor="black", linewidth=0.4, error_kw={"elinewidth": 1})
             label_bars(ax, bars, [m if (p, name, metric) in values else None
-                                  for p, m in zip(proxies, meds)])
+                                  for p, m in zip(proxies, meds)], highs)
         for i, p in enumerate(proxies):
             if (p, name, "p50") not in values and (p, name, "p99") not in values:
                 ax.text(i, 0, "n/a", ha="center", va="bottom", fontsize=7)

@@ -602,7 +602,7 @@ versions() {
   echo "Versions:"
   for p in $proxies; do
     case $p in
-      ringgate) echo "- ringgate: $("$ringgate_binary" --version 2>&1 | head -1); $("$ringgate_binary" --version 2>&1 | sed -n 2p | cut -c1-60)" ;;
+      ringgate) echo "- ringgate: $("$ringgate_binary" --version 2>&1 | head -1), $("$ringgate_binary" --version 2>&1 | sed -n '2s/ (.*//p')" ;;
       nginx) echo "- nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //')" ;;
       haproxy) echo "- HAProxy: $(haproxy -v 2>&1 | head -1)" ;;
       h2o) echo "- h2o: $(h2o --version 2>&1 | head -1), $(h2o --version 2>&1 | sed -n 2p)" ;;
