@@ -604,7 +604,7 @@ versions() {
     case $p in
       ringgate) echo "- ringgate: $("$ringgate_binary" --version 2>&1 | head -1), $("$ringgate_binary" --version 2>&1 | sed -n '2s/ (.*//p')" ;;
       nginx) echo "- nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //')" ;;
-      haproxy) echo "- HAProxy: $(haproxy -v 2>&1 | head -1)" ;;
+      haproxy) echo "- HAProxy: $(haproxy -v 2>&1 | head -1 | sed 's/ - http.*//')" ;;
       h2o) echo "- h2o: $(h2o --version 2>&1 | head -1), $(h2o --version 2>&1 | sed -n 2p)" ;;
       caddy) echo "- Caddy: $(caddy version 2>&1 | head -1), $(go_version_of "$(command -v caddy)")" ;;
     esac
