@@ -3,7 +3,8 @@
 # wolfSSL's Debian source package into subprojects/wolfssl/upstream and the pinned liburing and
 # llhttp into subprojects/{liburing,llhttp}/upstream (scripts/fetch-deps.sh). Safe to run
 # again: every step checks before it acts. With --bench it also installs the peers and tools the benchmarks
-# in bench/ compare against and measure with (nginx, HAProxy, valgrind, perf, testssl.sh).
+# in bench/ compare against and measure with (nginx, HAProxy, h2o, Caddy, valgrind, perf,
+# testssl.sh, and matplotlib for bench/plot_results.py's charts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +20,8 @@ packages=(
   debhelper  # the Debian package (debian/, scripts/check-package.sh)
 )
 if [ "${1:-}" = "--bench" ]; then
-  packages+=(nginx-light haproxy valgrind util-linux linux-perf testssl.sh)
+  packages+=(nginx-light haproxy h2o caddy python3-matplotlib valgrind util-linux linux-perf
+    testssl.sh)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -30,9 +32,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  # Debian starts the packaged nginx/HAProxy services on install; the benchmarks run their own.
+  # Debian starts the packaged nginx/HAProxy/h2o/Caddy services on install; the benchmarks run
+  # their own.
   if [ "${1:-}" = "--bench" ]; then
-    (systemctl stop nginx haproxy || service nginx stop || true) >/dev/null 2>&1
+    (systemctl stop nginx haproxy h2o caddy || service nginx stop || true) >/dev/null 2>&1
   fi
 fi
 
