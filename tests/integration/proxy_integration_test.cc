@@ -582,7 +582,7 @@ TEST(StartupTest, BadInputsExitNonZeroWithAMessage) {
       {base + ok_files + " --threads=-1", "--threads"},
       {base + ok_files + " --close-notify-timeout=0s", "--close-notify-timeout must be positive"},
       {base + ok_files + " --sqpoll-idle=0s", "--sqpoll-idle must be between"},
-      {base + ok_files + " --no-such-flag", "Unknown command line flag 'no_such_flag'"},
+      {base + ok_files + " --no-such-flag", "unknown flag --no-such-flag (see --help)"},
       {base + ok_files + " --cpus=0,999", "does not exist"},
       {base + ok_files + " --user=no-such-user-here", "--user: no user named 'no-such-user-here'"},
       {base + ok_files + " --trusted-proxies=10.0.0.0/33",
