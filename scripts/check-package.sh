@@ -2,9 +2,11 @@
 # Builds the Debian package from this tree (dpkg-buildpackage -b -us -uc, debian/) and checks
 # what it would install, unpacked into a throwaway root with dpkg -x, never onto this machine:
 # the binary runs and says the package's version, the unit checks the configuration before it
-# starts it and runs it as the ringgate user, the configuration is a conffile of mode 640, the
-# man page and the documentation the unit names are there, the maintainer scripts create the
-# user, and the self-signed certificate postinst makes passes `ringgate --check-config`.
+# starts or reloads and runs it as the ringgate user, the configuration is a conffile of mode
+# 640, the man page and the documentation the unit names are there, postinst creates the user
+# (read, not run: it would change this machine), the packaged configuration with the
+# self-signed certificate postinst makes passes `ringgate --check-config`, and a purge removes
+# that certificate only while it is postinst's.
 #
 #   bash scripts/check-package.sh        # the package ends up in build-package/
 # DEB_BUILD_OPTIONS is passed on (scripts/test.sh builds with noopt: the contents are the same,
@@ -73,16 +75,30 @@ check "postinst enables the unit (debhelper's systemd snippet)" \
   grep -q "deb-systemd-helper" "$root/DEBIAN/postinst"
 check "the maintainer scripts are valid sh" \
   bash -c "sh -n '$root/DEBIAN/postinst' && sh -n '$root/DEBIAN/postrm'"
-# postinst's own function, run against the throwaway root: its certificate and key must pass the
-# check the unit runs before every start.
-check "postinst's self-signed certificate passes --check-config" \
-  sh -c "set -e; config_dir='$root/etc/ringgate'; state_dir='$root/var/lib/ringgate'
-         eval \"\$(sed -n '/^make_self_signed() {/,/^}/p' '$root/DEBIAN/postinst')\"
+check "a reload checks the configuration before it signals" \
+  bash -c "grep '^ExecReload=' '$unit' | head -n 1 | grep -qxF 'ExecReload=/usr/bin/ringgate --check-config --flagfile=/etc/ringgate/ringgate.flags'"
+# The maintainer scripts' own functions, run against the throwaway root (config_dir and
+# state_dir pointed into it; the functions use nothing else of the machine's).
+scripts_env="config_dir='$root/etc/ringgate'; state_dir='$root/var/lib/ringgate'
+  eval \"\$(sed -n '/^make_self_signed() {/,/^}/p' '$root/DEBIAN/postinst')\"
+  eval \"\$(sed -n '/^remove_self_signed() {/,/^}/p' '$root/DEBIAN/postrm')\""
+# The packaged configuration, its paths moved into the throwaway root: with postinst's
+# certificate in place it must pass the check the unit runs before every start.
+sed "s#/etc/ringgate/#$root/etc/ringgate/#g" "$root/etc/ringgate/ringgate.flags" >"$root/moved.flags"
+check "the packaged configuration with postinst's certificate passes --check-config" \
+  sh -c "set -e; $scripts_env
          make_self_signed
-         '$root/usr/bin/ringgate' --check-config --flagfile='$root/etc/ringgate/ringgate.flags' \
-           --cert='$root/etc/ringgate/cert.pem' --key='$root/etc/ringgate/key.pem' --access-log=off"
-check "postrm would remove that certificate on purge (its hash matches)" \
-  bash -c "cd '$root/etc/ringgate' && sha256sum --check --status '$root/var/lib/ringgate/self-signed.sha256'"
+         '$root/usr/bin/ringgate' --check-config --flagfile='$root/moved.flags' --access-log=off"
+check "a purge removes that certificate and key while they are postinst's" \
+  sh -c "set -e; $scripts_env
+         remove_self_signed
+         test ! -e '$root/etc/ringgate/cert.pem' && test ! -e '$root/etc/ringgate/key.pem'"
+check "a purge keeps a certificate put in the place of postinst's" \
+  sh -c "set -e; $scripts_env
+         make_self_signed
+         cp '$root/usr/share/doc/ringgate/copyright' '$root/etc/ringgate/cert.pem'
+         remove_self_signed
+         test -e '$root/etc/ringgate/cert.pem' && test ! -e '$root/etc/ringgate/key.pem'"
 
 if [ "$failures" -gt 0 ]; then
   echo "check-package: $failures checks failed"

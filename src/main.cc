@@ -148,21 +148,34 @@ int ReportConfigCheck(const std::vector<std::string>& problems, const Config& co
 }
 
 // SIGHUP reads the command line again, its flag files included, by the start's rules, and
-// checks the result as --check-config does. All of it or nothing: any problem keeps everything
-// as it runs, every problem logged. What a reload applies is the TLS configuration (--cert,
-// --key, --ticket-key-file, --tls-groups), returned as a new context; another flag changed in the
-// file is logged as waiting for the next start. `running_flags` holds what runs, and follows
-// each successful reload.
+// checks the result as --check-config does. What a reload applies is the TLS configuration
+// (--cert, --key, --ticket-key-file, --tls-groups), returned as a new context; a problem with
+// it, or with the files themselves (an unknown flag, an unreadable file), refuses the reload and
+// keeps everything as it runs, every problem logged. A problem with a flag that only a restart
+// would apply (a backend name that does not resolve now, say) does not hold the certificates
+// back: it is logged for the next start. Another flag changed in the file is logged as waiting
+// for the next start. `running_flags` holds what runs, and follows each successful reload.
 absl::StatusOr<TlsContext> ReadConfigurationAgain(
     int argc, char** argv, std::map<std::string, std::string>& running_flags) {
-  std::vector<std::string> problems = ApplyFlagArguments(NormalizeFlagSpelling(argc, argv));
-  absl::StatusOr<Config> next = ConfigFromFlags();
+  std::vector<std::string> problems = ApplyFlagArguments(ExpandFlagArguments(argc, argv));
+  std::vector<std::string> at_next_start_problems;
+  Config next = ConfigFromFlags(at_next_start_problems);
+  for (auto p = at_next_start_problems.begin(); p != at_next_start_problems.end();) {
+    if (ProblemWaitsForRestart(*p)) {
+      ++p;
+    } else {
+      problems.push_back(std::move(*p));
+      p = at_next_start_problems.erase(p);
+    }
+  }
   absl::StatusOr<TlsContext> tls = absl::InvalidArgumentError("the flags are not usable");
-  if (!next.ok()) {
-    AppendLines(problems, next.status().message());
-  } else {
-    tls = TlsContext::CreateServer(next->certificates, next->ticket_key_path, next->tls_groups);
+  if (problems.empty()) {
+    tls = TlsContext::CreateServer(next.certificates, next.ticket_key_path, next.tls_groups);
     if (!tls.ok()) AppendLines(problems, tls.status().message());
+  }
+  for (const std::string& p : at_next_start_problems) {
+    LogLine(spdlog::level::err, "reload: the next start would refuse this flag (runs as started)")
+        .With("problem", p);
   }
   if (!problems.empty()) {
     for (const std::string& p : problems) {
@@ -186,10 +199,10 @@ absl::StatusOr<TlsContext> ReadConfigurationAgain(
         .With("flags", absl::StrJoin(at_next_start, ","));
   }
   LogLine(spdlog::level::info, "reloading certificate")
-      .With("cert", next->cert_path)
-      .With("certificates", next->certificates.size())
-      .With("ticket_key_file", next->ticket_key_path.empty() ? "none" : next->ticket_key_path)
-      .With("tls_groups", TlsGroupList(next->tls_groups));
+      .With("cert", next.cert_path)
+      .With("certificates", next.certificates.size())
+      .With("ticket_key_file", next.ticket_key_path.empty() ? "none" : next.ticket_key_path)
+      .With("tls_groups", TlsGroupList(next.tls_groups));
   return tls;
 }
 
@@ -208,19 +221,21 @@ int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "TLS-terminating HTTP/1.1 reverse proxy.\n"
       "  ringgate --listen 127.0.0.1:8443 --backend 127.0.0.1:8080 --cert cert.pem --key key.pem");
-  std::vector<std::string> normalized = NormalizeFlagSpelling(argc, argv);
-  for (size_t i = 1; i < normalized.size() && normalized[i] != "--"; ++i) {
-    if (normalized[i] == "--help" || normalized[i] == "-h" || normalized[i] == "-help") {
+  // --help and --version are read from the command line alone, never from a flag file (a file
+  // that said --version would make the unit's configuration check pass without checking).
+  for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h" || arg == "-help") {
       std::fputs(FlagHelp().c_str(), stdout);
       return 0;
     }
-    if (normalized[i] == "--version" || normalized[i] == "-version") {
+    if (arg == "--version" || arg == "-version") {
       PrintVersion();
       return 0;
     }
   }
   // Every problem is found before one is reported: a configuration is fixed in one round.
-  std::vector<std::string> problems = ApplyFlagArguments(normalized);
+  std::vector<std::string> problems = ApplyFlagArguments(ExpandFlagArguments(argc, argv));
   if (CheckConfigRequested()) {
     const Config checked = ConfigFromFlags(problems);
     for (std::string& p : CheckStartupResources(checked)) problems.push_back(std::move(p));
@@ -239,6 +254,12 @@ int Main(int argc, char** argv) {
   }
   if (config->send_zc_threshold != 0) {
     if (absl::Status s = CheckZeroCopySendSupport(); !s.ok()) {
+      std::fprintf(stderr, "ringgate: %s\n", std::string(s.message()).c_str());
+      return 2;
+    }
+  }
+  if (config->batch_wait_us != 0) {
+    if (absl::Status s = CheckBatchWaitSupport(); !s.ok()) {
       std::fprintf(stderr, "ringgate: %s\n", std::string(s.message()).c_str());
       return 2;
     }

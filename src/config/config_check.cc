@@ -57,6 +57,9 @@ std::vector<std::string> CheckStartupResources(const Config& config) {
   if (config.send_zc_threshold != 0) {
     if (absl::Status s = CheckZeroCopySendSupport(); !s.ok()) problems.emplace_back(s.message());
   }
+  if (config.batch_wait_us != 0) {
+    if (absl::Status s = CheckBatchWaitSupport(); !s.ok()) problems.emplace_back(s.message());
+  }
   return problems;
 }
 

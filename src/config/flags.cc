@@ -3,6 +3,7 @@
 #include "ringgate/config/flags.h"
 
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,9 +22,11 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
@@ -169,6 +172,9 @@ ABSL_FLAG(bool, sqpoll, Defaults().sqpoll,
           "a kernel thread per worker polls its submission queue (needs a spare core per worker)");
 ABSL_FLAG(absl::Duration, sqpoll_idle, absl::Milliseconds(Defaults().sqpoll_idle_ms),
           "how long an idle --sqpoll thread keeps polling before it sleeps");
+ABSL_FLAG(absl::Duration, batch_wait, absl::Microseconds(Defaults().batch_wait_us),
+          "min-wait batching: each wait for completions may last this long to gather a batch "
+          "(fewer wake-ups at moderate load, at most this much added latency; Linux 6.12). 0: off");
 ABSL_FLAG(uint32_t, send_zc_threshold, Defaults().send_zc_threshold,
           "client sends of at least this many bytes use zero-copy send (0: never)");
 ABSL_FLAG(bool, check_config, false,
@@ -180,55 +186,130 @@ namespace ringgate {
 
 namespace {
 
+// "-name..." or "--name...": dashes in the name (up to '=') become underscores.
 void UnderscoreFlagName(std::string& arg) {
-  if (arg.size() < 3 || arg[0] != '-' || arg[1] != '-') return;
+  if (arg.size() < 2 || arg[0] != '-' || arg == "--") return;
+  const size_t begin = arg[1] == '-' ? 2 : 1;
   size_t end = arg.find('=');
   if (end == std::string::npos) end = arg.size();
-  for (size_t j = 2; j < end; ++j) {
+  for (size_t j = begin; j < end; ++j) {
     if (arg[j] == '-') arg[j] = '_';
   }
 }
 
-// The lines of a flag file as arguments, or nothing if it cannot be read.
-std::optional<std::vector<std::string>> FlagFileArgs(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::vector<std::string> args;
-  for (std::string line; std::getline(in, line);) {
-    const size_t first = line.find_first_not_of(" \t\r");
-    if (first == std::string::npos || line[first] == '#') continue;
-    const size_t last = line.find_last_not_of(" \t\r");
-    args.push_back(line.substr(first, last - first + 1));
-  }
-  return args;
-}
+// Flag files are configuration, not data: small, regular, and never including themselves.
+constexpr off_t kMaxFlagFileBytes = 1 << 20;
+constexpr size_t kMaxFlagArguments = 10000;
+constexpr int kMaxFlagFileDepth = 8;
 
-void AppendNormalized(std::vector<std::string>& out, std::vector<std::string> args, int depth) {
-  constexpr std::string_view kFlagFile = "--flagfile=";
-  for (std::string& a : args) {
-    UnderscoreFlagName(a);
-    if (a.rfind(kFlagFile, 0) == 0 && depth < 8) {
-      if (auto lines = FlagFileArgs(a.substr(kFlagFile.size()))) {
-        AppendNormalized(out, std::move(*lines), depth + 1);
-        continue;
+class FlagExpander {
+ public:
+  explicit FlagExpander(std::vector<FlagArgument>& out) : out_(out) {}
+
+  // One argument, from the command line or a file line; a --flagfile is expanded in place.
+  // `next` is the command line's following argument, for "--flagfile PATH".
+  size_t Add(std::string text, const std::string& origin, bool from_file, const std::string* next) {
+    UnderscoreFlagName(text);
+    const size_t dashes = text.rfind("--", 0) == 0 ? 2 : (text.rfind('-', 0) == 0 ? 1 : 0);
+    const absl::string_view name_and_value = absl::string_view(text).substr(dashes);
+    if (dashes > 0 && absl::StartsWith(name_and_value, "flagfile=")) {
+      ExpandList(std::string(name_and_value.substr(9)), origin, from_file);
+      return 1;
+    }
+    if (dashes > 0 && name_and_value == "flagfile" && !from_file && next != nullptr) {
+      ExpandList(*next, origin, from_file);
+      return 2;
+    }
+    Push({std::move(text), origin, from_file, ""});
+    return 1;
+  }
+
+ private:
+  void Push(FlagArgument argument) {
+    if (out_.size() >= kMaxFlagArguments) {
+      if (!overflowed_) {
+        out_.push_back({"--flagfile", argument.origin, argument.from_file,
+                        absl::StrCat("more than ", kMaxFlagArguments, " flags in all")});
+      }
+      overflowed_ = true;
+      return;
+    }
+    out_.push_back(std::move(argument));
+  }
+
+  // "a.flags,b.flags": each file in turn, as absl reads the list.
+  void ExpandList(const std::string& list, const std::string& origin, bool from_file) {
+    for (absl::string_view path : absl::StrSplit(list, ',')) {
+      ExpandFile(std::string(path), origin, from_file);
+    }
+  }
+
+  // `origin` and `from_file`: where the file was named.
+  void ExpandFile(const std::string& path, const std::string& origin, bool from_file) {
+    const std::string arg = "--flagfile=" + path;
+    auto refuse = [&](std::string why) { Push({arg, origin, from_file, std::move(why)}); };
+    struct stat st {};
+    if (path.empty()) return refuse("no file named");
+    if (stat(path.c_str(), &st) != 0) {
+      return refuse(absl::StrCat("cannot read '", path, "': ", std::strerror(errno)));
+    }
+    if (!S_ISREG(st.st_mode)) return refuse(absl::StrCat("'", path, "' is not a regular file"));
+    if (st.st_size > kMaxFlagFileBytes) {
+      return refuse(absl::StrCat("'", path, "' is larger than 1 MiB: not a flag file"));
+    }
+    for (const auto& [dev, ino] : open_files_) {
+      if (dev == st.st_dev && ino == st.st_ino) {
+        return refuse(absl::StrCat("'", path, "' includes itself"));
       }
     }
-    out.push_back(std::move(a));
+    if (open_files_.size() >= kMaxFlagFileDepth) {
+      return refuse(absl::StrCat("'", path, "' is nested more than eight deep"));
+    }
+    std::ifstream in(path);
+    if (!in) return refuse(absl::StrCat("cannot read '", path, "': ", std::strerror(errno)));
+    open_files_.emplace_back(st.st_dev, st.st_ino);
+    int number = 0;
+    for (std::string line; std::getline(in, line);) {
+      ++number;
+      const size_t first = line.find_first_not_of(" \t\r");
+      if (first == std::string::npos || line[first] == '#') continue;
+      const size_t last = line.find_last_not_of(" \t\r");
+      // One line is one argument: a flag there never takes the next line as its value.
+      Add(line.substr(first, last - first + 1), absl::StrCat(path, ":", number), true, nullptr);
+    }
+    if (in.bad()) refuse(absl::StrCat("reading '", path, "' failed: ", std::strerror(errno)));
+    open_files_.pop_back();
   }
-}
+
+  std::vector<FlagArgument>& out_;
+  std::vector<std::pair<dev_t, ino_t>> open_files_;
+  bool overflowed_ = false;
+};
 
 }  // namespace
 
-std::vector<std::string> NormalizeFlagSpelling(int argc, char** argv) {
-  std::vector<std::string> out;
+std::vector<FlagArgument> ExpandFlagArguments(int argc, char** argv) {
+  std::vector<FlagArgument> out;
   if (argc == 0) return out;
-  out.emplace_back(argv[0]);
-  std::vector<std::string> flags;
+  out.push_back({argv[0], "the command line", false, ""});
+  FlagExpander expander(out);
   int i = 1;
-  for (; i < argc && std::string_view(argv[i]) != "--"; ++i) flags.emplace_back(argv[i]);
-  AppendNormalized(out, std::move(flags), 0);
-  out.insert(out.end(), argv + i, argv + argc);  // "--" and what follows, untouched
+  while (i < argc && std::string_view(argv[i]) != "--") {
+    const std::string next_text = i + 1 < argc ? argv[i + 1] : "";
+    const std::string* next = i + 1 < argc ? &next_text : nullptr;
+    i += static_cast<int>(
+        expander.Add(argv[i], absl::StrCat("command line argument ", i), false, next));
+  }
+  for (; i < argc; ++i) {  // "--" and what follows, untouched
+    out.push_back({argv[i], absl::StrCat("command line argument ", i), false, ""});
+  }
   return out;
+}
+
+std::vector<std::string> NormalizeFlagSpelling(int argc, char** argv) {
+  std::vector<std::string> texts;
+  for (FlagArgument& a : ExpandFlagArguments(argc, argv)) texts.push_back(std::move(a.text));
+  return texts;
 }
 
 namespace {
@@ -245,26 +326,33 @@ std::string DashedName(absl::string_view name) {
   return dashed;
 }
 
-// Sets one flag from "--name=value", "--name value" (`next` is the following argument, taken
-// when the flag is not a bool and has no '='), "--name" or "--noname" (bools). Returns how many
-// arguments it used, and the problem if it could not.
-size_t ApplyOneFlag(const std::string& arg, const std::string* next,
+// The flag name at the start of `body` (letters, digits, underscores): all that a message
+// repeats of an argument it cannot use, since a line that is not a flag may hold a secret.
+std::string LeadingName(absl::string_view body) {
+  size_t n = 0;
+  while (n < body.size() &&
+         (absl::ascii_isalnum(static_cast<unsigned char>(body[n])) || body[n] == '_')) {
+    ++n;
+  }
+  return std::string(body.substr(0, n));
+}
+
+// Sets one flag from "--name=value", "--name value" (`next` is the command line's following
+// argument, taken when the flag is not a bool, has no '=' and the next one is no flag), "--name"
+// or "--noname" (bools). Returns how many arguments it used; a problem is noted, prefixed with
+// where the argument came from when that was a file.
+size_t ApplyOneFlag(const FlagArgument& arg, const FlagArgument* next,
                     std::vector<std::string>& problems) {
-  absl::string_view body(arg);
+  const std::string where = arg.from_file ? arg.origin + ": " : "";
+  absl::string_view body(arg.text);
   absl::ConsumePrefix(&body, "-");
   absl::ConsumePrefix(&body, "-");
   const size_t eq = body.find('=');
   const std::string name(body.substr(0, eq));
   std::optional<std::string> value;
   if (eq != absl::string_view::npos) value = std::string(body.substr(eq + 1));
-  if (name == "flagfile" && value) {  // a readable one was expanded by NormalizeFlagSpelling
-    const bool readable = access(value->c_str(), R_OK) == 0;
-    problems.push_back(
-        absl::StrCat("--flagfile: cannot read '", *value,
-                     "': ", readable ? "nested more than eight deep" : std::strerror(errno)));
-    return 1;
-  }
-  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  absl::CommandLineFlag* flag =
+      LeadingName(name) == name ? absl::FindCommandLineFlag(name) : nullptr;
   if (flag != nullptr && !IsRinggateFlag(*flag)) flag = nullptr;
   if (flag == nullptr && !value && absl::StartsWith(name, "no")) {
     absl::CommandLineFlag* negated = absl::FindCommandLineFlag(name.substr(2));
@@ -274,27 +362,44 @@ size_t ApplyOneFlag(const std::string& arg, const std::string* next,
     }
   }
   if (flag == nullptr) {
-    problems.push_back(absl::StrCat("unknown flag --", DashedName(name), " (see --help)"));
+    const std::string leading = LeadingName(name);
+    const absl::CommandLineFlag* known = absl::FindCommandLineFlag(leading);
+    if (leading != name && known != nullptr && IsRinggateFlag(*known)) {
+      // "--admin-token SECRET" on one line: the flag is known, the rest is not repeated.
+      problems.push_back(absl::StrCat(where, "--", DashedName(leading), ": write it as --",
+                                      DashedName(leading), "=VALUE, one flag per line"));
+    } else {
+      problems.push_back(
+          absl::StrCat(where, "unknown flag --", DashedName(leading), " (see --help)"));
+    }
+    return 1;
+  }
+  if (arg.from_file && flag->Name() == "check_config") {
+    problems.push_back(absl::StrCat(where,
+                                    "--check-config belongs on the command line: in a flag file "
+                                    "it would turn every start into a check"));
     return 1;
   }
   size_t used = 1;
   if (!value) {
     if (flag->IsOfType<bool>()) {
       value = "true";
-    } else if (next != nullptr) {
-      value = *next;
+    } else if (next != nullptr && !next->from_file && !arg.from_file &&
+               !absl::StartsWith(next->text, "-")) {
+      value = next->text;
       used = 2;
     } else {
-      problems.push_back(absl::StrCat("--", DashedName(name), " needs a value"));
+      problems.push_back(absl::StrCat(where, "--", DashedName(name), " needs a value"));
       return 1;
     }
   }
   std::string error;
   if (!flag->ParseFrom(*value, &error)) {
+    // Only flags of numbers, durations and bools refuse a value, and those hold no secret.
     const char* expected = flag->IsOfType<absl::Duration>() ? "a duration such as 500ms, 30s, 1h"
                            : flag->IsOfType<bool>()         ? "true or false"
                                                             : "a whole number in range";
-    problems.push_back(absl::StrCat("--", DashedName(name), ": '", *value,
+    problems.push_back(absl::StrCat(where, "--", DashedName(name), ": '", *value,
                                     "' is not a valid value (", expected, ")"));
   }
   return used;
@@ -302,7 +407,7 @@ size_t ApplyOneFlag(const std::string& arg, const std::string* next,
 
 }  // namespace
 
-std::vector<std::string> ApplyFlagArguments(const std::vector<std::string>& args) {
+std::vector<std::string> ApplyFlagArguments(const std::vector<FlagArgument>& args) {
   std::vector<std::string> problems;
   for (const auto& [name, flag] : absl::GetAllFlags()) {
     if (!IsRinggateFlag(*flag)) continue;
@@ -313,21 +418,48 @@ std::vector<std::string> ApplyFlagArguments(const std::vector<std::string>& args
   }
   bool flags_ended = false;
   for (size_t i = 1; i < args.size();) {
-    const std::string& arg = args[i];
-    if (!flags_ended && arg == "--") {
+    const FlagArgument& arg = args[i];
+    if (!arg.problem.empty()) {
+      problems.push_back(
+          absl::StrCat(arg.from_file ? arg.origin + ": " : "", "--flagfile: ", arg.problem));
+      ++i;
+      continue;
+    }
+    if (!flags_ended && !arg.from_file && arg.text == "--") {
       flags_ended = true;
       ++i;
       continue;
     }
-    if (flags_ended || arg.size() < 2 || arg[0] != '-') {
-      problems.push_back(absl::StrCat("unexpected argument '", arg, "' (see --help)"));
+    if (flags_ended || arg.text.size() < 2 || arg.text[0] != '-') {
+      // A file's line is not repeated: it may be a secret (a key file given as a flag file).
+      problems.push_back(arg.from_file
+                             ? absl::StrCat(arg.origin,
+                                            ": not a --flag (the line is not shown: it may hold "
+                                            "a secret)")
+                             : absl::StrCat("unexpected argument '", arg.text, "' (see --help)"));
       ++i;
       continue;
     }
-    const std::string* next = i + 1 < args.size() && args[i + 1] != "--" ? &args[i + 1] : nullptr;
+    const FlagArgument* next = i + 1 < args.size() ? &args[i + 1] : nullptr;
     i += ApplyOneFlag(arg, next, problems);
   }
   return problems;
+}
+
+std::vector<std::string> ApplyFlagArguments(const std::vector<std::string>& args) {
+  std::vector<FlagArgument> arguments;
+  for (size_t i = 0; i < args.size(); ++i) {
+    arguments.push_back({args[i], absl::StrCat("argument ", i), false, ""});
+  }
+  return ApplyFlagArguments(arguments);
+}
+
+bool ProblemWaitsForRestart(std::string_view text) {
+  absl::string_view problem(text.data(), text.size());
+  if (!absl::ConsumePrefix(&problem, "--")) return false;
+  const std::string name = LeadingName(absl::StrReplaceAll(problem, {{"-", "_"}}));
+  const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  return flag != nullptr && IsRinggateFlag(*flag) && !FlagTakesEffectOnReload(name);
 }
 
 bool CheckConfigRequested() { return absl::GetFlag(FLAGS_check_config); }
@@ -372,7 +504,7 @@ std::string FlagHelp() {
         "closures_per_worker", "diagnostics"}},
       {"Tuning",
        {"threads", "cpus", "ring_entries", "recv_buffers", "recv_buffer_size", "sqpoll",
-        "sqpoll_idle", "send_zc_threshold"}},
+        "sqpoll_idle", "batch_wait", "send_zc_threshold"}},
   };
   auto print_flag = [&out](const absl::CommandLineFlag& flag) {
     std::string line = absl::StrCat("  --", DashedName(flag.Name()), "=", flag.DefaultValue());
@@ -676,6 +808,13 @@ void ReadFlags(Config& config, std::vector<std::string>& problems) {
     problems.emplace_back("--sqpoll-idle must be between 1ms and 60s");
   } else {
     config.sqpoll_idle_ms = static_cast<uint32_t>(absl::ToInt64Milliseconds(sqpoll_idle));
+  }
+  const absl::Duration batch_wait = absl::GetFlag(FLAGS_batch_wait);
+  if (batch_wait < absl::ZeroDuration() || batch_wait > absl::Milliseconds(10)) {
+    problems.push_back(absl::StrCat("--batch-wait must be between 0 (off) and 10ms, got ",
+                                    absl::FormatDuration(batch_wait)));
+  } else {
+    config.batch_wait_us = static_cast<uint32_t>(absl::ToInt64Microseconds(batch_wait));
   }
   config.send_zc_threshold = absl::GetFlag(FLAGS_send_zc_threshold);
   config.core_dumps = absl::GetFlag(FLAGS_core_dumps);

@@ -13,7 +13,9 @@ UringRing::~UringRing() {
 
 absl::Status UringRing::Init(const Options& options) {
   io_uring_params params{};
-  params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_CQSIZE;
+  // NO_SQARRAY (6.6): submission entries are taken from the queue in order, without the index
+  // array between them, one indirection less per entry.
+  params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_CQSIZE | IORING_SETUP_NO_SQARRAY;
   if (options.sqpoll) {
     // The kernel's polling thread submits; DEFER_TASKRUN cannot be combined with it (the
     // shutdown chain's deadline then relies on the connection's own back-up timer).
@@ -23,7 +25,15 @@ absl::Status UringRing::Init(const Options& options) {
     params.flags |= IORING_SETUP_DEFER_TASKRUN;
   }
   params.cq_entries = options.entries * 4;
+  io_uring_params asked = params;
   int ret = io_uring_queue_init_params(options.entries, &own_, &params);
+  if (ret == -EINVAL) {
+    params = asked;  // a kernel before 6.6: the same without NO_SQARRAY
+    params.flags &= ~IORING_SETUP_NO_SQARRAY;
+    ret = io_uring_queue_init_params(options.entries, &own_, &params);
+  } else if (ret == 0) {
+    no_sq_array_ = true;
+  }
   if (ret == -EINVAL && !options.sqpoll) {
     // Older kernels: no DEFER_TASKRUN / SINGLE_ISSUER. Same semantics, a little slower.
     used_default_flags_ = true;
@@ -38,6 +48,8 @@ absl::Status UringRing::Init(const Options& options) {
   }
   owned_ = true;
   ring_ = &own_;
+  // (main checked the kernel before any worker started: CheckBatchWaitSupport.)
+  batch_wait_us_ = (ring_->features & IORING_FEAT_MIN_TIMEOUT) != 0 ? options.batch_wait_us : 0;
   // Every io_uring_enter then skips looking up the ring's descriptor. Optional: a kernel that
   // cannot register it costs that lookup and nothing else.
   (void)io_uring_register_ring_fd(ring_);
@@ -56,10 +68,19 @@ void UringRing::Reserve(unsigned count) {
 }
 
 int UringRing::SubmitAndWait(int64_t timeout_ns) {
-  __kernel_timespec ts{timeout_ns / 1'000'000'000, timeout_ns % 1'000'000'000};
   io_uring_cqe* cqe = nullptr;
-  const int ret =
-      io_uring_submit_and_wait_timeout(ring_, &cqe, 1, timeout_ns >= 0 ? &ts : nullptr, nullptr);
+  int ret;
+  if (batch_wait_us_ != 0) {
+    // The min-wait path needs a timeout: without a timer due, a day stands for none.
+    const int64_t limit_ns = timeout_ns >= 0 ? timeout_ns : int64_t{86400} * 1'000'000'000;
+    __kernel_timespec ts{limit_ns / 1'000'000'000, limit_ns % 1'000'000'000};
+    ret = io_uring_submit_and_wait_min_timeout(ring_, &cqe, kBatchWaitCompletions, &ts,
+                                               batch_wait_us_, nullptr);
+  } else {
+    __kernel_timespec ts{timeout_ns / 1'000'000'000, timeout_ns % 1'000'000'000};
+    ret =
+        io_uring_submit_and_wait_timeout(ring_, &cqe, 1, timeout_ns >= 0 ? &ts : nullptr, nullptr);
+  }
   return ret < 0 ? ret : 0;
 }
 

@@ -51,6 +51,20 @@ absl::Status CheckZeroCopySendSupport() {
   return absl::OkStatus();
 }
 
+absl::Status CheckBatchWaitSupport() {
+  io_uring ring;
+  if (int ret = io_uring_queue_init(4, &ring, 0); ret < 0) {
+    return absl::UnavailableError(absl::StrCat("io_uring_queue_init: ", std::strerror(-ret)));
+  }
+  const bool supported = (ring.features & IORING_FEAT_MIN_TIMEOUT) != 0;
+  io_uring_queue_exit(&ring);
+  if (!supported) {
+    return absl::UnavailableError(
+        "--batch-wait needs io_uring's min-wait batching (IORING_FEAT_MIN_TIMEOUT, Linux 6.12)");
+  }
+  return absl::OkStatus();
+}
+
 bool MultishotRecvTakesByteLimit() {
   static const bool supported = [] {
     io_uring ring;

@@ -74,8 +74,8 @@ absl::Status Worker::Listen() {
 
 absl::Status Worker::SetUpRing() {
   uring_ = std::make_unique<UringRing>();
-  absl::Status status = uring_->Init(
-      UringRing::Options{config_.ring_entries, config_.sqpoll, config_.sqpoll_idle_ms});
+  absl::Status status = uring_->Init(UringRing::Options{
+      config_.ring_entries, config_.sqpoll, config_.sqpoll_idle_ms, config_.batch_wait_us});
   if (!status.ok()) return status;
   if (uring_->used_default_flags()) {
     LogLine(spdlog::level::warn,

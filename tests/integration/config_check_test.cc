@@ -130,13 +130,17 @@ TEST_F(ConfigCheckTest, EachBadInputIsCaughtWithItsMessage) {
       {"--user=no-such-user-here", "--user: no user named 'no-such-user-here'"},
       {"--flagfile=" + Path("missing.flags"),
        "--flagfile: cannot read '" + Path("missing.flags") + "': No such file or directory"},
+      {"--flagfile=" + Path("one-problem.flags"), "' includes itself"},
+      {"--check-config", "--check-config belongs on the command line"},
+      {"--admin-token " + std::string(20, 's'), "write it as --admin-token=VALUE"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> lines = ValidLines();
-    const std::string name = c.flag.substr(0, c.flag.find('=') + 1);
+    const size_t eq = c.flag.find('=');
+    const std::string name = eq == std::string::npos ? "" : c.flag.substr(0, eq + 1);
     bool replaced = false;
     for (std::string& line : lines) {
-      if (line.rfind(name, 0) == 0) {
+      if (!name.empty() && line.rfind(name, 0) == 0) {
         line = c.flag;
         replaced = true;
       }
@@ -149,6 +153,8 @@ TEST_F(ConfigCheckTest, EachBadInputIsCaughtWithItsMessage) {
     EXPECT_NE(outcome.stderr_text.find(c.message), std::string::npos)
         << c.flag << ": " << outcome.stderr_text;
     EXPECT_EQ(outcome.stdout_text, "") << c.flag;
+    EXPECT_EQ(outcome.stderr_text.find(std::string(20, 's')), std::string::npos)
+        << "a line that may be a secret is repeated: " << outcome.stderr_text;
   }
 }
 
@@ -221,25 +227,35 @@ TEST_F(ConfigCheckTest, SighupReadsTheFlagFileAgain) {
             std::string::npos)
       << proxy.Log();
 
-  // A problem anywhere in the file (here an unknown flag beside a valid certificate change)
-  // keeps everything as it runs, and the problem is logged.
+  // A problem with the file itself (here an unknown flag beside a valid certificate change)
+  // keeps everything as it runs, and the problem is logged with its file and line.
   WriteFlagFile("reload.flags",
                 {"--cert=" + Path("first.pem"), "--key=" + Path("first.key"), "--colour=yes"});
   proxy.Signal(SIGHUP);
   WaitUntil([&] { return proxy.Log().find("reload failed") != std::string::npos; },
             std::chrono::seconds(5), "the proxy has read the broken flag file");
-  EXPECT_NE(proxy.Log().find("reload failed: keeping the running configuration "
-                             "problem=\"unknown flag --colour (see --help)\""),
+  EXPECT_NE(proxy.Log().find("reload failed: keeping the running configuration problem=\"" + file +
+                             ":5: unknown flag --colour (see --help)\""),
             std::string::npos)
       << proxy.Log();
   EXPECT_NE(ServedSubject(proxy.port()).find("CN = second"), std::string::npos);
 
-  // Mended, the file is taken.
-  WriteFlagFile("reload.flags", {"--cert=" + Path("first.pem"), "--key=" + Path("first.key")});
+  // A problem with a flag only a restart applies (a backend name that does not resolve now)
+  // does not hold the certificate back: it is applied, and the problem logged for the next
+  // start.
+  WriteFlagFile("reload.flags", {"--cert=" + Path("first.pem"), "--key=" + Path("first.key"),
+                                 "--backend=no-such-host.invalid:80"});
   proxy.Signal(SIGHUP);
   WaitUntil([&] { return ServedSubject(proxy.port()).find("CN = first") != std::string::npos; },
-            std::chrono::seconds(5), "the mended flag file is applied");
+            std::chrono::seconds(5), "the certificate is applied despite the backend's problem");
   EXPECT_NE(ServedSubject(proxy.port()).find("CN = first"), std::string::npos);
+  EXPECT_NE(proxy.Log().find("reload: the next start would refuse this flag (runs as started) "
+                             "problem=\"--backend: cannot resolve 'no-such-host.invalid'"),
+            std::string::npos)
+      << proxy.Log();
+  CommandResult served = RunCommand("curl -sk -o /dev/null -w '%{http_code}' " + proxy.Url("/"));
+  EXPECT_EQ(served.output, "200") << "the backend it started with still serves";
+
   proxy.Signal(SIGTERM);
   EXPECT_EQ(proxy.WaitExit(10000), 0);
 }

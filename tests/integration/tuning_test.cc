@@ -67,5 +67,46 @@ TEST(ProxyTuningTest, SqpollRingServesAndKeepsTheCloseNotifyDeadline) {
   EXPECT_EQ(proxy.LiveConnectionsWithin(5000), "[]\n");
 }
 
+// Min-wait batching: each wait may gather completions for up to --batch-wait. Keep-alive
+// requests, a large download and the close_notify deadline must behave as on the default ring;
+// a single request's answer waits at most a few batch waits longer.
+TEST(ProxyTuningTest, BatchWaitServesAndKeepsEveryDeadline) {
+  DemoBackend backend;
+  ASSERT_TRUE(backend.Start());
+  ProxyUnderTest proxy({"--threads=1", "--batch-wait=2ms", "--close-notify-timeout=1s"},
+                       backend.port());
+  ASSERT_TRUE(proxy.Start());
+  // Ten requests on one connection, one at a time: each step of each one (recv, backend
+  // connect or reuse, send, backend recv, client send) may wait out a batch, never a timer's
+  // worth. 2 ms a wait and a handful of waits a request: well under a second for all ten.
+  std::string urls;
+  for (int i = 0; i < 10; ++i) urls += " " + proxy.Url("/");
+  const auto start = std::chrono::steady_clock::now();
+  CommandResult keep_alive = RunCommand("curl -sk --max-time 20" + urls);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(CountOccurrences(keep_alive.output, "hello from the ringgate demo backend"), 10)
+      << keep_alive.output;
+  EXPECT_LT(took, std::chrono::seconds(2));
+  const int size = 4 << 20;
+  CommandResult download = RunCommand("curl -sk --max-time 60 " +
+                                      proxy.Url("/bytes/" + std::to_string(size)) + " | sha256sum");
+  EXPECT_EQ(download.output.substr(0, 64), ExpectedPatternSha256Of(size));
+
+  // Five clients that never answer close_notify (their requests said Connection: close): the
+  // close_notify deadline (1 s) must end each close although nothing else completes meanwhile.
+  const int timeouts_before = CountOccurrences(proxy.Log(), "cause=timeout");
+  BackgroundClient silent;
+  ASSERT_EQ(silent.Start(proxy.port(), "silent", {"--count", "5", "--hold", "6"}), "ready\n");
+  WaitUntil(
+      [&] {
+        return proxy.OpenClientSockets() == 0 &&
+               CountOccurrences(proxy.Log(), "cause=timeout") - timeouts_before >= 5;
+      },
+      std::chrono::milliseconds(2500), "the close_notify deadline has closed and logged all 5");
+  EXPECT_EQ(proxy.OpenClientSockets(), 0);
+  EXPECT_EQ(CountOccurrences(proxy.Log(), "cause=timeout") - timeouts_before, 5);
+  EXPECT_EQ(proxy.LiveConnectionsWithin(5000), "[]\n");
+}
+
 }  // namespace
 }  // namespace ringgate::testing

@@ -115,6 +115,7 @@ struct Config {
   uint32_t recv_buffer_size = 16384;  // one TLS record
   bool sqpoll = false;                // a kernel thread polls each worker's submission queue
   uint32_t sqpoll_idle_ms = 1000;     // before that thread sleeps
+  uint32_t batch_wait_us = 0;         // min-wait batching: how long a wait may gather completions
   uint32_t send_zc_threshold = 0;     // client sends this large or larger: zero-copy (0: never)
   size_t max_request_head_bytes = 64 * 1024;   // over it: 431
   size_t max_request_headers = 100;            // over it: 431

@@ -5,7 +5,7 @@
 // with a message that names the flag.
 //
 //   std::vector<std::string> problems =
-//       ApplyFlagArguments(NormalizeFlagSpelling(argc, argv));  // --close-notify-timeout=3s
+//       ApplyFlagArguments(ExpandFlagArguments(argc, argv));  // --close-notify-timeout=3s
 //   absl::StatusOr<Config> config = ConfigFromFlags();
 //   if (!problems.empty() || !config.ok()) { print every problem, one per line; exit 2 }
 //
@@ -25,20 +25,40 @@
 
 namespace ringgate {
 
-// absl spells multi-word flags with underscores; the dashed spelling users type
-// (--close-notify-timeout) is rewritten in the name part of each --flag argument, up to "--".
-// A readable --flagfile=PATH is expanded in place (its flags, one per line, blank lines and
-// `#` comments skipped, nested flag files too, eight deep at most), so the same spelling works
-// there; an unreadable one is left for absl to refuse with its own message.
+// One argument as ringgate reads it, and where it came from.
+struct FlagArgument {
+  std::string text;    // the flag name's dashes made underscores: "--close_notify_timeout=3s"
+  std::string origin;  // "command line argument 3" or "/etc/ringgate/ringgate.flags:12"
+  bool from_file = false;
+  std::string problem;  // a --flagfile that was not expanded: why (the text is "--flagfile=PATH")
+};
+
+// The command line with its flag files expanded in place. absl spells multi-word flags with
+// underscores; the dashed spelling users type (--close-notify-timeout) is rewritten in the name
+// part of each flag argument, up to "--". --flagfile=PATH (or a comma list, or "--flagfile PATH"
+// on the command line) is read one flag per line, blank lines and `#` comments skipped, nested
+// files expanded too. A flag file must be a regular file of at most 1 MiB, nested at most eight
+// deep, never including itself, 10,000 arguments in all: one that breaks a rule stays unexpanded
+// with its problem.
+std::vector<FlagArgument> ExpandFlagArguments(int argc, char** argv);
+// The same, texts only.
 std::vector<std::string> NormalizeFlagSpelling(int argc, char** argv);
 
-// Sets ringgate's flags from `args` (NormalizeFlagSpelling's result, the program name first),
+// Sets ringgate's flags from `args` (ExpandFlagArguments's result, the program name first),
 // every flag put back at its default first, so the same arguments always give the same flags.
 // It never exits: each argument it cannot use (an unknown flag, abseil's own included; a value
-// that does not parse; a missing value; an unreadable flag file; a stray argument) is one line of
-// the result, and the arguments after it are still applied. "--name=value", "--name value",
-// "--name" and "--noname" (bools), one or two dashes, as absl takes them.
+// that does not parse; a missing value; a flag file that was not read; a stray argument;
+// --check-config inside a file) is one line of the result, naming the file and line it came
+// from, and the arguments after it are still applied. A line of a file that is not a flag is not
+// repeated (it may be a secret). "--name=value", "--name value" (command line only, and not
+// when the next argument is a flag), "--name" and "--noname" (bools), one or two dashes.
+std::vector<std::string> ApplyFlagArguments(const std::vector<FlagArgument>& args);
+// Command-line arguments already expanded (tests).
 std::vector<std::string> ApplyFlagArguments(const std::vector<std::string>& args);
+
+// Whether a problem line (of ConfigFromFlags) is about a flag a reload does not apply: a reload
+// logs it for the next start instead of refusing the certificates it can apply.
+bool ProblemWaitsForRestart(std::string_view problem);
 
 // --check-config was given: check and exit instead of serving.
 bool CheckConfigRequested();

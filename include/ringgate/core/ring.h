@@ -57,7 +57,13 @@ class UringRing final : public Ring {
     unsigned entries = 4096;
     bool sqpoll = false;
     unsigned sqpoll_idle_ms = 1000;
+    // Min-wait batching: each wait may last up to this long for kBatchWaitCompletions
+    // completions before it returns with what has come (0: return on the first completion).
+    unsigned batch_wait_us = 0;
   };
+  // The batch a --batch-wait wait collects before returning early: more than a loop iteration
+  // sees at moderate load, so that the wait's deadline, not the count, normally ends it.
+  static constexpr unsigned kBatchWaitCompletions = 64;
 
   UringRing() = default;
   // A ring someone else set up and will tear down (tests that run real chains).
@@ -66,16 +72,21 @@ class UringRing final : public Ring {
   UringRing(const UringRing&) = delete;
   UringRing& operator=(const UringRing&) = delete;
 
-  // SINGLE_ISSUER with DEFER_TASKRUN (or SQPOLL), a completion queue four times the submission
-  // queue; on kernels that refuse those flags, the defaults (used_default_flags() says so).
+  // SINGLE_ISSUER with DEFER_TASKRUN (or SQPOLL), NO_SQARRAY, a completion queue four times the
+  // submission queue; on kernels that refuse those flags, the defaults (used_default_flags()
+  // says so). batch_wait_us is dropped on a kernel without IORING_FEAT_MIN_TIMEOUT (6.12;
+  // start-up refuses the flag there first: CheckBatchWaitSupport).
   absl::Status Init(const Options& options);
   bool used_default_flags() const { return used_default_flags_; }
+  bool no_sq_array() const { return no_sq_array_; }
 
   io_uring_sqe* Sqe() override;
   void Reserve(unsigned count) override;
 
-  // Submits what is queued and waits for a completion, at most `timeout_ns` (-1: no limit).
-  // Returns 0 or a negative errno (-ETIME and -EINTR are normal).
+  // Submits what is queued and waits for a completion, at most `timeout_ns` (-1: no limit); with
+  // batch_wait_us, for up to that long for a batch first (min-wait batching: the kernel returns
+  // once the batch is in, or once the batch wait is over and any completion is in, or at
+  // `timeout_ns` if none is). Returns 0 or a negative errno (-ETIME and -EINTR are normal).
   int SubmitAndWait(int64_t timeout_ns);
   // Hands every completion that is ready to `handle`, then marks them seen. Returns how many.
   template <class Handle>
@@ -105,6 +116,8 @@ class UringRing final : public Ring {
   io_uring* ring_ = nullptr;
   bool owned_ = false;
   bool used_default_flags_ = false;
+  bool no_sq_array_ = false;
+  unsigned batch_wait_us_ = 0;
   uint64_t room_submissions_ = 0;
 };
 

@@ -16,6 +16,10 @@ namespace ringgate {
 // checks that the kernel takes the opcode and its flags.
 absl::Status CheckZeroCopySendSupport();
 
+// Whether the kernel has min-wait batching (IORING_FEAT_MIN_TIMEOUT, Linux 6.12), which
+// --batch-wait asks for.
+absl::Status CheckBatchWaitSupport();
+
 // Whether a multishot recv can be given a byte limit after which it ends (Linux 6.17 or so:
 // the SQE's optlen field, which older kernels refuse for recv with EINVAL; liburing 2.9 has
 // the field but no helper that sets it). Probed once.

@@ -6,16 +6,22 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "ringgate/config/config.h"
 #include "ringgate/tls/tls_group.h"
+
+// A flag that exists but is not ringgate's (abseil's own are not linked into the tests): the
+// parser must refuse it as it refuses --fromenv or --helpfull in the binary.
+ABSL_FLAG(bool, not_ringgates, false, "defined by the test, outside src/config/flags.cc");
 
 namespace ringgate {
 namespace {
@@ -34,10 +40,10 @@ class FlagsTest : public ::testing::Test {
     return ConfigFromFlags();
   }
 
-  static std::vector<std::string> Normalized(std::vector<std::string> args) {
+  static std::vector<FlagArgument> Normalized(std::vector<std::string> args) {
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
-    return NormalizeFlagSpelling(static_cast<int>(argv.size()), argv.data());
+    return ExpandFlagArguments(static_cast<int>(argv.size()), argv.data());
   }
 
   void TearDown() override { EXPECT_TRUE(ApplyFlagArguments({"ringgate"}).empty()); }
@@ -473,12 +479,12 @@ TEST_F(FlagsTest, ArgumentsAreAppliedInEveryFormAbslTakes) {
 
 TEST_F(FlagsTest, EveryUnusableArgumentIsNamedAndTheRestStillApplied) {
   const std::vector<std::string> problems = ApplyFlagArguments(Normalized(
-      {"ringgate", "--no-such-flag=1", "--fromenv=threads", "--idle-timeout=soon", "--threads=many",
+      {"ringgate", "--no-such-flag=1", "--not-ringgates=1", "--idle-timeout=soon", "--threads=many",
        "--core-dumps=maybe", "stray", "--flagfile=/nonexistent/ringgate.flags", "--cert=c.pem",
        "--key", "k.pem", "--backend", "--", "after"}));
   const std::vector<std::string> expected = {
       "unknown flag --no-such-flag (see --help)",
-      "unknown flag --fromenv (see --help)",  // abseil's own flags are not ringgate's
+      "unknown flag --not-ringgates (see --help)",  // a flag defined outside ringgate's file
       "--idle-timeout: 'soon' is not a valid value (a duration such as 500ms, 30s, 1h)",
       "--threads: 'many' is not a valid value (a whole number in range)",
       "--core-dumps: 'maybe' is not a valid value (true or false)",
@@ -516,6 +522,84 @@ TEST_F(FlagsTest, ConfigFromFlagsListsEveryRefusedValueNotJustTheFirst) {
   absl::StatusOr<Config> config = ConfigFromFlags();
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().message(), absl::StrJoin(expected, "\n"));
+}
+
+// Flag files are configuration: a regular file, at most 1 MiB, nested at most eight deep,
+// never including itself. Each file that breaks a rule is named with the rule, where it was
+// named, and the arguments around it are still read.
+TEST_F(FlagsTest, FlagFilesThatBreakTheRulesAreRefusedWithTheRule) {
+  const std::string dir = ::testing::TempDir() + "/ringgate-flagfile-rules";
+  ASSERT_EQ(system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()), 0);
+  const std::string self = dir + "/self.flags";
+  std::ofstream(self) << "--threads=3\n--flagfile=" << self << "\n";
+  const std::string big = dir + "/big.flags";
+  std::ofstream(big) << std::string((1 << 20) + 1, '#');
+  // a0 names a1 names ... a9: the ninth level is one too deep.
+  for (int i = 0; i < 10; ++i) {
+    std::ofstream(dir + "/a" + std::to_string(i) + ".flags")
+        << "--flagfile=" << dir << "/a" << i + 1 << ".flags\n";
+  }
+  std::ofstream(dir + "/a10.flags") << "--idle-timeout=9s\n";
+  std::ofstream(dir + "/one.flags") << "--core-dumps\n";
+  std::ofstream(dir + "/two.flags") << "--nodiagnostics\n";
+  const std::vector<std::string> problems = ApplyFlagArguments(Normalized(
+      {"ringgate", "--flagfile=" + self, "--flagfile=" + dir, "--flagfile=" + big,
+       "--flagfile=" + dir + "/a0.flags", "--flagfile=" + dir + "/one.flags," + dir + "/two.flags",
+       "--flagfile", dir + "/one.flags", "--cert=c.pem", "--key=k.pem"}));
+  const std::vector<std::string> expected = {
+      self + ":2: --flagfile: '" + self + "' includes itself",
+      "--flagfile: '" + dir + "' is not a regular file",
+      "--flagfile: '" + big + "' is larger than 1 MiB: not a flag file",
+      dir + "/a7.flags:1: --flagfile: '" + dir + "/a8.flags' is nested more than eight deep",
+  };
+  EXPECT_EQ(problems, expected);
+  absl::StatusOr<Config> config = ConfigFromFlags();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->threads, 3) << "the self-including file's other lines are read";
+  EXPECT_TRUE(config->core_dumps) << "a comma list and the space form are flag files too";
+  EXPECT_FALSE(config->diagnostics);
+  EXPECT_EQ(config->idle_timeout, DefaultConfig().idle_timeout) << "nothing below the limit";
+}
+
+// A flag file may hold secrets (--admin-token), or be a key file named by mistake: a line that
+// is not a usable flag is named by file and line, never repeated; a flag without a value never
+// takes the next line; --check-config in a file is refused.
+TEST_F(FlagsTest, AFlagFileLineThatIsNotAFlagIsNamedNotRepeated) {
+  const std::string path = ::testing::TempDir() + "/ringgate-secrets.flags";
+  std::ofstream(path) << "--cert=c.pem\n"
+                         "--key=k.pem\n"
+                         "--admin-token s3cr3t-token-value-1\n"
+                         "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49s3cr3t\n"
+                         "--access-log\n"
+                         "--admin-token=s3cr3t-token-value-2\n"
+                         "--check-config\n";
+  const std::vector<std::string> problems =
+      ApplyFlagArguments(Normalized({"ringgate", "--flagfile=" + path}));
+  const std::vector<std::string> expected = {
+      path + ":3: --admin-token: write it as --admin-token=VALUE, one flag per line",
+      path + ":4: not a --flag (the line is not shown: it may hold a secret)",
+      path + ":5: --access-log needs a value",
+      path +
+          ":7: --check-config belongs on the command line: in a flag file it would turn every "
+          "start into a check",
+  };
+  EXPECT_EQ(problems, expected);
+  for (const std::string& p : problems) EXPECT_EQ(p.find("s3cr3t"), std::string::npos) << p;
+  absl::StatusOr<Config> config = ConfigFromFlags();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->admin_token, "s3cr3t-token-value-2") << "the line after --access-log is a flag";
+  EXPECT_EQ(config->access_log_path, "off");
+  EXPECT_FALSE(CheckConfigRequested());
+}
+
+TEST(FlagReloadTest, ProblemsOfFlagsAReloadDoesNotApplyWaitForTheRestart) {
+  EXPECT_TRUE(ProblemWaitsForRestart("--backend: cannot resolve 'x' in 'x:80': Name unknown"));
+  EXPECT_TRUE(ProblemWaitsForRestart("--idle-timeout must be positive, got -1s"));
+  EXPECT_TRUE(ProblemWaitsForRestart("--max-request-head must be at least 1024, ..."));
+  EXPECT_FALSE(ProblemWaitsForRestart("--cert and --key are required (PEM files)"));
+  EXPECT_FALSE(ProblemWaitsForRestart("--tls-groups: 'x' is not a group"));
+  EXPECT_FALSE(ProblemWaitsForRestart("/etc/ringgate/ringgate.flags:3: unknown flag --colour"));
+  EXPECT_FALSE(ProblemWaitsForRestart("private key 'k.pem' does not match certificate 'c.pem'"));
 }
 
 TEST(FlagReloadTest, OnlyTheTlsFlagsTakeEffectOnReload) {
