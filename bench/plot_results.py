@@ -95,6 +95,34 @@ def label_bars(ax, bars, medians, highs):
                     fontsize=7)
 
 
+def series(values, proxies, scenario, metric):
+    """Medians and the distances to the smallest and largest run, per proxy (0 where none)."""
+    meds, lows, highs = [], [], []
+    for p in proxies:
+        runs = values.get((p, scenario, metric))
+        med, low, high = summary(runs) if runs else (0.0, 0.0, 0.0)
+        meds.append(med)
+        lows.append(low)
+        highs.append(high)
+    return meds, lows, highs
+
+
+def finish_axis(ax, proxies, title, ylabel):
+    ax.set_xticks(list(range(len(proxies))))
+    ax.set_xticklabels([PROXY_LABEL.get(p, p) for p in proxies], fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.margins(y=0.15)
+
+
+def save(fig, out, title):
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, metadata={"Date": None})  # no date: the same data, the same file
+    plt.close(fig)
+
+
 def plot_cpu(values, out):
     proxies = proxies_in(values)
     scenarios = scenarios_in(values, {"us"})
@@ -102,14 +130,8 @@ def plot_cpu(values, out):
         return False
     fig, axes = grid(len(scenarios))
     for ax, (name, title, unit) in zip(axes, scenarios):
-        meds, lows, highs, colours = [], [], [], []
-        for p in proxies:
-            runs = values.get((p, name, "us"))
-            med, low, high = summary(runs) if runs else (0.0, 0.0, 0.0)
-            meds.append(med)
-            lows.append(low)
-            highs.append(high)
-            colours.append(PROXY_COLOUR.get(p, "#7f7f7f"))
+        meds, lows, highs = series(values, proxies, name, "us")
+        colours = [PROXY_COLOUR.get(p, "#7f7f7f") for p in proxies]
         x = range(len(proxies))
         bars = ax.bar(x, meds, color=colours, yerr=[lows, highs], capsize=3,
                       error_kw={"elinewidth": 1})
@@ -118,17 +140,8 @@ def plot_cpu(values, out):
         for i, p in enumerate(proxies):
             if (p, name, "us") not in values:
                 ax.text(i, 0, "n/a", ha="center", va="bottom", fontsize=7)
-        ax.set_xticks(list(x))
-        ax.set_xticklabels([PROXY_LABEL.get(p, p) for p in proxies], fontsize=8)
-        ax.set_title(title, fontsize=9)
-        ax.set_ylabel("proxy CPU, " + unit, fontsize=8)
-        ax.tick_params(axis="y", labelsize=7)
-        ax.margins(y=0.15)
-    fig.suptitle("Proxy CPU per unit of work (median of runs, bars: min-max); lower is better",
-                 fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out, metadata={"Date": None})  # no date: the same data, the same file
-    plt.close(fig)
+        finish_axis(ax, proxies, title, "proxy CPU, " + unit)
+    save(fig, out, "Proxy CPU per unit of work (median of runs, bars: min-max); lower is better")
     return True
 
 
@@ -141,13 +154,7 @@ def plot_latency(values, out):
     width = 0.38
     for ax, (name, title, _) in zip(axes, scenarios):
         for offset, metric, hatch in ((-width / 2, "p50", None), (width / 2, "p99", "//")):
-            meds, lows, highs = [], [], []
-            for p in proxies:
-                runs = values.get((p, name, metric))
-                med, low, high = summary(runs) if runs else (0.0, 0.0, 0.0)
-                meds.append(med)
-                lows.append(low)
-                highs.append(high)
+            meds, lows, highs = series(values, proxies, name, metric)
             x = [i + offset for i in range(len(proxies))]
             bars = ax.bar(x, meds, width, yerr=[lows, highs], capsize=2,
                           color=[PROXY_COLOUR.get(p, "#7f7f7f") for p in proxies],
@@ -158,17 +165,9 @@ def plot_latency(values, out):
         for i, p in enumerate(proxies):
             if (p, name, "p50") not in values and (p, name, "p99") not in values:
                 ax.text(i, 0, "n/a", ha="center", va="bottom", fontsize=7)
-        ax.set_xticks(list(range(len(proxies))))
-        ax.set_xticklabels([PROXY_LABEL.get(p, p) for p in proxies], fontsize=8)
-        ax.set_title(title + "  (left p50, right p99)", fontsize=9)
-        ax.set_ylabel("latency, ms", fontsize=8)
-        ax.tick_params(axis="y", labelsize=7)
-        ax.margins(y=0.15)
-    fig.suptitle("Request latency p50 / p99 (median of runs, bars: min-max); lower is better",
-                 fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out, metadata={"Date": None})  # no date: the same data, the same file
-    plt.close(fig)
+        finish_axis(ax, proxies, title + "  (left p50, right p99)", "latency, ms")
+    save(fig, out,
+         "Request latency p50 / p99 (median of runs, bars: min-max); lower is better")
     return True
 
 

@@ -32,7 +32,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "ringgate/config/config.h"
 #include "ringgate/config/config_check.h"
@@ -122,10 +121,6 @@ void ReresolveBackendsOnReload(BackendHealthBoard& board,
   board.set_addresses(std::move(fresh));
 }
 
-void AppendLines(std::vector<std::string>& problems, absl::string_view text) {
-  for (absl::string_view line : absl::StrSplit(text, '\n')) problems.emplace_back(line);
-}
-
 // --check-config's answer: what was checked on stdout and 0, or every problem on stderr and 1.
 int ReportConfigCheck(const std::vector<std::string>& problems, const Config& config) {
   if (!problems.empty()) {
@@ -171,7 +166,7 @@ absl::StatusOr<TlsContext> ReadConfigurationAgain(
   absl::StatusOr<TlsContext> tls = absl::InvalidArgumentError("the flags are not usable");
   if (problems.empty()) {
     tls = TlsContext::CreateServer(next.certificates, next.ticket_key_path, next.tls_groups);
-    if (!tls.ok()) AppendLines(problems, tls.status().message());
+    if (!tls.ok()) NoteProblems(problems, tls.status());
   }
   for (const std::string& p : at_next_start_problems) {
     LogLine(spdlog::level::err, "reload: the next start would refuse this flag (runs as started)")
@@ -242,7 +237,7 @@ int Main(int argc, char** argv) {
     return ReportConfigCheck(problems, checked);
   }
   absl::StatusOr<Config> config = ConfigFromFlags();
-  if (!config.ok()) AppendLines(problems, config.status().message());
+  if (!config.ok()) NoteProblems(problems, config.status());
   if (!problems.empty()) {
     for (const std::string& p : problems) std::fprintf(stderr, "ringgate: %s\n", p.c_str());
     return 2;

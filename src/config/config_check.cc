@@ -10,7 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "ringgate/config/flags.h"
 #include "ringgate/core/uring_features.h"
 #include "ringgate/tls/tls_context.h"
 
@@ -47,11 +47,7 @@ std::vector<std::string> CheckStartupResources(const Config& config) {
   if (!config.certificates.empty()) {
     absl::StatusOr<TlsContext> tls =
         TlsContext::CreateServer(config.certificates, config.ticket_key_path, config.tls_groups);
-    if (!tls.ok()) {
-      for (absl::string_view line : absl::StrSplit(tls.status().message(), '\n')) {
-        problems.emplace_back(line);
-      }
-    }
+    NoteProblems(problems, tls.status());
   }
   CheckAccessLog(config.access_log_path, problems);
   if (config.send_zc_threshold != 0) {

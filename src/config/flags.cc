@@ -631,15 +631,14 @@ absl::Status ProxyProtocolFromFlags(Config& config) {
 
 }  // namespace
 
-namespace {
-
-// Each line of a refused status is one problem (a list's every bad entry, say).
-void Note(std::vector<std::string>& problems, const absl::Status& status) {
+void NoteProblems(std::vector<std::string>& problems, const absl::Status& status) {
   if (status.ok()) return;
   for (absl::string_view line : absl::StrSplit(status.message(), '\n')) {
     problems.emplace_back(line);
   }
 }
+
+namespace {
 
 // The flags into `config`, every refused value noted in `problems` and the check going on with
 // the next flag, so that one run names every mistake.
@@ -663,7 +662,7 @@ void ReadFlags(Config& config, std::vector<std::string>& problems) {
   if (auto backends = ParseBackendList(absl::GetFlag(FLAGS_backend)); backends.ok()) {
     config.backends = *std::move(backends);
   } else {
-    Note(problems, backends.status());
+    NoteProblems(problems, backends.status());
   }
   BackendGroupFromFlags(config, problems);
   config.ticket_key_path = absl::GetFlag(FLAGS_ticket_key_file);
@@ -695,13 +694,13 @@ void ReadFlags(Config& config, std::vector<std::string>& problems) {
     if (parsed.ok()) {
       config.tls_groups = *std::move(parsed);
     } else {
-      Note(problems, parsed.status());
+      NoteProblems(problems, parsed.status());
     }
   }
   if (auto cpus = ParseCpuList(absl::GetFlag(FLAGS_cpus)); cpus.ok()) {
     config.cpus = *std::move(cpus);
   } else {
-    Note(problems, cpus.status());
+    NoteProblems(problems, cpus.status());
   }
   const int online = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
   for (int cpu : config.cpus) {
@@ -759,7 +758,7 @@ void ReadFlags(Config& config, std::vector<std::string>& problems) {
     config.admin_token = absl::GetFlag(FLAGS_admin_token);
     if (auto admin_addr = ParseSocketAddress(admin); admin_addr.ok()) {
       config.admin_listen = *std::move(admin_addr);
-      Note(problems, CheckAdminAccess(config.admin_listen, config.admin_token));
+      NoteProblems(problems, CheckAdminAccess(config.admin_listen, config.admin_token));
     } else {
       problems.push_back(absl::StrCat("--admin-listen: ", admin_addr.status().message()));
     }
@@ -782,9 +781,9 @@ void ReadFlags(Config& config, std::vector<std::string>& problems) {
   if (auto trusted = ParseCidrList(absl::GetFlag(FLAGS_trusted_proxies)); trusted.ok()) {
     config.trusted_proxies = *std::move(trusted);
   } else {
-    Note(problems, trusted.status());
+    NoteProblems(problems, trusted.status());
   }
-  Note(problems, ProxyProtocolFromFlags(config));
+  NoteProblems(problems, ProxyProtocolFromFlags(config));
   if (config.max_request_head_bytes < 1024 || config.max_request_headers < 1 ||
       config.max_request_target_bytes < 16) {
     problems.emplace_back(
@@ -819,7 +818,7 @@ void ReadFlags(Config& config, std::vector<std::string>& problems) {
   config.send_zc_threshold = absl::GetFlag(FLAGS_send_zc_threshold);
   config.core_dumps = absl::GetFlag(FLAGS_core_dumps);
   config.run_as_user = absl::GetFlag(FLAGS_user);
-  Note(problems, CheckUserToRunAs(config.run_as_user));
+  NoteProblems(problems, CheckUserToRunAs(config.run_as_user));
 }
 
 }  // namespace

@@ -194,13 +194,6 @@ TEST_F(ConfigCheckTest, EveryProblemIsListedInOneRunNotJustTheFirst) {
   EXPECT_EQ(start.output, "6\n") << "one line per flag problem";
 }
 
-std::string ServedSubject(int port) {
-  return RunCommand(
-             "echo | timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
-             " 2>/dev/null | openssl x509 -noout -subject 2>/dev/null")
-      .output;
-}
-
 // SIGHUP reads the flag file again: a new --cert/--key there is applied; a changed flag that a
 // reload cannot apply is logged as waiting for the next start; a file with a problem keeps the
 // whole running configuration.

@@ -454,3 +454,14 @@ int CountOccurrences(const std::string& haystack, const std::string& needle) {
 }
 
 }  // namespace ringgate::testing
+
+namespace ringgate::testing {
+
+std::string ServedSubject(int port) {
+  return RunCommand(
+             "echo | timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
+             " 2>/dev/null | openssl x509 -noout -subject 2>/dev/null")
+      .output;
+}
+
+}  // namespace ringgate::testing

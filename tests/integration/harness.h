@@ -165,6 +165,10 @@ struct TlsExchange {
 TlsExchange RunTlsExchange(int port, const std::vector<ExchangeStep>& steps, double quiet_s = 0.3,
                            double max_s = 10);
 
+// The subject of the certificate the proxy on `port` serves to a client that sends no server
+// name (openssl x509 -subject: "subject=CN = first\n"), or "" if none came.
+std::string ServedSubject(int port);
+
 std::string ToHex(std::string_view bytes);
 std::string FromHex(std::string_view hex);
 

@@ -248,13 +248,6 @@ TEST(ProcessLifecycleNetnsTest, RestartInItsOwnNetworkNamespace) {
       << r.output;
 }
 
-std::string ServedSubject(int port) {
-  return RunCommand(
-             "echo | timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
-             " 2>/dev/null | openssl x509 -noout -subject 2>/dev/null")
-      .output;
-}
-
 TEST_F(ProcessLifecycleTest, SighupReloadsTheCertificateWithoutDroppingConnections) {
   const std::string dir = CertificateDir();
   const std::string cert = dir + "/reload-cert.pem";

@@ -56,6 +56,10 @@ std::vector<std::string> ApplyFlagArguments(const std::vector<FlagArgument>& arg
 // Command-line arguments already expanded (tests).
 std::vector<std::string> ApplyFlagArguments(const std::vector<std::string>& args);
 
+// Appends each line of a refused status to `problems` (nothing for OK): the statuses that list
+// several problems (a backend list, a certificate set) hold one per line.
+void NoteProblems(std::vector<std::string>& problems, const absl::Status& status);
+
 // Whether a problem line (of ConfigFromFlags) is about a flag a reload does not apply: a reload
 // logs it for the next start instead of refusing the certificates it can apply.
 bool ProblemWaitsForRestart(std::string_view problem);
