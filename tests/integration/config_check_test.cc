@@ -132,6 +132,10 @@ TEST_F(ConfigCheckTest, EachBadInputIsCaughtWithItsMessage) {
        "--flagfile: cannot read '" + Path("missing.flags") + "': No such file or directory"},
       {"--flagfile=" + Path("one-problem.flags"), "' includes itself"},
       {"--check-config", "--check-config belongs on the command line"},
+      // Read from the command line only: in the file, --version would end the unit's check
+      // with exit 0 before anything was checked.
+      {"--version", "unknown flag --version"},
+      {"--help", "unknown flag --help"},
       {"--admin-token " + std::string(20, 's'), "write it as --admin-token=VALUE"},
   };
   for (const Case& c : cases) {
