@@ -67,10 +67,10 @@ void UringRing::Reserve(unsigned count) {
   room_submissions_ += static_cast<uint64_t>(MakeSqRoom(ring_, count));
 }
 
-int UringRing::SubmitAndWait(int64_t timeout_ns) {
+int UringRing::SubmitAndWait(int64_t timeout_ns, bool busy) {
   io_uring_cqe* cqe = nullptr;
   int ret;
-  if (batch_wait_us_ != 0) {
+  if (batch_wait_us_ != 0 && busy) {
     // The min-wait path needs a timeout: without a timer due, a day stands for none.
     const int64_t limit_ns = timeout_ns >= 0 ? timeout_ns : int64_t{86400} * 1'000'000'000;
     __kernel_timespec ts{limit_ns / 1'000'000'000, limit_ns % 1'000'000'000};

@@ -160,7 +160,7 @@ int HttpParser::OnBody(llhttp_t* p, const char* at, size_t len) {
     self->Refuse(HttpError::kBodyTooLarge, "request body above the limit");
     return -1;
   }
-  self->body_out_->append(at, len);
+  self->body_out_->Append({at, len});
   return 0;
 }
 
@@ -168,7 +168,9 @@ int HttpParser::OnChunkHeader(llhttp_t* p) {
   HttpParser* self = Self(p);
   self->chunk_size_ = p->content_length;
   if (self->chunk_size_ > 0 && !self->dechunk_) {
-    fmt::format_to(std::back_inserter(*self->body_out_), "{:x}\r\n", self->chunk_size_);
+    char line[24];  // 16 hex digits and CRLF
+    const char* end = fmt::format_to(line, "{:x}\r\n", self->chunk_size_);
+    self->body_out_->Append({line, static_cast<size_t>(end - line)});
   }
   // Sizes this large are no real body, and a next hop may parse them differently.
   if (self->chunk_size_ >= (uint64_t{1} << 60)) {
@@ -186,21 +188,21 @@ int HttpParser::OnChunkHeader(llhttp_t* p) {
 
 int HttpParser::OnChunkComplete(llhttp_t* p) {
   HttpParser* self = Self(p);
-  if (self->chunk_size_ > 0 && !self->dechunk_) self->body_out_->append("\r\n");
+  if (self->chunk_size_ > 0 && !self->dechunk_) self->body_out_->Append("\r\n");
   return 0;
 }
 
 int HttpParser::OnMessageComplete(llhttp_t* p) {
   HttpParser* self = Self(p);
   if (self->head_.chunked && !self->dechunk_ && !self->no_body_) {
-    self->body_out_->append("0\r\n\r\n");
+    self->body_out_->Append("0\r\n\r\n");
   }
   self->message_complete_ = true;
   self->in_message_ = false;
   return HPE_PAUSED;  // let the caller finish this exchange before the next message
 }
 
-size_t HttpParser::Execute(std::string_view data, std::string& body_out) {
+size_t HttpParser::Execute(std::string_view data, BodySink& body_out) {
   if (error_ != HttpError::kNone || message_complete_ || data.empty()) return 0;
   if (const char* refused = ScanHeadLines(data)) {
     error_ = HttpError::kMalformed;
@@ -240,7 +242,7 @@ size_t HttpParser::Execute(std::string_view data, std::string& body_out) {
   return 0;
 }
 
-bool HttpParser::Finish(std::string& body_out) {
+bool HttpParser::Finish(BodySink& body_out) {
   if (!in_message_) return true;
   body_out_ = &body_out;
   llhttp_errno_t err = llhttp_finish(&parser_);

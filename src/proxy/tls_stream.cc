@@ -59,7 +59,7 @@ void ClientConnection::OnRecv(int result, uint32_t flags) {
   if (flags & IORING_CQE_F_BUFFER) {
     uint16_t bid = BufferRing::BufferId(flags);
     if (result > 0) {
-      const std::string_view bytes = worker_.buffers().Data(bid, static_cast<size_t>(result));
+      const std::string_view bytes = worker_.buffers().Received(bid, static_cast<size_t>(result));
       if (!awaiting_proxy_header_) {
         tls_->FeedCiphertext(bytes);
         cipher_bytes_in_ += static_cast<uint64_t>(result);
@@ -67,7 +67,7 @@ void ClientConnection::OnRecv(int result, uint32_t flags) {
         TakeProxyHeader(bytes);
       }
     }
-    worker_.buffers().Return(bid);
+    worker_.buffers().Consumed(bid, result > 0 ? static_cast<size_t>(result) : 0, flags);
   }
   if (result == 0) {
     // Not fed to wolfSSL as EOF: that would mark the session dead and refuse our close_notify,
@@ -178,8 +178,39 @@ void ClientConnection::ProcessCiphertext() {
 
 void ClientConnection::QueuePlaintext(std::string_view plain) {
   if (client_gone_) return;  // nobody to read it
-  plain_out_.append(plain);
   if (exchange_active_) response_bytes_ += plain.size();
+  // Small pieces (a head, a 1 KiB body, chunk framing) wait to share records with what follows
+  // them. A large one (a body's receive buffer, a tunnel's bytes) fills records of its own, so
+  // it is encrypted where it lies, after what waits, instead of being copied into the batch.
+  constexpr size_t kEncryptWhereItLies = 4096;
+  if (plain.size() < kEncryptWhereItLies) {
+    plain_out_.append(plain);
+    return;
+  }
+  EncryptPlainOut();
+  EncryptForClient(plain);
+}
+
+void ClientConnection::EncryptPlainOut() {
+  if (plain_out_.empty()) return;
+  // One wolfSSL write per batch: a response head and the body bytes that came with it share
+  // records instead of each costing a record of their own.
+  EncryptForClient(plain_out_);
+  EmptyBuffer(plain_out_);
+}
+
+void ClientConnection::EncryptForClient(std::string_view plain) {
+  plain_bytes_out_ += plain.size();
+  std::string& cipher = tls_->pending_ciphertext();
+  // wolfSSL appends each record to the pending ciphertext: started on the send queue's own
+  // waiting bytes, the records land where they are sent from without a second copy. (Once the
+  // shutdown chain has taken what was owed, the ciphertext stays the session's.)
+  const bool onto_send_queue = cipher.empty() && state_ < ConnState::kChainSubmitted;
+  if (onto_send_queue) out_.MoveWaitingTo(cipher);
+  if (tls_->WritePlaintext(plain) != TlsStatus::kOk) {
+    termination_.Record(TerminationEvent::kIoError, worker_.NowNs());
+  }
+  if (onto_send_queue) out_.AppendOwned(cipher);
 }
 
 void ClientConnection::FlushToClient() {
@@ -188,18 +219,10 @@ void ClientConnection::FlushToClient() {
     tls_->pending_ciphertext().clear();
     return;
   }
-  if (!plain_out_.empty()) {
-    // One wolfSSL write per batch: a response head and the body bytes that came with it share
-    // records instead of each costing a record of their own.
-    plain_bytes_out_ += plain_out_.size();
-    if (tls_->WritePlaintext(plain_out_) != TlsStatus::kOk) {
-      termination_.Record(TerminationEvent::kIoError, worker_.NowNs());
-    }
-    EmptyBuffer(plain_out_);
-  }
+  EncryptPlainOut();
   std::string& cipher = tls_->pending_ciphertext();
   if (state_ >= ConnState::kChainSubmitted) return;  // the chain took what was owed
-  if (!cipher.empty()) out_.AppendOwned(cipher);
+  if (!cipher.empty()) out_.AppendOwned(cipher);     // an alert or handshake bytes
   SubmitSend(out_.StartSend());
 }
 

@@ -83,7 +83,8 @@ absl::Status Worker::SetUpRing() {
         .With("worker", id_);
   }
   ring_ = uring_.get();
-  return buffers_.Init(uring_->raw(), /*group=*/0, config_.recv_buffers, config_.recv_buffer_size);
+  return buffers_.Init(uring_->raw(), /*group=*/0, config_.recv_buffers, config_.recv_buffer_size,
+                       /*incremental=*/true);
 }
 
 void Worker::ArmAccept() {
@@ -200,14 +201,25 @@ absl::Status Worker::Run() {
   // still see its accept's cancellation through, or its listener stays open (new clients that
   // the kernel hands to it would wait unanswered instead of being refused) until the process
   // exits.
+  unsigned last_batch = 0;
   while (!stop_requested_.load(std::memory_order_relaxed) &&
          !(draining_ && live_clients() == 0 && listen_fd_ < 0)) {
-    const int ret = uring_->SubmitAndWait(NextTimerDelayNs());
+    loop_now_ns_ = 0;  // a timer delay from the clock itself, not from before the last batch
+    const int ret = uring_->SubmitAndWait(NextTimerDelayNs(), last_batch >= kBusyBatch);
     if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY) {
       return absl::InternalError(absl::StrCat("io_uring_submit_and_wait: ", std::strerror(-ret)));
     }
-    const unsigned seen = uring_->DrainCompletions(
-        [&](const io_uring_cqe& cqe) { Dispatch(cqe.user_data, cqe.res, cqe.flags); });
+    loop_now_ns_ = clock_->NowNs();
+    unsigned since_clock_read = 0;
+    const unsigned seen = uring_->DrainCompletions([&](const io_uring_cqe& cqe) {
+      // A batch of handshakes can take milliseconds: the time moves on within it.
+      if (++since_clock_read == kCompletionsPerClockRead) {
+        since_clock_read = 0;
+        loop_now_ns_ = clock_->NowNs();
+      }
+      Dispatch(cqe.user_data, cqe.res, cqe.flags);
+    });
+    last_batch = seen;
     if (WorkerMetrics* m = metrics()) {
       m->uring_submissions.Add(1 + uring_->TakeRoomSubmissions());
       m->uring_completions.Add(seen);
@@ -223,6 +235,7 @@ absl::Status Worker::Run() {
     if (draining_ && NowNs() >= drain_deadline_ns_ + 2'000'000'000) break;
     FlushAccessLog(/*force=*/false);
   }
+  loop_now_ns_ = 0;
   FlushAccessLog(/*force=*/true);
   return absl::OkStatus();
 }

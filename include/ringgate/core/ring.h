@@ -83,11 +83,13 @@ class UringRing final : public Ring {
   io_uring_sqe* Sqe() override;
   void Reserve(unsigned count) override;
 
-  // Submits what is queued and waits for a completion, at most `timeout_ns` (-1: no limit); with
-  // batch_wait_us, for up to that long for a batch first (min-wait batching: the kernel returns
-  // once the batch is in, or once the batch wait is over and any completion is in, or at
-  // `timeout_ns` if none is). Returns 0 or a negative errno (-ETIME and -EINTR are normal).
-  int SubmitAndWait(int64_t timeout_ns);
+  // Submits what is queued and waits for a completion, at most `timeout_ns` (-1: no limit). With
+  // batch_wait_us and `busy` (the caller's last batch was large), for up to that long for a
+  // batch first (min-wait batching: the kernel returns once the batch is in, or once the batch
+  // wait is over and any completion is in, or at `timeout_ns` if none is): a worker that sees
+  // one completion at a time has nothing to gather, and would only add the wait to its latency.
+  // Returns 0 or a negative errno (-ETIME and -EINTR are normal).
+  int SubmitAndWait(int64_t timeout_ns, bool busy = true);
   // Hands every completion that is ready to `handle`, then marks them seen. Returns how many.
   template <class Handle>
   unsigned DrainCompletions(Handle&& handle) {

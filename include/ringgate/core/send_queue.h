@@ -51,6 +51,11 @@ class SendQueue {
     }
     return std::string_view(in_flight_).substr(in_flight_offset_);
   }
+  // Moves the bytes not yet submitted to the end of `to`, which must be empty: a writer appends
+  // after them and hands everything back with AppendOwned (swaps, no copies).
+  void MoveWaitingTo(std::string& to) {
+    if (!waiting_.empty()) to.swap(waiting_);
+  }
   // Takes everything not yet submitted (for the shutdown chain's flush step).
   std::string TakeWaiting() {
     std::string out;

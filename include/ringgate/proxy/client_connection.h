@@ -152,7 +152,13 @@ class ClientConnection {
   void OnTunnelBackendEnded(int error);
   bool in_tunnel() const { return state_ == ConnState::kTunnel; }
   // Writing.
+  // Queues plaintext for the client: small pieces wait in plain_out_ for the next flush, large
+  // ones are encrypted at once (after what waits), straight from the caller's buffer.
   void QueuePlaintext(std::string_view plain);
+  void EncryptPlainOut();  // encrypts what waits in plain_out_, as one batch of records
+  // Encrypts `plain` onto the end of the send queue.
+  void EncryptForClient(std::string_view plain);
+  // Encrypts what waits and starts a send unless one is out.
   void FlushToClient();
   void SubmitSend(std::string_view bytes);
   void ScheduleIdleMemoryRelease();
