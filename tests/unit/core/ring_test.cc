@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <liburing.h>
 
+#include <chrono>
+
 #include "ringgate/core/user_data.h"
 #include "unit/support/fake_ring.h"
 
@@ -63,6 +65,27 @@ TEST(FakeRingTest, EntriesAreZeroedAndStayPutAsTheQueueGrows) {
   for (int i = 0; i < 1000; ++i) ring.Sqe();
   EXPECT_EQ(first->user_data, 77u) << "a pointer handed out stays valid";
   EXPECT_EQ(ring.Take().front().user_data, 77u);
+}
+
+// --batch-wait gathers only for a busy worker: a wait after a light wake-up returns with the
+// first completion, a busy one waits out the batch wait for more (min-wait, Linux 6.12).
+TEST(UringRingTest, BatchWaitGathersOnlyWhenBusy) {
+  UringRing ring;
+  UringRing::Options options;
+  options.entries = 8;
+  options.batch_wait_us = 300'000;  // far above any scheduling delay
+  ASSERT_TRUE(ring.Init(options).ok());
+  if (!(ring.raw()->features & IORING_FEAT_MIN_TIMEOUT)) GTEST_SKIP() << "no min-wait (6.12)";
+  auto time_one_nop = [&](bool busy) {
+    io_uring_prep_nop(ring.Sqe());
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(ring.SubmitAndWait(/*timeout_ns=*/2'000'000'000, busy), 0);
+    const auto waited = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(ring.DrainCompletions([](const io_uring_cqe&) {}), 1u);
+    return waited;
+  };
+  EXPECT_LT(time_one_nop(/*busy=*/false), std::chrono::milliseconds(150));
+  EXPECT_GE(time_one_nop(/*busy=*/true), std::chrono::milliseconds(250));
 }
 
 }  // namespace
