@@ -29,8 +29,7 @@ void BufferRing::ReleaseIdlePages() {
   if (storage_ != nullptr) madvise(storage_, storage_bytes_, MADV_DONTNEED);
 }
 
-absl::Status BufferRing::Init(io_uring* ring, uint16_t group, uint32_t count, uint32_t size,
-                              bool incremental) {
+absl::Status BufferRing::Init(io_uring* ring, uint16_t group, uint32_t count, uint32_t size) {
   if (count == 0 || (count & (count - 1)) != 0 || count > 32768) {
     return absl::InvalidArgumentError(
         absl::StrCat("recv buffer count must be a power of two up to 32768, got ", count));
@@ -41,15 +40,11 @@ absl::Status BufferRing::Init(io_uring* ring, uint16_t group, uint32_t count, ui
   size_ = size;
   if (ring != nullptr) {
     int err = 0;
-    // Registered, tail at zero. A kernel before 6.12 refuses the incremental flag (EINVAL).
-    if (incremental) br_ = io_uring_setup_buf_ring(ring, count, group, IOU_PBUF_RING_INC, &err);
-    incremental_ = br_ != nullptr;
-    if (br_ == nullptr) br_ = io_uring_setup_buf_ring(ring, count, group, 0, &err);
+    br_ = io_uring_setup_buf_ring(ring, count, group, 0, &err);  // registered, tail at zero
     if (br_ == nullptr) {
       return absl::UnavailableError(absl::StrCat("io_uring_setup_buf_ring: ", std::strerror(-err)));
     }
   }
-  if (incremental_) filled_.assign(count, 0);
   storage_bytes_ = static_cast<size_t>(count) * size;
   void* storage =
       mmap(nullptr, storage_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);

@@ -49,7 +49,9 @@ void ClientConnection::OnUpstreamData(std::string_view bytes) {
       LogLine(spdlog::level::warn, "bad response from backend", id_)
           .With("reason", parser.error_reason());
       DetachUpstream(false);
-      QueuePlaintext(plain);
+      // Body bytes in `plain` belong to a head parsed in this same call and never queued: the
+      // client gets the 502 alone, not a backend's bytes ahead of it.
+      if (response_started_) QueuePlaintext(plain);
       if (response_started_) {
         RequestClose(CloseKind::kAbort, CloseInitiator::kServerError, TerminationCause::kError);
       } else {

@@ -51,7 +51,7 @@ void ClientConnection::Start(int fd, uint64_t id) {
   Transition(ConnState::kHandshake, "accepted");
   termination_.Clear();
   tls_ = std::make_unique<TlsSession>(worker_.tls());
-  request_parser_ = std::make_unique<HttpParser>(HttpParser::Kind::kRequest, RequestLimits());
+  request_parser_.reset();  // made with the first request byte (RequestParser)
   out_.Clear();
   plaintext_in_.clear();
   plaintext_offset_ = 0;
@@ -275,7 +275,7 @@ void ClientConnection::OnTimer(int64_t queued_deadline_ns) {
 bool ClientConnection::Idle() const {
   // A tunnel is never idle in this sense: the drain lets it run until the deadline cuts it.
   return tls_ && tls_->handshake_done() && !exchange_active_ && state_ == ConnState::kOpen &&
-         plaintext_offset_ == plaintext_in_.size() && !request_parser_->in_message();
+         plaintext_offset_ == plaintext_in_.size() && !RequestBegun();
 }
 
 void ClientConnection::OnDrain(absl::Duration idle_close_delay) {

@@ -74,7 +74,7 @@ void ClientConnection::ProcessRequests() {
       }
       break;
     }
-    if (!exchange_active_ && !request_parser_->in_message() && InputEnded() &&
+    if (!exchange_active_ && !RequestBegun() && InputEnded() &&
         answered_after_input_end_ >= worker_.config().max_pipelined) {
       AbandonUnansweredRequests();
       return;
@@ -95,21 +95,21 @@ void ClientConnection::ProcessRequests() {
     std::string_view input(plaintext_in_);
     input = input.substr(plaintext_offset_, kParseStep);
     std::string body;
-    const bool was_in_message = request_parser_->in_message();
-    const size_t used = request_parser_->Execute(input, body);
+    HttpParser& parser = RequestParser();
+    const bool was_in_message = parser.in_message();
+    const size_t used = parser.Execute(input, body);
     if (!was_in_message && used > 0 && !exchange_active_) request_begun_ns_ = worker_.NowNs();
     plaintext_offset_ += used;
-    if (request_parser_->error() != HttpError::kNone) {
-      LogLine(spdlog::level::info, "bad request", id_)
-          .With("reason", request_parser_->error_reason());
-      RespondWithError(RequestErrorStatus(request_parser_->error()), CloseInitiator::kServerError);
+    if (parser.error() != HttpError::kNone) {
+      LogLine(spdlog::level::info, "bad request", id_).With("reason", parser.error_reason());
+      RespondWithError(RequestErrorStatus(parser.error()), CloseInitiator::kServerError);
       return;
     }
-    if (request_parser_->in_message() && !exchange_active_ &&
+    if (parser.in_message() && !exchange_active_ &&
         (timer_ == ClientTimer::kIdle || timer_ == ClientTimer::kDrainClose)) {
       SetTimer(ClientTimer::kRequestHead, worker_.config().request_header_timeout);
     }
-    if (request_parser_->TakeHead()) {
+    if (parser.TakeHead()) {
       StartExchange();
       if (closing()) return;
     }
@@ -122,7 +122,7 @@ void ClientConnection::ProcessRequests() {
         SetTimer(ClientTimer::kRequestBody, worker_.config().request_body_timeout);
       }
     }
-    if (request_parser_->message_complete() && exchange_active_) {
+    if (parser.message_complete() && exchange_active_) {
       request_complete_ = true;
       if (answered_without_backend_) {
         FinishExchangeAnsweredWithoutBackend();
@@ -188,7 +188,7 @@ void ClientConnection::CountRequestsReadAhead() {
 bool ClientConnection::WaitingForTurn() const {
   if (exchange_active_) return request_complete_;
   // No exchange, yet input waits: the client owes us reading first (ProcessRequests).
-  return plaintext_offset_ < plaintext_in_.size() && !request_parser_->in_message();
+  return plaintext_offset_ < plaintext_in_.size() && !RequestBegun();
 }
 
 size_t ClientConnection::RecvLimit() const {
@@ -231,7 +231,7 @@ void ClientConnection::AbandonUnansweredRequests() {
 }
 
 void ClientConnection::StartExchange() {
-  const HttpHead& head = request_parser_->head();
+  const HttpHead& head = RequestParser().head();
   ++requests_;
   exchange_active_ = true;
   request_complete_ = false;
@@ -332,7 +332,7 @@ void ClientConnection::FinishExchange(bool upstream_reusable) {
   DetachUpstream(upstream_reusable);
   RecordExchange(response_status_);
   exchange_active_ = false;
-  request_parser_->StartNextMessage();
+  RequestParser().StartNextMessage();
   if (close_after_response_ || worker_.draining()) {
     RequestClose(CloseKind::kGraceful,
                  worker_.draining() ? CloseInitiator::kDrain : CloseInitiator::kServerPolicy);
@@ -399,7 +399,7 @@ void ClientConnection::FinishExchangeAnsweredWithoutBackend() {
   answered_without_backend_ = false;
   RecordExchange(response_status_);
   exchange_active_ = false;
-  request_parser_->StartNextMessage();
+  RequestParser().StartNextMessage();
   SetTimer(ClientTimer::kIdle, worker_.config().idle_timeout);
 }
 

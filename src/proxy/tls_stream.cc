@@ -59,7 +59,7 @@ void ClientConnection::OnRecv(int result, uint32_t flags) {
   if (flags & IORING_CQE_F_BUFFER) {
     uint16_t bid = BufferRing::BufferId(flags);
     if (result > 0) {
-      const std::string_view bytes = worker_.buffers().Received(bid, static_cast<size_t>(result));
+      const std::string_view bytes = worker_.buffers().Data(bid, static_cast<size_t>(result));
       if (!awaiting_proxy_header_) {
         tls_->FeedCiphertext(bytes);
         cipher_bytes_in_ += static_cast<uint64_t>(result);
@@ -67,7 +67,7 @@ void ClientConnection::OnRecv(int result, uint32_t flags) {
         TakeProxyHeader(bytes);
       }
     }
-    worker_.buffers().Consumed(bid, result > 0 ? static_cast<size_t>(result) : 0, flags);
+    worker_.buffers().Return(bid);
   }
   if (result == 0) {
     // Not fed to wolfSSL as EOF: that would mark the session dead and refuse our close_notify,
@@ -179,11 +179,16 @@ void ClientConnection::ProcessCiphertext() {
 void ClientConnection::QueuePlaintext(std::string_view plain) {
   if (client_gone_) return;  // nobody to read it
   if (exchange_active_) response_bytes_ += plain.size();
-  // Small pieces (a head, a 1 KiB body, chunk framing) wait to share records with what follows
-  // them. A large one (a body's receive buffer, a tunnel's bytes) fills records of its own, so
-  // it is encrypted where it lies, after what waits, instead of being copied into the batch.
+  // Small pieces (a head, a 1 KiB body, chunk framing) wait in the batch to share records with
+  // what follows them, and so does a piece that fits in one record with what already waits. A
+  // large piece (a body's receive buffer, a tunnel's bytes) is encrypted where it lies, after
+  // what waits, instead of being copied into the batch: for pieces up to a record (the receive
+  // buffer's default size) that costs no more records than the copy would.
   constexpr size_t kEncryptWhereItLies = 4096;
-  if (plain.size() < kEncryptWhereItLies) {
+  constexpr size_t kRecordPlaintext = 16384;
+  const bool fits_with_batch =
+      !plain_out_.empty() && plain_out_.size() + plain.size() <= kRecordPlaintext;
+  if (plain.size() < kEncryptWhereItLies || fits_with_batch) {
     plain_out_.append(plain);
     return;
   }
@@ -328,6 +333,7 @@ void ClientConnection::ReleaseIdleMemory() {
     plaintext_offset_ = 0;
   }
   read_ahead_parser_.reset();
+  if (!exchange_active_ && !RequestBegun()) request_parser_.reset();
   if (plain_out_.empty()) std::string().swap(plain_out_);
   out_.ReleaseIfEmpty();
   tls_->ReleaseIdleMemory();

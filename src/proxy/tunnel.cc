@@ -36,9 +36,9 @@ void ClientConnection::StartTunnel(const HttpHead& response, std::string_view ba
   read_ahead_ends_.clear();
   read_ahead_stuck_ = false;
   // The heads are done with: a tunnel lives for hours and must not keep up to a request head's
-  // limit each. (A fresh parser, never run: code asking whether a request is begun sees none.)
+  // limit each. (No parser: code asking whether a request is begun sees none.)
   std::string().swap(upstream_request_head_);
-  request_parser_ = std::make_unique<HttpParser>(HttpParser::Kind::kRequest, RequestLimits());
+  request_parser_.reset();
   SetTimer(ClientTimer::kTunnelIdle, worker_.config().tunnel_idle_timeout);
   if (!backend_rest.empty()) RelayTunnelToClient(backend_rest);
   RelayTunnelFromClient();

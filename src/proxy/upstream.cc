@@ -248,7 +248,7 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
       const bool has_buffer = (flags & IORING_CQE_F_BUFFER) != 0;
       if (has_buffer) {
         bid = BufferRing::BufferId(flags);
-        data = worker_.buffers().Received(bid, result > 0 ? static_cast<size_t>(result) : 0);
+        data = worker_.buffers().Data(bid, result > 0 ? static_cast<size_t>(result) : 0);
       }
       if (state_ == State::kConnected) {
         ClientConnection* client = BoundClient();
@@ -287,7 +287,7 @@ void Upstream::OnCompletion(Op op, int result, uint32_t flags) {
           if (WorkerMetrics* m = worker_.metrics()) m->uring_recv_enobufs.Add();
         }
       }
-      if (has_buffer) worker_.buffers().Consumed(bid, data.size(), flags);
+      if (has_buffer) worker_.buffers().Return(bid);
       if (!recv_armed_ && state_ == State::kConnected) ArmRecv();
       break;
     }

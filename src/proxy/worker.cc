@@ -83,8 +83,7 @@ absl::Status Worker::SetUpRing() {
         .With("worker", id_);
   }
   ring_ = uring_.get();
-  return buffers_.Init(uring_->raw(), /*group=*/0, config_.recv_buffers, config_.recv_buffer_size,
-                       /*incremental=*/true);
+  return buffers_.Init(uring_->raw(), /*group=*/0, config_.recv_buffers, config_.recv_buffer_size);
 }
 
 void Worker::ArmAccept() {
@@ -205,7 +204,10 @@ absl::Status Worker::Run() {
   while (!stop_requested_.load(std::memory_order_relaxed) &&
          !(draining_ && live_clients() == 0 && listen_fd_ < 0)) {
     loop_now_ns_ = 0;  // a timer delay from the clock itself, not from before the last batch
-    const int ret = uring_->SubmitAndWait(NextTimerDelayNs(), last_batch >= kBusyBatch);
+    const int64_t timer_delay_ns = NextTimerDelayNs();
+    // A timer already due is not kept waiting for a batch.
+    const bool busy = last_batch >= kBusyBatch && timer_delay_ns != 0;
+    const int ret = uring_->SubmitAndWait(timer_delay_ns, busy);
     if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY) {
       return absl::InternalError(absl::StrCat("io_uring_submit_and_wait: ", std::strerror(-ret)));
     }
@@ -220,6 +222,7 @@ absl::Status Worker::Run() {
       Dispatch(cqe.user_data, cqe.res, cqe.flags);
     });
     last_batch = seen;
+    loop_now_ns_ = clock_->NowNs();  // timers that came due during the batch fire now
     if (WorkerMetrics* m = metrics()) {
       m->uring_submissions.Add(1 + uring_->TakeRoomSubmissions());
       m->uring_completions.Add(seen);
@@ -260,26 +263,33 @@ void Worker::Dispatch(uint64_t user_data, int result, uint32_t flags) {
     RINGGATE_UPSTREAM_OP_CASES : {
       Upstream* upstream = upstreams_.At(tag.slot, tag.generation);
       if (upstream == nullptr) {
-        if (WorkerMetrics* m = metrics()) m->uring_stale_completions.Add();
+        DropStaleCompletion(flags);
         return;
       }
       upstream->OnCompletion(tag.op, result, flags);
       return;
     }
     case Op::kNone:
-      if (WorkerMetrics* m = metrics()) m->uring_stale_completions.Add();
+      DropStaleCompletion(flags);
       return;
     RINGGATE_CLIENT_IO_OP_CASES:
     RINGGATE_SHUTDOWN_CHAIN_OP_CASES : {
       ClientConnection* client = Client(tag.slot, tag.generation);
       if (client == nullptr) {
-        if (WorkerMetrics* m = metrics()) m->uring_stale_completions.Add();
+        DropStaleCompletion(flags);
         return;
       }
       client->OnCompletion(tag.op, result, flags);
       return;
     }
   }
+}
+
+void Worker::DropStaleCompletion(uint32_t flags) {
+  if (WorkerMetrics* m = metrics()) m->uring_stale_completions.Add();
+  // Nobody reads its bytes, but the recv buffer it took must go back to the ring: a slot is
+  // freed only with nothing in flight, so this should not happen, and must not leak if it does.
+  if (flags & IORING_CQE_F_BUFFER) buffers_.Return(BufferRing::BufferId(flags));
 }
 
 void Worker::CloseListenerForDrain() {

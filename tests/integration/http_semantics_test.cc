@@ -261,6 +261,18 @@ TEST_F(HttpSemantics, BackendResponseWhoseConnectionNamesContentLengthGets502) {
   EXPECT_EQ(StatusOf(x.All()), 502) << Printable(x.All());
 }
 
+// A head, body bytes and a broken chunk in one segment: the head never went out, so neither may
+// the bytes behind it; the client sees the 502 and nothing of the backend's.
+TEST_F(HttpSemantics, BodyBytesAheadOfABrokenChunkDoNotPrecedeThe502) {
+  ASSERT_TRUE(StartProxy());
+  const TlsExchange x = Send("GET " +
+                             Respond("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                     "5\r\nSMUGG\r\nZZ\r\n") +
+                             " HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_EQ(StatusOf(x.All()), 502) << Printable(x.All());
+  EXPECT_EQ(CountOccurrences(x.All(), "SMUGG"), 0) << Printable(x.All());
+}
+
 // --- Client address and forwarding headers ----------------------------------------------------
 
 const std::string kSpoofingRequest =

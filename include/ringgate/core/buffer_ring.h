@@ -5,19 +5,19 @@
 // mapped here on its own, so that its pages can go back to the kernel when the worker is idle.
 // Close() before the io_uring exits: unregistering needs the ring.
 //
-// Incremental consumption (IOU_PBUF_RING_INC, Linux 6.12; asked for with Init's `incremental`):
-// a recv takes only the bytes it needs from the current buffer and the next one continues where
-// it left off, so large buffers serve a 64 KiB backend body in one completion and a 300-byte
-// request head without tying up a whole buffer. The kernel flags a completion whose buffer it
-// will go on filling (IORING_CQE_F_BUF_MORE); only one without that flag gives the buffer back.
+// Not incremental (IOU_PBUF_RING_INC), on purpose: with it the kernel fills one buffer from many
+// recvs and the application must work out where each completion's bytes start by adding up the
+// completions in the order it sees them. A multishot recv's final completion is posted later
+// than the ones of recvs that ran after it, so that order is not the order the buffer was
+// filled in: one connection would be handed another's bytes. (Tried for issue 13, with no
+// measurable gain on 1 MiB responses either.)
 //
 //   BufferRing buffers;
-//   absl::Status s = buffers.Init(&ring, /*group=*/0, /*count=*/64, /*size=*/65536,
-//                                 /*incremental=*/true);
+//   absl::Status s = buffers.Init(&ring, /*group=*/0, /*count=*/1024, /*size=*/16384);
 //   ... on a recv completion with IORING_CQE_F_BUFFER:
 //   uint16_t bid = BufferRing::BufferId(cqe->flags);
-//   consume(buffers.Received(bid, cqe->res));
-//   buffers.Consumed(bid, cqe->res, cqe->flags);   // back to the kernel once used up
+//   consume(buffers.Data(bid), cqe->res);
+//   buffers.Return(bid);
 #ifndef RINGGATE_CORE_BUFFER_RING_H_
 #define RINGGATE_CORE_BUFFER_RING_H_
 
@@ -27,7 +27,6 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
-#include <vector>
 
 #include "absl/status/status.h"
 
@@ -42,33 +41,13 @@ class BufferRing {
 
   // `count` must be a power of two. With a null `ring` only the buffers are mapped, for tests
   // that write a "received" buffer themselves (MutableData) and complete a recv by hand.
-  // `incremental` asks for IOU_PBUF_RING_INC; a kernel without it gets a plain ring
-  // (incremental() says which).
-  absl::Status Init(io_uring* ring, uint16_t group, uint32_t count, uint32_t size,
-                    bool incremental = false);
+  absl::Status Init(io_uring* ring, uint16_t group, uint32_t count, uint32_t size);
   static uint16_t BufferId(uint32_t cqe_flags) {
     return static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
   }
-  // The first `len` bytes of buffer `bid`.
   std::string_view Data(uint16_t bid, size_t len) const {
     return {storage_ + static_cast<size_t>(bid) * size_, len};
   }
-  // The `len` bytes a recv completion put in buffer `bid`: where the buffer's earlier
-  // completions left off, on an incremental ring.
-  std::string_view Received(uint16_t bid, size_t len) const {
-    return {storage_ + static_cast<size_t>(bid) * size_ + (incremental_ ? filled_[bid] : 0), len};
-  }
-  // After that completion's bytes were handled: the buffer goes back to the kernel unless the
-  // kernel will go on filling it (IORING_CQE_F_BUF_MORE in `cqe_flags`).
-  void Consumed(uint16_t bid, size_t len, uint32_t cqe_flags) {
-    if (incremental_ && (cqe_flags & IORING_CQE_F_BUF_MORE) != 0) {
-      filled_[bid] += static_cast<uint32_t>(len);
-      return;
-    }
-    if (incremental_) filled_[bid] = 0;
-    Return(bid);
-  }
-  bool incremental() const { return incremental_; }
   char* MutableData(uint16_t bid) { return storage_ + static_cast<size_t>(bid) * size_; }
   uint32_t buffer_size() const { return size_; }
   void Return(uint16_t bid);
@@ -89,8 +68,6 @@ class BufferRing {
   uint32_t count_ = 0;
   uint32_t size_ = 0;
   uint16_t group_ = 0;
-  bool incremental_ = false;
-  std::vector<uint32_t> filled_;  // incremental: bytes of each buffer already delivered
 };
 
 }  // namespace ringgate

@@ -126,6 +126,15 @@ class ClientConnection {
   bool WaitingForTurn() const;
   // What one armed recv may bring: UnparsedHigh while a request body is read, less otherwise.
   size_t RecvLimit() const;
+  // The request parser, made on first use (see request_parser_).
+  HttpParser& RequestParser() {
+    if (!request_parser_) {
+      request_parser_ = std::make_unique<HttpParser>(HttpParser::Kind::kRequest, RequestLimits());
+    }
+    return *request_parser_;
+  }
+  // A request's first bytes were parsed and its end not yet.
+  bool RequestBegun() const { return request_parser_ && request_parser_->in_message(); }
   static constexpr size_t kHeadRecvLimit = 4096;
   // Answered requests' bytes kept at the front of the input before it is compacted: moving the
   // few unanswered bytes left is cheap, holding a flood's answered requests is not.
@@ -241,6 +250,8 @@ class ClientConnection {
   SendQueue out_;
   std::string plaintext_in_;
   size_t plaintext_offset_ = 0;
+  // Null until the first request byte, and again while idle (ReleaseIdleMemory): an idle
+  // connection need not keep a parser and the last request's header strings.
   std::unique_ptr<HttpParser> request_parser_;
   uint64_t stream_base_ = 0;  // offset of plaintext_in_[0] in everything the client sent
   // The pipelining window (CountRequestsReadAhead): where the complete requests read ahead of

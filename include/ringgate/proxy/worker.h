@@ -145,6 +145,8 @@ class Worker final : public WorkerView, public BackendSelectorSource {
   // heap by design (main.cc, KeepLargeBuffersInTheHeap), and would otherwise stay resident.
   void TrimHeapAfterConnectionsEnd(int64_t now_ns);
   void ApplyControlRequests();  // reload and drain, on the worker's own thread
+  // A completion for a connection that is gone (or an untagged one): counted, its buffer returned.
+  void DropStaleCompletion(uint32_t flags);
   void StartDrain();
   void CutAtDrainDeadline();
   // Hands the access-log batch to the logger when it is large or old enough (or `force`):

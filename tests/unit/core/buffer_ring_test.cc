@@ -28,14 +28,14 @@ class BufferRingTest : public ::testing::Test {
     if (pair_[1] >= 0) close(pair_[1]);
   }
   // Initializes buffers_, skipping the test where the kernel has no buffer rings.
-  void InitBuffers(uint16_t group, uint32_t count, uint32_t size, bool incremental = false) {
-    absl::Status s = buffers_.Init(&ring_, group, count, size, incremental);
+  void InitBuffers(uint16_t group, uint32_t count, uint32_t size) {
+    absl::Status s = buffers_.Init(&ring_, group, count, size);
     if (!s.ok() && s.code() == absl::StatusCode::kUnavailable) GTEST_SKIP() << s.message();
     ASSERT_TRUE(s.ok()) << s.message();
   }
   // Sends `bytes` into the pair and receives them with one recv that selects a buffer of
   // buffers_' group. Returns the completion's result; *bid is the buffer it used.
-  int SendAndRecv(std::string_view bytes, uint16_t* bid, uint32_t* cqe_flags = nullptr) {
+  int SendAndRecv(std::string_view bytes, uint16_t* bid) {
     EXPECT_EQ(write(pair_[1], bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     io_uring_prep_recv(sqe, pair_[0], nullptr, 0, 0);
@@ -46,7 +46,6 @@ class BufferRingTest : public ::testing::Test {
     if (io_uring_wait_cqe(&ring_, &cqe) != 0) return -EIO;
     const int res = cqe->res;
     if (cqe->flags & IORING_CQE_F_BUFFER) *bid = BufferRing::BufferId(cqe->flags);
-    if (cqe_flags != nullptr) *cqe_flags = cqe->flags;
     io_uring_cqe_seen(&ring_, cqe);
     return res;
   }
@@ -75,32 +74,6 @@ TEST_F(BufferRingTest, ARecvFillsABufferAndReturnHandsItBack) {
   // The bytes of the failed recv are still queued in the socket.
   ASSERT_EQ(SendAndRecv("", &bid), 5);
   EXPECT_EQ(buffers_.Data(bid, 5), "again");
-}
-
-// IOU_PBUF_RING_INC: three small recvs share the one buffer, each delivered after the last;
-// the buffer goes back to the kernel only with the completion that used it up.
-TEST_F(BufferRingTest, AnIncrementalBufferServesRecvsUntilItIsUsedUp) {
-  InitBuffers(/*group=*/2, /*count=*/1, /*size=*/16, /*incremental=*/true);
-  if (!buffers_.incremental()) GTEST_SKIP() << "kernel without IOU_PBUF_RING_INC (Linux 6.12)";
-  uint16_t bid = 0xffff;
-  uint32_t flags = 0;
-  ASSERT_EQ(SendAndRecv("hello", &bid, &flags), 5);
-  ASSERT_NE(flags & IORING_CQE_F_BUF_MORE, 0u) << "11 bytes of the buffer are left";
-  EXPECT_EQ(buffers_.Received(bid, 5), "hello");
-  buffers_.Consumed(bid, 5, flags);
-  ASSERT_EQ(SendAndRecv("world", &bid, &flags), 5) << "the same buffer, not a missing one";
-  EXPECT_EQ(bid, 0);
-  EXPECT_EQ(buffers_.Received(bid, 5), "world");
-  buffers_.Consumed(bid, 5, flags);
-  // Six bytes left: a recv of eight fills them and uses the buffer up.
-  ASSERT_EQ(SendAndRecv("12345678", &bid, &flags), 6);
-  EXPECT_EQ(flags & IORING_CQE_F_BUF_MORE, 0u);
-  EXPECT_EQ(buffers_.Received(bid, 6), "123456");
-  buffers_.Consumed(bid, 6, flags);
-  // Handed back whole: the next recv starts at its beginning.
-  ASSERT_EQ(SendAndRecv("", &bid, &flags), 2);
-  EXPECT_EQ(buffers_.Received(bid, 2), "78");
-  EXPECT_EQ(buffers_.Data(bid, 2), "78");
 }
 
 TEST_F(BufferRingTest, ReleasedPagesReadAsZeros) {
