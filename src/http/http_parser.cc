@@ -160,7 +160,7 @@ int HttpParser::OnBody(llhttp_t* p, const char* at, size_t len) {
     self->Refuse(HttpError::kBodyTooLarge, "request body above the limit");
     return -1;
   }
-  self->body_out_->Append({at, len});
+  self->body_out_.Append({at, len});
   return 0;
 }
 
@@ -170,7 +170,7 @@ int HttpParser::OnChunkHeader(llhttp_t* p) {
   if (self->chunk_size_ > 0 && !self->dechunk_) {
     char line[24];  // 16 hex digits and CRLF
     const char* end = fmt::format_to(line, "{:x}\r\n", self->chunk_size_);
-    self->body_out_->Append({line, static_cast<size_t>(end - line)});
+    self->body_out_.Append({line, static_cast<size_t>(end - line)});
   }
   // Sizes this large are no real body, and a next hop may parse them differently.
   if (self->chunk_size_ >= (uint64_t{1} << 60)) {
@@ -188,28 +188,28 @@ int HttpParser::OnChunkHeader(llhttp_t* p) {
 
 int HttpParser::OnChunkComplete(llhttp_t* p) {
   HttpParser* self = Self(p);
-  if (self->chunk_size_ > 0 && !self->dechunk_) self->body_out_->Append("\r\n");
+  if (self->chunk_size_ > 0 && !self->dechunk_) self->body_out_.Append("\r\n");
   return 0;
 }
 
 int HttpParser::OnMessageComplete(llhttp_t* p) {
   HttpParser* self = Self(p);
   if (self->head_.chunked && !self->dechunk_ && !self->no_body_) {
-    self->body_out_->Append("0\r\n\r\n");
+    self->body_out_.Append("0\r\n\r\n");
   }
   self->message_complete_ = true;
   self->in_message_ = false;
   return HPE_PAUSED;  // let the caller finish this exchange before the next message
 }
 
-size_t HttpParser::Execute(std::string_view data, BodySink& body_out) {
+size_t HttpParser::Execute(std::string_view data, const BodySink& body_out) {
   if (error_ != HttpError::kNone || message_complete_ || data.empty()) return 0;
   if (const char* refused = ScanHeadLines(data)) {
     error_ = HttpError::kMalformed;
     error_reason_ = refused;
     return 0;
   }
-  body_out_ = &body_out;
+  body_out_ = body_out;
   const char* const end = data.data() + data.size();
   llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
   while (err == HPE_PAUSED && trailers_begin_) {
@@ -219,14 +219,14 @@ size_t HttpParser::Execute(std::string_view data, BodySink& body_out) {
     head_scan_ = HeadScan{};
     head_scan_.seen_content = head_scan_.after_lf = true;  // no status line in a trailer section
     if (const char* refused = ScanHeadLines({trailers, static_cast<size_t>(end - trailers)})) {
-      body_out_ = nullptr;
+      body_out_ = BodySink{};
       error_ = HttpError::kMalformed;
       error_reason_ = fmt::format("{} (trailer section)", refused);
       return 0;
     }
     err = llhttp_execute(&parser_, trailers, static_cast<size_t>(end - trailers));
   }
-  body_out_ = nullptr;
+  body_out_ = BodySink{};
   if (err == HPE_OK) return data.size();
   if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
     const char* pos = llhttp_get_error_pos(&parser_);
@@ -242,11 +242,11 @@ size_t HttpParser::Execute(std::string_view data, BodySink& body_out) {
   return 0;
 }
 
-bool HttpParser::Finish(BodySink& body_out) {
+bool HttpParser::Finish(const BodySink& body_out) {
   if (!in_message_) return true;
-  body_out_ = &body_out;
+  body_out_ = body_out;
   llhttp_errno_t err = llhttp_finish(&parser_);
-  body_out_ = nullptr;
+  body_out_ = BodySink{};
   if (err == HPE_OK || err == HPE_PAUSED) return message_complete_;
   error_ = HttpError::kMalformed;
   error_reason_ = "message cut short by EOF";

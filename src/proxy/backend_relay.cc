@@ -34,16 +34,14 @@ void ClientConnection::OnUpstreamData(std::string_view bytes) {
   // Once the head has gone out, body bytes pass straight to QueuePlaintext (large pieces are
   // encrypted where they lie, in the receive buffer); the bytes that come with a head wait in
   // `plain` until the head itself is queued.
-  struct ToClient final : BodySink {
-    ClientConnection& client;
-    explicit ToClient(ClientConnection& c) : client(c) {}
-    void Append(std::string_view body) override { client.QueuePlaintext(body); }
-  } to_client(*this);
+  const BodySink to_client{[](void* client, std::string_view body) {
+                             static_cast<ClientConnection*>(client)->QueuePlaintext(body);
+                           },
+                           this};
   std::string plain;
-  StringBodySink with_head(plain);
   while (!bytes.empty()) {
     const size_t used =
-        parser.Execute(bytes, response_started_ ? static_cast<BodySink&>(to_client) : with_head);
+        response_started_ ? parser.Execute(bytes, to_client) : parser.Execute(bytes, plain);
     bytes.remove_prefix(used);
     if (parser.error() != HttpError::kNone) {
       LogLine(spdlog::level::warn, "bad response from backend", id_)

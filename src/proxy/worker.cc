@@ -22,6 +22,23 @@
 #include "spdlog/spdlog.h"
 
 namespace ringgate {
+namespace {
+
+// Under AddressSanitizer the heap is the sanitizer's: glibc's malloc_trim would walk arenas that
+// glibc never set up (it crashed a sanitized test run).
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kGlibcHeap = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kGlibcHeap = false;
+#else
+constexpr bool kGlibcHeap = true;
+#endif
+#else
+constexpr bool kGlibcHeap = true;
+#endif
+
+}  // namespace
 
 Worker::Worker(int id, const Config& config, const TlsContext& tls)
     : id_(id),
@@ -441,7 +458,7 @@ void Worker::TrimHeapAfterConnectionsEnd(int64_t now_ns) {
   peak_clients_since_trim_ = std::max(peak_clients_since_trim_, live);
   trim_pending_ = peak_clients_since_trim_ >= 2 * live + 1;
   if (!trim_pending_ || now_ns < next_trim_allowed_ns_) return;
-  malloc_trim(0);
+  if (kGlibcHeap) malloc_trim(0);
   // With no client left, no recv buffer holds bytes anyone needs (an idle pooled backend
   // connection that receives any is closed unread).
   if (live == 0) buffers_.ReleaseIdlePages();
