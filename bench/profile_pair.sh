@@ -84,8 +84,8 @@ for proxy in ringgate nginx; do
     "(user $(us_per $((user_after - user_before)) "$units")," \
     "kernel $(us_per $((after - before - user_after + user_before)) "$units"))"
   perf report -i "$out_dir/$proxy.data" --no-children --sort dso -g none 2>/dev/null |
-    grep -v '^#' | grep -v '^$' | head -5
+    grep -v '^#' | grep -v '^$' | head -5 || true  # head closes the pipe early
   perf report -i "$out_dir/$proxy.data" --no-children --sort dso,symbol -g none 2>/dev/null |
-    grep -v '^#' | grep -v '^$' | head -15 | cut -c1-110
+    grep -v '^#' | grep -v '^$' | head -15 | cut -c1-110 || true
 done
 echo "perf data: $out_dir/ringgate.data $out_dir/nginx.data"

@@ -48,8 +48,8 @@ void ClientConnection::OnUpstreamData(std::string_view bytes) {
           .With("reason", parser.error_reason());
       DetachUpstream(false);
       // Body bytes in `plain` belong to a head parsed in this same call and never queued: the
-      // client gets the 502 alone, not a backend's bytes ahead of it.
-      if (response_started_) QueuePlaintext(plain);
+      // client gets the 502 alone, not a backend's bytes ahead of it. (Once a head is out, its
+      // body bytes went to the client as they were parsed.)
       if (response_started_) {
         RequestClose(CloseKind::kAbort, CloseInitiator::kServerError, TerminationCause::kError);
       } else {
