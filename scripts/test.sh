@@ -8,19 +8,34 @@
 # (scripts/check-package.sh). Prints one summary line counting the individual test cases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Where the run's time goes, printed at the end: CI has a budget, and the phases decide it.
+phase_times=()
+phase_name=""
+phase_start=$SECONDS
+phase() {  # ends the running phase and starts the one named
+  [ -n "$phase_name" ] && phase_times+=("$(printf '%5d s  %s' $((SECONDS - phase_start)) "$phase_name")")
+  phase_name=$1
+  phase_start=$SECONDS
+}
+phase "set-up (packages, pinned sources)"
 bash scripts/setup.sh
+phase "release build"
 bash scripts/build.sh build
 status=0
+phase "dependency, layer and format checks"
 # A pinned dependency that Debian's archive no longer serves fails the run (a fresh machine could
 # not build what CI built); a newer release only warns.
 bash scripts/check-deps.sh || status=$?
 bash scripts/check-layers.sh || status=$?
 bash scripts/check-format.sh || status=$?
+phase "release tests"
 meson test -C build --print-errorlogs || status=$?
+phase "Debian package"
 # The Debian package, built from the tree and checked unpacked in a throwaway root. noopt: the
 # package's contents are what is checked, and an unoptimised compile takes half the time.
 DEB_BUILD_OPTIONS="noopt nostrip parallel=$(nproc)" bash scripts/check-package.sh || status=$?
 
+phase "sanitized build"
 if [ ! -f build-sanitize/build.ninja ]; then
   werror=false
   [ "${CI:-}" = "true" ] && werror=true
@@ -34,6 +49,7 @@ ninja -C build-sanitize ringgate \
   $(ninja -C build-sanitize -t targets all | grep -o '^tests/unit_[a-z]*_tests' | sort -u)
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+phase "sanitized tests"
 meson test -C build-sanitize --suite unit --no-rebuild --print-errorlogs || status=$?
 RINGGATE_BINARY="$PWD/build-sanitize/ringgate" ./build/tests/integration_tests \
   --gtest_output=xml:build-sanitize/integration.junit.xml >build-sanitize/integration.log 2>&1 || {
@@ -44,11 +60,13 @@ tail -n 3 build-sanitize/integration.log
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 # The libFuzzer targets (clang, ASan, UBSan), each for a bounded time over its seed corpus.
+phase "fuzz build"
 if [ ! -f build-fuzz/build.ninja ]; then
   CC=clang CXX=clang++ meson setup build-fuzz --buildtype=debugoptimized -Dfuzzing=true \
     -Db_sanitize=address,undefined -Db_lundef=false
 fi
 ninja -C build-fuzz
+phase "fuzz runs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-fuzz --suite fuzz --print-errorlogs || status=$?
 
@@ -66,4 +84,6 @@ for path in sys.argv[1:]:
             passed += 1
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 PY
+phase ""
+printf '%s\n' "${phase_times[@]}" "$(printf '%5d s  in all' "$SECONDS")"
 exit $status
