@@ -49,6 +49,24 @@ std::string_view TrimSpaces(std::string_view s) {
   return s;
 }
 
+// The trimmed values of every header field called `name` (any case), in order; the request line
+// is skipped.
+std::vector<std::string_view> FieldValues(std::string_view head, std::string_view name) {
+  std::vector<std::string_view> values;
+  for (size_t at = head.find("\r\n"); at != std::string_view::npos && at < head.size();) {
+    at += 2;
+    size_t end = head.find("\r\n", at);
+    if (end == std::string_view::npos) end = head.size();
+    const std::string_view line = head.substr(at, end - at);
+    at = end;
+    const size_t colon = line.find(':');
+    if (colon != std::string_view::npos && EqualsIgnoreCase(line.substr(0, colon), name)) {
+      values.push_back(TrimSpaces(line.substr(colon + 1)));
+    }
+  }
+  return values;
+}
+
 }  // namespace
 
 absl::Status AdminServer::Listen(const SocketAddress& address) {
@@ -128,30 +146,48 @@ bool AdminServer::WaitFor(int fd, short events, Clock::time_point deadline) cons
   return false;
 }
 
+bool AdminServer::AddressedToThisMachine(std::string_view head) const {
+  if (!token_.empty()) return true;
+  const std::vector<std::string_view> hosts = FieldValues(head, "host");
+  // No Host at all: not a browser (every browser sends one), so no rebinding either.
+  if (hosts.empty()) return true;
+  if (hosts.size() > 1 || hosts[0].empty()) return false;
+  std::string_view host = hosts[0];
+  // ":digits" or nothing after the address or name.
+  auto port_or_nothing = [](std::string_view rest) {
+    return rest.empty() ||
+           (rest.front() == ':' &&
+            std::all_of(rest.begin() + 1, rest.end(), [](char c) { return c >= '0' && c <= '9'; }));
+  };
+  if (host.front() == '[') {  // [IPv6]:port
+    const size_t close = host.find(']');
+    if (close == std::string_view::npos || !port_or_nothing(host.substr(close + 1))) return false;
+    const std::string literal(host.substr(1, close - 1));
+    in6_addr v6;
+    return inet_pton(AF_INET6, literal.c_str(), &v6) == 1;
+  }
+  if (const size_t colon = host.rfind(':'); colon != std::string_view::npos) {
+    if (!port_or_nothing(host.substr(colon))) return false;
+    host = host.substr(0, colon);
+  }
+  in_addr v4;
+  if (inet_pton(AF_INET, std::string(host).c_str(), &v4) == 1) return true;
+  constexpr std::string_view kLocalhost = "localhost";
+  constexpr std::string_view kDotLocalhost = ".localhost";
+  return EqualsIgnoreCase(host, kLocalhost) ||
+         (host.size() > kDotLocalhost.size() &&
+          EqualsIgnoreCase(host.substr(host.size() - kDotLocalhost.size()), kDotLocalhost));
+}
+
 bool AdminServer::Authorized(std::string_view head) const {
   if (token_.empty()) return true;
-  int found = 0;
-  bool matches = false;
-  for (size_t at = 0; at < head.size();) {
-    size_t end = head.find("\r\n", at);
-    if (end == std::string_view::npos) end = head.size();
-    const std::string_view line = head.substr(at, end - at);
-    at = end + 2;
-    const size_t colon = line.find(':');
-    if (colon == std::string_view::npos ||
-        !EqualsIgnoreCase(line.substr(0, colon), "authorization")) {
-      continue;
-    }
-    ++found;
-    const std::string_view value = TrimSpaces(line.substr(colon + 1));
-    constexpr std::string_view kScheme = "bearer ";
-    if (value.size() <= kScheme.size() ||
-        !EqualsIgnoreCase(value.substr(0, kScheme.size()), kScheme)) {
-      continue;
-    }
-    matches = SameSecret(TrimSpaces(value.substr(kScheme.size())), token_);
-  }
-  return found == 1 && matches;
+  const std::vector<std::string_view> values = FieldValues(head, "authorization");
+  if (values.size() != 1) return false;
+  constexpr std::string_view kScheme = "bearer ";
+  const std::string_view value = values[0];
+  return value.size() > kScheme.size() &&
+         EqualsIgnoreCase(value.substr(0, kScheme.size()), kScheme) &&
+         SameSecret(TrimSpaces(value.substr(kScheme.size())), token_);
 }
 
 void AdminServer::HandleConnection(int fd) {
@@ -192,6 +228,11 @@ void AdminServer::HandleConnection(int fd) {
   }
   if (sp1 == std::string_view::npos || sp2 == std::string_view::npos) {
     response = HttpResponse(400, "Bad Request", "text/plain", "bad request\n");
+  } else if (!AddressedToThisMachine(head)) {
+    response = HttpResponse(
+        403, "Forbidden", "text/plain",
+        "without --admin-token, the admin endpoint answers only requests addressed to an IP "
+        "address or localhost (a name could be a web page's, rebound to this machine)\n");
   } else if (path == "/" && (line.substr(0, sp1) == "GET" || line.substr(0, sp1) == "HEAD")) {
     // The page is code without data: it is served without the token, and its script sends the
     // token the user types with every request for data.
@@ -202,6 +243,10 @@ void AdminServer::HandleConnection(int fd) {
                             "WWW-Authenticate: Bearer realm=\"ringgate admin\"\r\n");
   } else {
     response = Respond(std::string(line.substr(0, sp1)), path);
+  }
+  if (line.substr(0, sp1) == "HEAD") {
+    // The same head as GET's, Content-Length included, and no body (RFC 9110, 9.3.2).
+    response.resize(response.find("\r\n\r\n") + 4);
   }
   // Building the answer may wait on the workers (up to a second each): the client's deadline
   // does not shrink below a second for taking it.

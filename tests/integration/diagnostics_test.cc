@@ -149,6 +149,7 @@ TEST_F(DiagnosticsTest, ClientThatNeverAnswersHitsTheCloseNotifyDeadline) {
 
 TEST_F(DiagnosticsTest, ClientResetIsReportedAsReset) {
   Metrics d = Delta(Client("rst", "--admin-port " + std::to_string(proxy_->admin_port())), 1);
+  ASSERT_EQ(scenario_output_.exit_code, 0) << scenario_output_.output;
   EXPECT_EQ(d["ringgate_connections_closed_total{cause=\"reset\",initiator=\"client\"}"], 1);
   EXPECT_EQ(ClosedTotal(d), 1);
   EXPECT_EQ(d["ringgate_close_notify_not_sent_total{reason=\"peer_reset\"}"], 1);
@@ -420,6 +421,50 @@ TEST(AdminEndpointTest, WithATokenEveryRequestMustCarryIt) {
                                   "' http://127.0.0.1:" + std::to_string(port) + "/healthz");
   EXPECT_EQ(body.output, "ok\n");
   EXPECT_EQ(proxy.Log().find(token), std::string::npos) << "the token is never logged";
+}
+
+// DNS rebinding: a web page rebinds its own name to 127.0.0.1, and the visitor's browser then
+// reads a tokenless admin endpoint for it, sending that name as Host.
+TEST(AdminEndpointTest, WithoutATokenOnlyRequestsAddressedToThisMachineAreAnswered) {
+  ProxyUnderTest proxy({}, FreePort());
+  ASSERT_TRUE(proxy.Start());
+  const int port = proxy.admin_port();
+  const std::string p = ":" + std::to_string(port);
+  EXPECT_EQ(AdminStatus(port, "/connections", "Host: rebound.example" + p), "403");
+  EXPECT_EQ(AdminStatus(port, "/metrics", "Host: rebound.example"), "403");
+  EXPECT_EQ(AdminStatus(port, "/", "Host: 127.0.0.1.rebound.example" + p), "403");
+  EXPECT_EQ(AdminStatus(port, "/metrics", "Host: localhost.rebound.example" + p), "403");
+  EXPECT_EQ(AdminStatus(port, "/connections", "Host: 127.0.0.1" + p), "200");
+  EXPECT_EQ(AdminStatus(port, "/connections", "Host: localhost" + p), "200");
+  EXPECT_EQ(AdminStatus(port, "/connections", "Host: grafana.localhost"), "200");
+  EXPECT_EQ(AdminStatus(port, "/connections", "Host: [::1]" + p), "200");
+  EXPECT_EQ(AdminStatus(port, "/metrics"), "200") << "curl's own Host: 127.0.0.1:port";
+}
+
+TEST(AdminEndpointTest, HeadGetsTheHeadOfGetWithoutItsBody) {
+  ProxyUnderTest proxy({}, FreePort());
+  ASSERT_TRUE(proxy.Start());
+  for (const std::string path : {"/metrics", "/", "/healthz", "/nope"}) {
+    const int fd = AdminSocket(proxy.admin_port());
+    ASSERT_GE(fd, 0);
+    const std::string request = "HEAD " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    ASSERT_EQ(send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(request.size()));
+    std::string answer;
+    char buf[4096];
+    pollfd wait{fd, POLLIN, 0};
+    while (poll(&wait, 1, 5000) > 0) {  // the endpoint closes after its answer
+      const ssize_t n = recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      answer.append(buf, static_cast<size_t>(n));
+    }
+    close(fd);
+    const size_t head_end = answer.find("\r\n\r\n");
+    ASSERT_NE(head_end, std::string::npos) << path << ": " << answer;
+    EXPECT_EQ(answer.size(), head_end + 4) << path << ": a body after the head: " << answer;
+    EXPECT_EQ(answer.find("Content-Length: 0\r\n"), std::string::npos)
+        << path << ": GET's Content-Length, not the empty body's: " << answer;
+  }
 }
 
 }  // namespace

@@ -46,6 +46,7 @@
 Prints one line of results; exits non-zero when the behaviour is wrong.
 """
 import argparse
+import json
 import os
 import re
 import resource
@@ -195,8 +196,11 @@ def rst(args):
     tls = connect(args.port)
     tls.sendall(b"GET /delay/300 HTTP/1.1\r\nHost: test\r\n\r\n")
     # The reset must come while the proxy works on the request, not before it has read it.
-    in_flight = re.compile(rb'"state":"data_transfer","age_ms":[0-9.]+,"requests":1,')
-    if not wait_until(lambda: in_flight.search(admin_get(args.admin_port, "/connections")), 5):
+    def working_on_it():
+        return any(c["state"] == "data_transfer" and c["requests"] == 1
+                   for c in json.loads(admin_get(args.admin_port, "/connections")))
+
+    if not wait_until(working_on_it, 5):
         print("the proxy did not start on the request within 5 s")
         return 1
     tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

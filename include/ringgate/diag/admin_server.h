@@ -12,7 +12,8 @@
 // once; beyond that a newcomer gets 503 at once), so a client that stalls delays nobody else.
 // Each connection has kRequestDeadline from accept to send its whole request and take the
 // answer, then it is dropped. With a token, every request must carry
-// `Authorization: Bearer <token>` (else 401); without one, only a loopback address is allowed.
+// `Authorization: Bearer <token>` (else 401); without one, only a loopback address is allowed,
+// and only requests addressed to an IP address or localhost are answered (else 403).
 //
 //   AdminServer admin(workers, draining, token);
 //   if (absl::Status s = admin.Listen(address); !s.ok()) ...;  // on main, before Start
@@ -86,6 +87,12 @@ class AdminServer {
   // answered: always without a token; with one, exactly one Authorization field must carry
   // `Bearer <token>` (scheme and field name in any case). Public for tests.
   bool Authorized(std::string_view head) const;
+  // Without a token: whether the request's Host names this machine by an IP address, localhost
+  // or a name under .localhost (or there is no Host: no browser sends that). A web page can
+  // rebind its own name to 127.0.0.1 and then read a tokenless endpoint through the visitor's
+  // browser; its requests carry that name, and are refused. With a token, always true (the
+  // page cannot know it). Public for tests.
+  bool AddressedToThisMachine(std::string_view head) const;
 
  private:
   using Clock = std::chrono::steady_clock;

@@ -253,5 +253,33 @@ TEST(AdminAuthorizedTest, TheBearerTokenMustMatchExactlyOnce) {
       << "two Authorization headers, the last one right";
 }
 
+TEST(AdminHostTest, WithoutATokenOnlyAnAddressOrLocalhostIsAnswered) {
+  std::atomic<bool> draining{false};
+  AdminServer server({}, draining);
+  const std::string line = "GET /connections HTTP/1.1\r\n";
+  for (const std::string host :
+       {"127.0.0.1", "127.0.0.1:9901", "10.1.2.3:80", "[::1]", "[::1]:9901", "localhost",
+        "LocalHost:9901", "grafana.localhost", " localhost:9901 "}) {
+    EXPECT_TRUE(server.AddressedToThisMachine(line + "Host: " + host)) << host;
+    EXPECT_TRUE(server.AddressedToThisMachine(line + "X: y\r\nhost:" + host + "\r\nZ: w")) << host;
+  }
+  EXPECT_TRUE(server.AddressedToThisMachine(line + "X: y")) << "no Host: not a browser";
+  for (const std::string host :
+       {"rebound.example", "rebound.example:9901", "127.0.0.1.nip.io", "localhost.rebound.example",
+        "xlocalhost", ".localhost", "[::1", "[rebound.example]:9901", "[::1]:99x", "::1", "",
+        "127.0.0.1:9901 x"}) {
+    EXPECT_FALSE(server.AddressedToThisMachine(line + "Host: " + host)) << host;
+  }
+  EXPECT_FALSE(server.AddressedToThisMachine(line + "Host: 127.0.0.1\r\nHost: rebound.example"))
+      << "two Host fields";
+  EXPECT_FALSE(server.AddressedToThisMachine("GET / HTTP/1.1\r\nHost: rebound.example\r\n"));
+}
+
+TEST(AdminHostTest, WithATokenAnyHostIsAnswered) {
+  std::atomic<bool> draining{false};
+  AdminServer server({}, draining, "0123456789abcdef0123");
+  EXPECT_TRUE(server.AddressedToThisMachine("GET / HTTP/1.1\r\nHost: admin.internal.example"));
+}
+
 }  // namespace
 }  // namespace ringgate
