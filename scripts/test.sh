@@ -39,8 +39,11 @@ phase "sanitized build"
 if [ ! -f build-sanitize/build.ninja ]; then
   werror=false
   [ "${CI:-}" = "true" ] && werror=true
-  meson setup build-sanitize --buildtype=debugoptimized -Db_sanitize=address,undefined \
-    -Db_lundef=false -Dwerror="$werror"
+  # -O1 and line tables only (-g1): what the sanitizers' reports need (ASan's own advice is
+  # -O1), in half the compile time of -O2 -g, which made this the longest phase of CI.
+  meson setup build-sanitize --buildtype=custom -Doptimization=1 -Ddebug=false \
+    -Dc_args=-g1 -Dcpp_args=-g1 -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dwerror="$werror"
 fi
 # The sanitized build is the proxy and the unit tests: the integration tests are the release
 # build's binary, run against the sanitized proxy (RINGGATE_BINARY), which is what they exercise;
