@@ -5,7 +5,10 @@
 # are current (scripts/check-deps.sh), that no module includes one above it
 # (scripts/check-layers.sh) and that the C++ is formatted as .clang-format says
 # (scripts/check-format.sh); builds the Debian package and checks its contents
-# (scripts/check-package.sh). Prints one summary line counting the individual test cases.
+# (scripts/check-package.sh). Prints one summary line counting the individual test cases, and
+# how long each phase took. Two things run side by side because one of them waits rather than
+# computes: the dependency check (on Debian's archive) beside the release build, and the
+# sanitized build, at the lowest CPU priority, beside the release tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Where the run's time goes, printed at the end: CI has a budget, and the phases decide it.
@@ -19,40 +22,58 @@ phase() {  # ends the running phase and starts the one named
 }
 phase "set-up (packages, pinned sources)"
 bash scripts/setup.sh
-phase "release build"
-bash scripts/build.sh build
 status=0
-phase "dependency, layer and format checks"
+phase "release build, with the dependency check beside it"
 # A pinned dependency that Debian's archive no longer serves fails the run (a fresh machine could
-# not build what CI built); a newer release only warns.
-bash scripts/check-deps.sh || status=$?
+# not build what CI built); a newer release only warns. It waits on the archive, not the CPU.
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT  # a run cut short leaves nothing behind
+mkdir -p build
+bash scripts/check-deps.sh >build/check-deps.log 2>&1 &
+check_deps=$!
+bash scripts/build.sh build
+wait "$check_deps" || status=$?
+cat build/check-deps.log
+phase "layer and format checks"
 bash scripts/check-layers.sh || status=$?
 bash scripts/check-format.sh || status=$?
-phase "release tests"
+
+# The sanitized build is the proxy and the unit tests: the integration tests are the release
+# build's binary, run against the sanitized proxy (RINGGATE_BINARY), which is what they exercise;
+# compiling the test harness with the sanitizers too took minutes and checked only the harness.
+# It compiles at the lowest priority while the release tests run: they mostly wait on deadlines
+# and sockets, and the scheduler gives them the CPU whenever they want it.
+build_sanitized() {
+  if [ ! -f build-sanitize/build.ninja ]; then
+    local werror=false
+    [ "${CI:-}" = "true" ] && werror=true
+    # -O1 and line tables only (-g1): what the sanitizers' reports need (ASan's own advice is
+    # -O1), in half the compile time of -O2 -g, which made this the longest phase of CI.
+    meson setup build-sanitize --buildtype=custom -Doptimization=1 -Ddebug=false \
+      -Dc_args=-g1 -Dcpp_args=-g1 -Db_sanitize=address,undefined -Db_lundef=false \
+      -Dwerror="$werror"
+  fi
+  ninja -C build-sanitize ringgate \
+    $(ninja -C build-sanitize -t targets all | grep -o '^tests/unit_[a-z]*_tests' | sort -u)
+}
+phase "release tests, with the sanitized build beside them (nice 19)"
+nice -n 19 bash -c "$(declare -f build_sanitized); set -euo pipefail; build_sanitized" \
+  >build/sanitized-build.log 2>&1 &
+sanitized_build=$!
 meson test -C build --print-errorlogs || status=$?
+phase "sanitized build (what was left of it)"
+if ! wait "$sanitized_build"; then
+  tail -n 40 build/sanitized-build.log
+  echo "test.sh: the sanitized build failed (log: build/sanitized-build.log)"
+  exit 1
+fi
 phase "Debian package"
 # The Debian package, built from the tree and checked unpacked in a throwaway root. noopt: the
 # package's contents are what is checked, and an unoptimised compile takes half the time.
 DEB_BUILD_OPTIONS="noopt nostrip parallel=$(nproc)" bash scripts/check-package.sh || status=$?
 
-phase "sanitized build"
-if [ ! -f build-sanitize/build.ninja ]; then
-  werror=false
-  [ "${CI:-}" = "true" ] && werror=true
-  # -O1 and line tables only (-g1): what the sanitizers' reports need (ASan's own advice is
-  # -O1), in half the compile time of -O2 -g, which made this the longest phase of CI.
-  meson setup build-sanitize --buildtype=custom -Doptimization=1 -Ddebug=false \
-    -Dc_args=-g1 -Dcpp_args=-g1 -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dwerror="$werror"
-fi
-# The sanitized build is the proxy and the unit tests: the integration tests are the release
-# build's binary, run against the sanitized proxy (RINGGATE_BINARY), which is what they exercise;
-# compiling the test harness with the sanitizers too took minutes and checked only the harness.
-ninja -C build-sanitize ringgate \
-  $(ninja -C build-sanitize -t targets all | grep -o '^tests/unit_[a-z]*_tests' | sort -u)
+phase "sanitized tests"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-phase "sanitized tests"
 meson test -C build-sanitize --suite unit --no-rebuild --print-errorlogs || status=$?
 RINGGATE_BINARY="$PWD/build-sanitize/ringgate" ./build/tests/integration_tests \
   --gtest_output=xml:build-sanitize/integration.junit.xml >build-sanitize/integration.log 2>&1 || {
