@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Configures (once) and builds ringgate into the given build directory (default: build).
+# Configures (once) and builds ringgate into the given build directory (default: build): every
+# target, or the ninja targets named after the directory.
+#   bash scripts/build.sh build ringgate tests/integration_tests
 # With CI=true, warnings are errors in ringgate's own code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +15,4 @@ elif [ -f subprojects/wolfssl/upstream/.ringgate-source-version ] &&
   # The source arrived after a fallback configure: switch to the fast build.
   meson setup --reconfigure "$build_dir"
 fi
-ninja -C "$build_dir"
+ninja -C "$build_dir" "${@:2}"

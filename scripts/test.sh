@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs every test (unit and integration) twice: on the release build, and on
-# a build with AddressSanitizer and UndefinedBehaviorSanitizer (leak checks included; any report
-# fails the run); then each libFuzzer target briefly. Checks first that the pinned dependencies
+# Sets up, builds and runs every test: the integration tests twice, against the release build's
+# proxy and against one built with AddressSanitizer and UndefinedBehaviorSanitizer (leak checks
+# included; any report fails the run), the unit tests on that sanitized build; then each
+# libFuzzer target briefly. Checks first that the pinned dependencies
 # are current (scripts/check-deps.sh), that no module includes one above it
 # (scripts/check-layers.sh) and that the C++ is formatted as .clang-format says
 # (scripts/check-format.sh); builds the Debian package and checks its contents
 # (scripts/check-package.sh). Prints one summary line counting the individual test cases, and
-# how long each phase took. Two things run side by side because one of them waits rather than
-# computes: the dependency check (on Debian's archive) beside the release build, and the
-# sanitized build, at the lowest CPU priority, beside the release tests.
+# how long each phase took. The sanitized build compiles at the lowest CPU priority beside the
+# release build's integration tests, which mostly wait.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Where the run's time goes, printed at the end: CI has a budget, and the phases decide it.
@@ -23,17 +23,15 @@ phase() {  # ends the running phase and starts the one named
 phase "set-up (packages, pinned sources)"
 bash scripts/setup.sh
 status=0
-phase "release build, with the dependency check beside it"
+phase "release build (the proxy and the integration tests)"
+# The unit tests are built and run once, on the sanitized build below (assertions on, ASan and
+# UBSan watching); the release build is what the integration tests exercise. The
+# micro-benchmarks are compiled (never run) so that they keep building.
+bash scripts/build.sh build ringgate tests/integration_tests bench/micro/micro_benchmarks
+phase "dependency, layer and format checks"
 # A pinned dependency that Debian's archive no longer serves fails the run (a fresh machine could
-# not build what CI built); a newer release only warns. It waits on the archive, not the CPU.
-trap 'kill $(jobs -p) 2>/dev/null || true' EXIT  # a run cut short leaves nothing behind
-mkdir -p build
-bash scripts/check-deps.sh >build/check-deps.log 2>&1 &
-check_deps=$!
-bash scripts/build.sh build
-wait "$check_deps" || status=$?
-cat build/check-deps.log
-phase "layer and format checks"
+# not build what CI built); a newer release only warns.
+bash scripts/check-deps.sh || status=$?
 bash scripts/check-layers.sh || status=$?
 bash scripts/check-format.sh || status=$?
 
@@ -56,10 +54,11 @@ build_sanitized() {
     $(ninja -C build-sanitize -t targets all | grep -o '^tests/unit_[a-z]*_tests' | sort -u)
 }
 phase "release tests, with the sanitized build beside them (nice 19)"
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT  # a run cut short leaves no build behind
 nice -n 19 bash -c "$(declare -f build_sanitized); set -euo pipefail; build_sanitized" \
   >build/sanitized-build.log 2>&1 &
 sanitized_build=$!
-meson test -C build --print-errorlogs || status=$?
+meson test -C build --suite integration --no-rebuild --print-errorlogs || status=$?
 phase "sanitized build (what was left of it)"
 if ! wait "$sanitized_build"; then
   tail -n 40 build/sanitized-build.log

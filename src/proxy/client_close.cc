@@ -113,7 +113,7 @@ void ClientConnection::MaybeStartGracefulClose() {
   const size_t flush_bytes = plan.flush.size();
   const bool close_notify = !plan.close_notify.empty();
   const bool wait_for_peer = plan.wait_for_peer;
-  ops_.Started(close_.Start(worker_.ring(), std::move(plan)));
+  ops_.Started(Chain().Start(worker_.ring(), std::move(plan)));
   // The flush and close_notify sends have no deadline of their own: a client that reads
   // nothing would hold them forever. The drain recv's deadline is re-armed once they are out.
   SetTimer(ClientTimer::kShutdownBackstop, worker_.config().send_timeout + absl::Milliseconds(500));
@@ -126,7 +126,7 @@ void ClientConnection::MaybeStartGracefulClose() {
 
 void ClientConnection::OnCloseStep(Op op, int result) {
   const int64_t now = worker_.NowNs();
-  const GracefulClose::Step step = close_.OnCompletion(worker_.ring(), op, result, now);
+  const GracefulClose::Step step = Chain().OnCompletion(worker_.ring(), op, result, now);
   ops_.Started(step.submitted);
   if (step.io_error != 0) {
     NoteIoError(step.io_error);
@@ -150,7 +150,7 @@ void ClientConnection::OnCloseStep(Op op, int result) {
       LogLine(spdlog::level::debug, "TLS Close Notify Sent", id_)
           .WithMs("after_ms", now - life_.entered_ns(LifecycleState::kShutdownInitiated));
       if (WorkerMetrics* m = metrics()) m->close_notify_sent.Add();
-      if (close_.waits_for_peer()) {  // now waiting for the peer: its own deadline, plus a margin
+      if (Chain().waits_for_peer()) {  // now waiting for the peer: its own deadline, plus a margin
         SetTimer(ClientTimer::kShutdownBackstop,
                  worker_.config().close_notify_timeout + absl::Milliseconds(500));
       }
@@ -193,17 +193,18 @@ void ClientConnection::CancelChain() {
   io_uring_prep_cancel_fd(sqe, fd_, IORING_ASYNC_CANCEL_ALL);
   io_uring_sqe_set_data64(sqe, EncodeTag({Op::kClientCancelRecv, generation_, slot_}));
   ops_.Started();
-  close_.NoteCancelledByOwner();
+  Chain().NoteCancelledByOwner();
   termination_.Record(TerminationEvent::kDeadline, worker_.NowNs());
   EnterState(LifecycleState::kTimedOut, worker_.NowNs());
 }
 
 void ClientConnection::Finalize() {
   const int64_t now = worker_.NowNs();
-  if (close_.PeerFinEndedDrain()) termination_.Record(TerminationEvent::kPeerFin, now);
-  if ((peer_close_notify() || peer_fin()) && close_.drain_done_ns() != 0 &&
-      !close_.deadline_fired()) {
-    EnterState(LifecycleState::kPeerClosed, close_.drain_done_ns());
+  const GracefulClose* chain = close_.get();  // none if the close never got as far
+  if (chain && chain->PeerFinEndedDrain()) termination_.Record(TerminationEvent::kPeerFin, now);
+  if ((peer_close_notify() || peer_fin()) && chain && chain->drain_done_ns() != 0 &&
+      !chain->deadline_fired()) {
+    EnterState(LifecycleState::kPeerClosed, chain->drain_done_ns());
   }
   const LifecycleState last_state = life_.state();
   ClosureRecord record;
@@ -221,9 +222,9 @@ void ClientConnection::Finalize() {
   record.http_bytes_out = plain_bytes_out_;
   record.pending_at_shutdown = bytes_pending_at_shutdown_;
   record.drained_bytes = bytes_drained_;
-  record.close_notify_sent = close_.close_notify_sent();
+  record.close_notify_sent = chain && chain->close_notify_sent();
   record.close_notify_received = peer_close_notify();
-  record.tcp = close_.tcp_at_close();
+  if (chain) record.tcp = chain->tcp_at_close();
   if (tunnel_started_ns_ != 0) {
     record.tunnel = true;
     record.tunnel_ns = now - tunnel_started_ns_;
@@ -242,7 +243,7 @@ void ClientConnection::Finalize() {
   request_parser_.reset();
   read_ahead_parser_.reset();
   std::vector<uint64_t>().swap(read_ahead_ends_);
-  close_.Reset();
+  close_.reset();
   // A free slot keeps no buffer: after a flood of connections, capacity kept here would stay
   // resident however long the slot waits for its next connection.
   out_.Clear();

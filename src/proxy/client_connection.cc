@@ -47,7 +47,6 @@ void ClientConnection::Start(int fd, uint64_t id) {
   }
   const int64_t now = worker_.NowNs();
   life_ = Lifecycle(now);
-  transitions_.clear();
   Transition(ConnState::kHandshake, "accepted");
   termination_.Clear();
   tls_ = std::make_unique<TlsSession>(worker_.tls());
@@ -77,7 +76,6 @@ void ClientConnection::Start(int fd, uint64_t id) {
   tunnel_requested_ = tunnel_client_done_ = false;
   tunnel_started_ns_ = 0;
   tunnel_bytes_to_backend_ = tunnel_bytes_to_client_ = 0;
-  close_.Reset();
   timer_ = ClientTimer::kNone;
   timer_deadline_ns_ = 0;
   queued_wakeup_ns_ = 0;
@@ -294,7 +292,12 @@ void ClientConnection::OnDrain(absl::Duration idle_close_delay) {
 
 void ClientConnection::Transition(ConnState to, std::string_view reason) {
   RINGGATE_CHECK(IsLegalMove(state_, to), "connection state move not in kLegalMoves");
-  transitions_.push_back(StateChange{state_, to, reason, worker_.NowNs()});
+  // At trace level only: a list of moves kept per connection cost every connection a heap
+  // block that nothing read.
+  LogLine(spdlog::level::trace, "state", id_)
+      .With("from", ConnStateName(state_))
+      .With("to", ConnStateName(to))
+      .With("reason", reason);
   state_ = to;
 }
 

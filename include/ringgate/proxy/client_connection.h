@@ -89,7 +89,6 @@ class ClientConnection {
   ConnState state() const { return state_; }
   bool in_use() const { return state_ != ConnState::kFree; }
   // Every state change so far, oldest first (for tests and /connections).
-  const std::vector<StateChange>& transitions() const { return transitions_; }
   const TerminationLog& termination() const { return termination_; }
   uint64_t id() const { return id_; }
   // This connection as a JSON object for /connections.
@@ -228,7 +227,6 @@ class ClientConnection {
   const uint32_t slot_;
   uint32_t generation_ = 1;
   ConnState state_ = ConnState::kFree;
-  std::vector<StateChange> transitions_;
   int fd_ = -1;
   uint64_t id_ = 0;
   std::string peer_ip_;
@@ -307,7 +305,13 @@ class ClientConnection {
   int64_t release_idle_memory_at_ns_ = 0;  // ScheduleIdleMemoryRelease; 0 = none pending
 
   // Shutdown.
-  GracefulClose close_;
+  // Made when the connection starts to close (or its sends are cancelled): an open connection
+  // does not carry the chain's 184 bytes.
+  GracefulClose& Chain() {
+    if (!close_) close_ = std::make_unique<GracefulClose>();
+    return *close_;
+  }
+  std::unique_ptr<GracefulClose> close_;
   uint64_t bytes_pending_at_shutdown_ = 0;
   uint64_t bytes_drained_ = 0;
 

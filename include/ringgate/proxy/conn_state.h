@@ -1,8 +1,8 @@
 // conn_state.h
 // Where a client connection stands, as one value, and the moves between values that are legal.
 // Each state says what the worker waits for. ClientConnection::Transition is the only place the
-// state changes; it checks kLegalMoves and records each change with its time and reason, so a
-// connection's control history is data (StateChange), not a set of flags to reconcile.
+// state changes; it checks kLegalMoves and logs each move with its reason at trace level, so a
+// connection's control history is one value's moves, not a set of flags to reconcile.
 //
 //   free -> handshake -> open -> closing -> chain_submitted -> closed -> free
 //                  \          \-> tunnel -/^
@@ -84,13 +84,6 @@ static_assert(IsLegalMove(ConnState::kOpen, ConnState::kClosing));
 static_assert(!IsLegalMove(ConnState::kOpen, ConnState::kHandshake), "no way back");
 static_assert(!IsLegalMove(ConnState::kClosing, ConnState::kClosed),
               "the chain closes, nothing else");
-
-struct StateChange {
-  ConnState from;
-  ConnState to;
-  std::string_view reason;  // a literal
-  int64_t at_ns;
-};
 
 // How a connection is asked to close. Each kind says what happens to what we still owe.
 enum class CloseKind : uint8_t {

@@ -84,6 +84,10 @@ class GracefulClose {
   const TcpCloseView& tcp_at_close() const { return tcp_at_close_; }
   // Frees what the chain held; the next connection in the slot starts afresh.
   void Reset();
+  GracefulClose() = default;
+  GracefulClose(const GracefulClose&) = delete;
+  GracefulClose& operator=(const GracefulClose&) = delete;
+  ~GracefulClose() { Reset(); }  // the observer descriptor, if the chain's close never came
 
  private:
   static constexpr size_t kDrainBufferBytes = 32 << 10;  // a whole TLS record plus headroom
