@@ -153,6 +153,12 @@ bool AdminServer::AddressedToThisMachine(std::string_view head) const {
   if (hosts.empty()) return true;
   if (hosts.size() > 1 || hosts[0].empty()) return false;
   std::string_view host = hosts[0];
+  // What a browser puts in Host for an address or a name, and nothing else (no NUL, no space).
+  const bool plain = std::all_of(host.begin(), host.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' ||
+           c == '[' || c == ']';
+  });
+  if (!plain) return false;
   // ":digits" or nothing after the address or name.
   auto port_or_nothing = [](std::string_view rest) {
     return rest.empty() ||
@@ -172,11 +178,9 @@ bool AdminServer::AddressedToThisMachine(std::string_view head) const {
   }
   in_addr v4;
   if (inet_pton(AF_INET, std::string(host).c_str(), &v4) == 1) return true;
-  constexpr std::string_view kLocalhost = "localhost";
-  constexpr std::string_view kDotLocalhost = ".localhost";
-  return EqualsIgnoreCase(host, kLocalhost) ||
-         (host.size() > kDotLocalhost.size() &&
-          EqualsIgnoreCase(host.substr(host.size() - kDotLocalhost.size()), kDotLocalhost));
+  // localhost itself only: a name under .localhost is safe only where the resolver keeps it
+  // local (RFC 6761 asks it to; not every one does).
+  return EqualsIgnoreCase(host, "localhost") || EqualsIgnoreCase(host, "localhost.");
 }
 
 bool AdminServer::Authorized(std::string_view head) const {

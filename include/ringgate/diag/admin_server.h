@@ -87,8 +87,8 @@ class AdminServer {
   // answered: always without a token; with one, exactly one Authorization field must carry
   // `Bearer <token>` (scheme and field name in any case). Public for tests.
   bool Authorized(std::string_view head) const;
-  // Without a token: whether the request's Host names this machine by an IP address, localhost
-  // or a name under .localhost (or there is no Host: no browser sends that). A web page can
+  // Without a token: whether the request's Host names this machine by an IP address or as
+  // localhost (or there is no Host: no browser sends that). A web page can
   // rebind its own name to 127.0.0.1 and then read a tokenless endpoint through the visitor's
   // browser; its requests carry that name, and are refused. With a token, always true (the
   // page cannot know it). Public for tests.

@@ -259,7 +259,7 @@ TEST(AdminHostTest, WithoutATokenOnlyAnAddressOrLocalhostIsAnswered) {
   const std::string line = "GET /connections HTTP/1.1\r\n";
   for (const std::string host :
        {"127.0.0.1", "127.0.0.1:9901", "10.1.2.3:80", "[::1]", "[::1]:9901", "localhost",
-        "LocalHost:9901", "grafana.localhost", " localhost:9901 "}) {
+        "LocalHost:9901", "localhost.:9901", " localhost:9901 "}) {
     EXPECT_TRUE(server.AddressedToThisMachine(line + "Host: " + host)) << host;
     EXPECT_TRUE(server.AddressedToThisMachine(line + "X: y\r\nhost:" + host + "\r\nZ: w")) << host;
   }
@@ -267,9 +267,11 @@ TEST(AdminHostTest, WithoutATokenOnlyAnAddressOrLocalhostIsAnswered) {
   for (const std::string host :
        {"rebound.example", "rebound.example:9901", "127.0.0.1.nip.io", "localhost.rebound.example",
         "xlocalhost", ".localhost", "[::1", "[rebound.example]:9901", "[::1]:99x", "::1", "",
-        "127.0.0.1:9901 x"}) {
+        "127.0.0.1:9901 x", "grafana.localhost", "rebound.localhost:9901"}) {
     EXPECT_FALSE(server.AddressedToThisMachine(line + "Host: " + host)) << host;
   }
+  // What no browser sends, and inet_pton would stop reading at.
+  EXPECT_FALSE(server.AddressedToThisMachine(line + "Host: 127.0.0.1" + '\0' + ".rebound"));
   EXPECT_FALSE(server.AddressedToThisMachine(line + "Host: 127.0.0.1\r\nHost: rebound.example"))
       << "two Host fields";
   EXPECT_FALSE(server.AddressedToThisMachine("GET / HTTP/1.1\r\nHost: rebound.example\r\n"));
