@@ -88,7 +88,6 @@ class ClientConnection {
   uint32_t generation() const { return generation_; }
   ConnState state() const { return state_; }
   bool in_use() const { return state_ != ConnState::kFree; }
-  // Every state change so far, oldest first (for tests and /connections).
   const TerminationLog& termination() const { return termination_; }
   uint64_t id() const { return id_; }
   // This connection as a JSON object for /connections.
