@@ -225,11 +225,11 @@ void ClientConnection::Finalize() {
   record.close_notify_sent = chain && chain->close_notify_sent();
   record.close_notify_received = peer_close_notify();
   if (chain) record.tcp = chain->tcp_at_close();
-  if (tunnel_started_ns_ != 0) {
+  if (tunnel_) {
     record.tunnel = true;
-    record.tunnel_ns = now - tunnel_started_ns_;
-    record.tunnel_bytes_to_backend = tunnel_bytes_to_backend_;
-    record.tunnel_bytes_to_client = tunnel_bytes_to_client_;
+    record.tunnel_ns = now - tunnel_->started_ns;
+    record.tunnel_bytes_to_backend = tunnel_->bytes_to_backend;
+    record.tunnel_bytes_to_client = tunnel_->bytes_to_client;
     if (WorkerMetrics* m = metrics()) m->tunnels.Add(-1);
   }
   record.entered_ns = life_.timeline();
@@ -241,8 +241,7 @@ void ClientConnection::Finalize() {
   generation_ = (generation_ + 1) & kGenerationMask;
   tls_.reset();
   request_parser_.reset();
-  read_ahead_parser_.reset();
-  std::vector<uint64_t>().swap(read_ahead_ends_);
+  read_ahead_.reset();
   close_.reset();
   // A free slot keeps no buffer: after a flood of connections, capacity kept here would stay
   // resident however long the slot waits for its next connection.
@@ -250,7 +249,8 @@ void ClientConnection::Finalize() {
   out_.ReleaseIfEmpty();
   std::string().swap(plaintext_in_);
   std::string().swap(plain_out_);
-  std::string().swap(upstream_request_head_);
+  exchange_text_.reset();
+  tunnel_.reset();
   worker_.FreeClientSlot(slot_);
 }
 

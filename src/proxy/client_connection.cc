@@ -35,7 +35,7 @@ void ClientConnection::Start(int fd, uint64_t id) {
   socklen_t peer_length = sizeof peer;
   // --proxy-protocol: only these peers (the L4 balancers) may send the header; it is read first.
   awaiting_proxy_header_ = worker_.config().proxy_protocol;
-  std::string().swap(proxy_header_in_);
+  proxy_header_in_.reset();
   bool may_send_proxy_header = false;
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) == 0) {
     peer_ip_ = AddressText(peer);
@@ -55,10 +55,7 @@ void ClientConnection::Start(int fd, uint64_t id) {
   plaintext_in_.clear();
   plaintext_offset_ = 0;
   stream_base_ = 0;
-  read_ahead_parser_.reset();
-  read_ahead_ends_.clear();
-  read_ahead_to_ = 0;
-  read_ahead_stuck_ = false;
+  read_ahead_.reset();
   answered_after_input_end_ = 0;
   ops_.Reset();
   zero_copy_result_ = 0;
@@ -73,9 +70,9 @@ void ClientConnection::Start(int fd, uint64_t id) {
   request_begun_ns_ = 0;
   response_status_ = 0;
   response_bytes_ = 0;
-  tunnel_requested_ = tunnel_client_done_ = false;
-  tunnel_started_ns_ = 0;
-  tunnel_bytes_to_backend_ = tunnel_bytes_to_client_ = 0;
+  tunnel_requested_ = false;
+  exchange_text_.reset();
+  tunnel_.reset();
   timer_ = ClientTimer::kNone;
   timer_deadline_ns_ = 0;
   queued_wakeup_ns_ = 0;

@@ -160,29 +160,27 @@ void ClientConnection::ProcessRequestsAndReadOn() {
 // complete requests in them end. Nothing is forwarded from here.
 void ClientConnection::CountRequestsReadAhead() {
   const uint64_t answered_to = stream_base_ + plaintext_offset_;
-  size_t reached = 0;
-  while (reached < read_ahead_ends_.size() && read_ahead_ends_[reached] <= answered_to) ++reached;
-  read_ahead_ends_.erase(read_ahead_ends_.begin(),
-                         read_ahead_ends_.begin() + static_cast<long>(reached));
-  if (!read_ahead_parser_ || read_ahead_to_ < answered_to) {
+  if (!read_ahead_ || read_ahead_->to < answered_to) {
     // The request parser has moved past what was read ahead: start again at its boundary.
-    read_ahead_parser_ = std::make_unique<HttpParser>(HttpParser::Kind::kRequest, RequestLimits());
-    read_ahead_to_ = answered_to;
-    read_ahead_ends_.clear();
-    read_ahead_stuck_ = false;
+    read_ahead_ = std::make_unique<ReadAhead>(RequestLimits());
+    read_ahead_->to = answered_to;
   }
+  ReadAhead& ahead = *read_ahead_;
+  size_t reached = 0;
+  while (reached < ahead.ends.size() && ahead.ends[reached] <= answered_to) ++reached;
+  ahead.ends.erase(ahead.ends.begin(), ahead.ends.begin() + static_cast<long>(reached));
   const size_t window = worker_.config().max_pipelined;
-  if (read_ahead_stuck_ || read_ahead_ends_.size() >= window) return;
-  const uint64_t from = read_ahead_to_;
+  if (ahead.stuck || ahead.ends.size() >= window) return;
+  const uint64_t from = ahead.to;
   // Stuck: the request parser will answer an error there, or an Upgrade ends HTTP; read no more.
   const Skimmed skimmed =
-      SkimRequests(*read_ahead_parser_, std::string_view(plaintext_in_).substr(from - stream_base_),
+      SkimRequests(ahead.parser, std::string_view(plaintext_in_).substr(from - stream_base_),
                    [&](size_t consumed) {
-                     read_ahead_ends_.push_back(from + consumed);
-                     return read_ahead_ends_.size() < window;
+                     ahead.ends.push_back(from + consumed);
+                     return ahead.ends.size() < window;
                    });
-  read_ahead_to_ += skimmed.consumed;
-  read_ahead_stuck_ = skimmed.stuck;
+  ahead.to += skimmed.consumed;
+  ahead.stuck = skimmed.stuck;
 }
 
 bool ClientConnection::WaitingForTurn() const {
@@ -202,8 +200,8 @@ size_t ClientConnection::RecvLimit() const {
 
 bool ClientConnection::ReadingOverLimits() const {
   if (plaintext_in_.size() - plaintext_offset_ > UnparsedHigh()) return true;
-  if (WaitingForTurn() &&
-      (read_ahead_stuck_ || read_ahead_ends_.size() >= worker_.config().max_pipelined)) {
+  if (WaitingForTurn() && read_ahead_ &&
+      (read_ahead_->stuck || read_ahead_->ends.size() >= worker_.config().max_pipelined)) {
     return true;
   }
   Upstream* upstream = BoundUpstream();
@@ -250,15 +248,16 @@ void ClientConnection::StartExchange() {
   exchange_started_ns_ = worker_.NowNs();
   response_status_ = 0;
   response_bytes_ = 0;
-  request_method_ = head.method;
-  request_target_ = head.target;
+  ExchangeText& text = Text();
+  text.method = head.method;
+  text.target = head.target;
   if (InputEnded()) ++answered_after_input_end_;
   const int backend = worker_.backends().Pick(peer_ip_, exchange_started_ns_);
   if (backend < 0) {
     AnswerNoBackendAvailable();
     return;
   }
-  upstream_request_head_ = BuildUpstreamRequestHead(
+  text.upstream_head = BuildUpstreamRequestHead(
       head, ForwardingContext{peer_ip_, peer_trusted_,
                               worker_.config().backends[static_cast<size_t>(backend)].text,
                               tunnel_requested_});
@@ -284,7 +283,7 @@ void ClientConnection::StartExchange() {
     // timer once it is).
     SetTimer(ClientTimer::kRequestBody, worker_.config().request_body_timeout);
   }
-  upstream->Send(upstream_request_head_);
+  upstream->Send(text.upstream_head);
   // An HTTP/1.0 client gets no interim response (RFC 9110 15.2): it sends its body anyway.
   if (head.expect_continue && request_has_body_ && !client_http10_) QueuePlaintext(kContinue);
 }
@@ -298,9 +297,10 @@ void ClientConnection::StartExchange() {
 bool ClientConnection::RetryOnFreshUpstream(bool request_reached_backend, size_t failed_backend,
                                             bool may_reuse_backend) {
   if (retried_ || response_started_ || request_has_body_ || !request_complete_) return false;
-  if (request_reached_backend && !IsSafeMethod(request_method_)) {
+  ExchangeText& text = Text();
+  if (request_reached_backend && !IsSafeMethod(text.method)) {
     LogLine(spdlog::level::info, "not replaying a request the backend may have acted on", id_)
-        .With("method", request_method_);
+        .With("method", text.method);
     return false;
   }
   const int64_t now = worker_.NowNs();
@@ -324,7 +324,7 @@ bool ClientConnection::RetryOnFreshUpstream(bool request_reached_backend, size_t
            upstream->state() == Upstream::State::kConnecting
                ? worker_.config().upstream_connect_timeout
                : worker_.config().upstream_response_timeout);
-  upstream->Send(upstream_request_head_);
+  upstream->Send(text.upstream_head);
   return true;
 }
 
@@ -356,8 +356,9 @@ void ClientConnection::RespondWithError(int status_code, CloseInitiator initiato
     ++requests_;
     exchange_started_ns_ = worker_.NowNs();
     // (Not `= "-"`: GCC 12 reports a false -Wrestrict on short literal assignment, bug 105329.)
-    request_method_.assign(1, '-');
-    request_target_.assign(1, '-');
+    ExchangeText& text = Text();
+    text.method.assign(1, '-');
+    text.target.assign(1, '-');
     response_bytes_ = 0;
     exchange_active_ = true;
   }
@@ -376,8 +377,8 @@ void ClientConnection::AnswerNoBackendAvailable() {
   const int64_t retry_after_s = worker_.backends().RetryAfterSeconds(worker_.NowNs());
   if (WorkerMetrics* m = metrics()) m->backend_unavailable.Add();
   LogLine(spdlog::level::warn, "no backend available: every backend is down or skipped", id_)
-      .With("method", request_method_)
-      .With("target", request_target_)
+      .With("method", Text().method)
+      .With("target", Text().target)
       .With("retry_after_s", retry_after_s);
   const bool close = close_after_response_ || request_has_body_ || worker_.draining();
   QueuePlaintext(
@@ -412,9 +413,10 @@ void ClientConnection::RecordExchange(int status) {
     }
   }
   if (fmt::memory_buffer* batch = worker_.access_batch()) {
+    const ExchangeText& text = Text();
     LogLine("request", id_, batch)
-        .With("method", request_method_)
-        .With("target", request_target_)
+        .With("method", text.method)
+        .With("target", text.target)
         .With("status", status)
         .With("bytes", response_bytes_)
         .WithMs("upstream_ms", now - exchange_started_ns_)

@@ -32,14 +32,14 @@ void ClientConnection::TakeProxyHeader(std::string_view bytes) {
   // Usually the whole header comes in one recv, often with the ClientHello behind it; only a
   // header split over recvs is copied.
   std::string_view received = bytes;
-  if (!proxy_header_in_.empty()) {
-    proxy_header_in_.append(bytes);
-    received = proxy_header_in_;
+  if (proxy_header_in_) {
+    proxy_header_in_->append(bytes);
+    received = *proxy_header_in_;
   }
   const ProxyHeaderParse parse = ParseProxyHeader(received);
   switch (parse.status) {
     case ProxyHeaderStatus::kNeedMore:
-      if (proxy_header_in_.empty()) proxy_header_in_.assign(bytes);
+      if (!proxy_header_in_) proxy_header_in_ = std::make_unique<std::string>(bytes);
       return;
     case ProxyHeaderStatus::kMalformed:
       RejectProxyHeader(RejectionFor(parse.error), ProxyHeaderErrorName(parse.error),
@@ -68,14 +68,14 @@ void ClientConnection::TakeProxyHeader(std::string_view bytes) {
     tls_->FeedCiphertext(tls_start);
     cipher_bytes_in_ += tls_start.size();
   }
-  std::string().swap(proxy_header_in_);
+  proxy_header_in_.reset();
 }
 
 void ClientConnection::ProxyHeaderCutShort() {
   const CloseInitiator initiator = CloseInitiator::kClient;
   const TerminationCause cause =
       client_gone_ ? TerminationCause::kReset : TerminationCause::kPeerFin;
-  if (proxy_header_in_.empty()) {
+  if (!proxy_header_in_) {
     // Not a byte sent: a balancer's TCP health check, or a port scan. Nothing was refused.
     LogLine(spdlog::level::debug, "closed before the PROXY header", id_);
     RequestClose(CloseKind::kAbort, initiator, cause);
@@ -93,7 +93,7 @@ void ClientConnection::RejectProxyHeader(ProxyProtocolRejection reason, std::str
       .With("reason", ProxyProtocolRejectionName(reason))
       .With("detail", detail)
       .With("peer", peer_ip_);
-  std::string().swap(proxy_header_in_);
+  proxy_header_in_.reset();
   RequestClose(CloseKind::kAbort, initiator, cause);
 }
 

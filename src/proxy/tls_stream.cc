@@ -332,8 +332,11 @@ void ClientConnection::ReleaseIdleMemory() {
     std::string().swap(plaintext_in_);
     plaintext_offset_ = 0;
   }
-  read_ahead_parser_.reset();
-  if (!exchange_active_ && !RequestBegun()) request_parser_.reset();
+  read_ahead_.reset();
+  if (!exchange_active_ && !RequestBegun()) {
+    request_parser_.reset();
+    exchange_text_.reset();
+  }
   if (plain_out_.empty()) std::string().swap(plain_out_);
   out_.ReleaseIfEmpty();
   tls_->ReleaseIdleMemory();

@@ -25,19 +25,18 @@ void ClientConnection::StartTunnel(const HttpHead& response, std::string_view ba
   RecordExchange(101);
   exchange_active_ = false;
   Transition(ConnState::kTunnel, "backend switched to websocket");
-  tunnel_started_ns_ = now;
+  tunnel_ = std::make_unique<TunnelRecord>();
+  tunnel_->started_ns = now;
   if (WorkerMetrics* m = metrics()) m->tunnels.Add(1);
   LogLine(spdlog::level::info, "websocket tunnel open", id_)
       .With("backend_conn", upstream != nullptr ? static_cast<int64_t>(upstream->slot()) : -1)
-      .With("target", request_target_);
+      .With("target", Text().target);
   // What either side sent after its head already belongs to the tunnel. The pipelining window's
   // read-ahead (which stopped at the upgrade) has nothing more to count.
-  read_ahead_parser_.reset();
-  read_ahead_ends_.clear();
-  read_ahead_stuck_ = false;
+  read_ahead_.reset();
   // The heads are done with: a tunnel lives for hours and must not keep up to a request head's
   // limit each. (No parser: code asking whether a request is begun sees none.)
-  std::string().swap(upstream_request_head_);
+  exchange_text_.reset();
   request_parser_.reset();
   SetTimer(ClientTimer::kTunnelIdle, worker_.config().tunnel_idle_timeout);
   if (!backend_rest.empty()) RelayTunnelToClient(backend_rest);
@@ -62,7 +61,7 @@ void ClientConnection::RelayTunnelFromClient() {
     }
     plaintext_in_.clear();
     plaintext_offset_ = 0;
-    tunnel_bytes_to_backend_ += waiting;
+    tunnel_->bytes_to_backend += waiting;
     TouchTunnel();
   }
   if (client_gone_) {
@@ -70,8 +69,8 @@ void ClientConnection::RelayTunnelFromClient() {
     RequestClose(CloseKind::kGraceful, CloseInitiator::kClient);
     return;
   }
-  if (InputEnded() && !tunnel_client_done_) {
-    tunnel_client_done_ = true;
+  if (InputEnded() && !tunnel_->client_done) {
+    tunnel_->client_done = true;
     termination_.NoteInitiator(
         CloseInitiator::kClient);  // the backend's FIN that follows answers it
     LogLine(spdlog::level::debug, "websocket client finished sending; half-closing the backend",
@@ -91,7 +90,7 @@ void ClientConnection::RelayTunnelFromClient() {
 
 void ClientConnection::RelayTunnelToClient(std::string_view bytes) {
   QueuePlaintext(bytes);
-  tunnel_bytes_to_client_ += bytes.size();
+  tunnel_->bytes_to_client += bytes.size();
   TouchTunnel();
   FlushToClient();
   NoteBufferedBytes();

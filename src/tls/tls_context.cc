@@ -276,34 +276,47 @@ std::vector<std::string> SubjectAltDnsNames(const std::string& pem) {
 
 }  // namespace
 
-struct TlsContext::CertificateSet {
+struct TlsContext::Shared {
+  std::shared_ptr<WOLFSSL_CTX> ctx;  // the first (default) certificate's
+  // --ticket-key-file's keys, which wolfSSL's ticket callback reads through the context.
+  std::shared_ptr<void> ticket_keys;
+  // Servers made by CreateServer only: every certificate and server_name.h's table.
   std::vector<Certificate> certificates;
   ServerNameTable table;
 };
 
+TlsContext::TlsContext(WOLFSSL_CTX* ctx, std::shared_ptr<void> ticket_keys) {
+  auto shared = std::make_shared<Shared>();
+  shared->ctx = std::shared_ptr<WOLFSSL_CTX>(ctx, Deleter{});
+  shared->ticket_keys = std::move(ticket_keys);
+  shared_ = std::move(shared);
+}
+
+WOLFSSL_CTX* TlsContext::get() const { return shared_ == nullptr ? nullptr : shared_->ctx.get(); }
+
 size_t TlsContext::certificate_count() const {
-  return certificates_ == nullptr ? 0 : certificates_->certificates.size();
+  return shared_ == nullptr ? 0 : shared_->certificates.size();
 }
 
 size_t TlsContext::CertificateFor(std::string_view server_name) const {
-  return certificates_ == nullptr ? 0 : certificates_->table.Find(server_name);
+  return certificate_count() == 0 ? 0 : shared_->table.Find(server_name);
 }
 
 WOLFSSL_CTX* TlsContext::get(size_t index) const {
-  if (certificates_ == nullptr || index >= certificates_->certificates.size()) return get();
-  return certificates_->certificates[index].ctx.get();
+  if (index >= certificate_count()) return get();
+  return shared_->certificates[index].ctx.get();
 }
 
 const std::string& TlsContext::certificate_path(size_t index) const {
   static const std::string none;
-  if (certificates_ == nullptr || index >= certificates_->certificates.size()) return none;
-  return certificates_->certificates[index].path;
+  if (index >= certificate_count()) return none;
+  return shared_->certificates[index].path;
 }
 
 const std::vector<std::string>& TlsContext::certificate_names(size_t index) const {
   static const std::vector<std::string> none;
-  if (certificates_ == nullptr || index >= certificates_->certificates.size()) return none;
-  return certificates_->certificates[index].names;
+  if (index >= certificate_count()) return none;
+  return shared_->certificates[index].names;
 }
 
 // Some wolfSSL builds (Debian's binary among them) accept a key that does not match the
@@ -339,7 +352,7 @@ absl::StatusOr<TlsContext::Certificate> TlsContext::LoadCertificate(
 
   WOLFSSL_CTX* raw = wolfSSL_CTX_new(wolfSSLv23_server_method());
   if (raw == nullptr) return absl::ResourceExhaustedError("wolfSSL_CTX_new failed");
-  TlsContext ctx(raw);
+  TlsContext ctx(raw, ticket_keys);
   if (absl::Status s = ApplyCommonSettings(raw); !s.ok()) return s;
   if (absl::Status s = SetGroups(raw, groups); !s.ok()) return s;
 
@@ -361,14 +374,13 @@ absl::StatusOr<TlsContext::Certificate> TlsContext::LoadCertificate(
   if (ticket_keys != nullptr) {
     wolfSSL_CTX_set_TicketEncCtx(raw, ticket_keys.get());
     wolfSSL_CTX_set_TicketEncCb(raw, CryptTicket);
-    ctx.ticket_keys_ = ticket_keys;
   }
   if (!HandshakesWithItself(ctx, groups)) {
     return absl::InvalidArgumentError(absl::StrCat("private key '", key_path,
                                                    "' does not match certificate '", cert_path,
                                                    "' (a test handshake with them failed)"));
   }
-  return Certificate{ctx.ctx_, cert_path, SubjectAltDnsNames(*chain)};
+  return Certificate{ctx.shared_->ctx, cert_path, SubjectAltDnsNames(*chain)};
 }
 
 absl::StatusOr<TlsContext> TlsContext::CreateServer(const std::string& cert_path,
@@ -400,7 +412,7 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(
     if (!made.ok()) return made.status();
     keys = *std::move(made);
   }
-  auto set = std::make_shared<CertificateSet>();
+  auto set = std::make_shared<Shared>();
   for (size_t i = 0; i < certificates.size(); ++i) {
     absl::StatusOr<Certificate> loaded = LoadCertificate(certificates[i], keys, groups);
     // One certificate: its message as it always was. Several: each says which pair it is about.
@@ -428,10 +440,10 @@ absl::StatusOr<TlsContext> TlsContext::CreateServer(
   std::vector<std::vector<std::string>> names;
   for (const Certificate& c : set->certificates) names.push_back(c.names);
   set->table = ServerNameTable(names);
+  set->ctx = set->certificates.front().ctx;
+  set->ticket_keys = std::move(keys);
   TlsContext ctx;
-  ctx.ctx_ = set->certificates.front().ctx;
-  ctx.ticket_keys_ = std::move(keys);
-  ctx.certificates_ = std::move(set);
+  ctx.shared_ = std::move(set);
   return ctx;
 }
 

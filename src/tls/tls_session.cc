@@ -109,8 +109,8 @@ bool TlsSession::ReadServerName() {
   server_name_ = std::move(sni.name);
   if (ssl_ == nullptr) {
     // Not a valid name (or none): the default certificate, and wolfSSL judges the ClientHello.
-    certificate_ =
-        sni.result == ClientHelloServerName::kFound ? context_.CertificateFor(server_name_) : 0;
+    certificate_ = static_cast<uint32_t>(
+        sni.result == ClientHelloServerName::kFound ? context_.CertificateFor(server_name_) : 0);
     CreateSsl(context_.get(certificate_));
   }
   return true;
@@ -127,9 +127,28 @@ TlsStatus TlsSession::Handshake() {
       reframer_->Stop(cipher_in_);  // holds nothing by now: the client's Finished came through
       reframer_.reset();
     }
+    if (is_server_ && wolfSSL_GetVersion(ssl_) == WOLFSSL_TLSV1_3) ReleaseRandomGenerator();
     return TlsStatus::kOk;
   }
   return ClassifyError(ret);
+}
+
+// wolfSSL keeps a TLS 1.3 server connection's random generator (a seeded DRBG, 128 bytes) after
+// the handshake only to issue more session tickets on request (wolfSSL_send_SessionTicket), which
+// ringgate never does: the tickets it sends went out before the handshake completed. TLS 1.3
+// records draw no random bytes, and a key update derives its keys. (TLS 1.2 keeps its generator:
+// wolfSSL draws each AES-GCM record's explicit nonce field from it.) Should some path still ask,
+// the freed generator refuses (RNG_FAILURE_E, and the connection fails) rather than produce
+// bytes: it never hands out predictable ones. Its 40-byte record stays with the connection, and
+// wolfSSL_free frees it.
+void TlsSession::ReleaseRandomGenerator() {
+  if (WC_RNG* rng = wolfSSL_GetRNG(ssl_)) wc_FreeRng(rng);
+}
+
+bool TlsSession::HoldsRandomGenerator() const {
+  WC_RNG* rng = ssl_ == nullptr ? nullptr : wolfSSL_GetRNG(ssl_);
+  unsigned char byte = 0;
+  return rng != nullptr && wc_RNG_GenerateBlock(rng, &byte, 1) == 0;
 }
 
 TlsStatus TlsSession::ReadPlaintext(std::string& out) {

@@ -222,25 +222,28 @@ class ClientConnection {
   }
   bool InputEnded() const { return peer_fin() || peer_close_notify() || client_gone_; }
 
+  // Fields are grouped so that no padding falls between them: a connection's size is paid for
+  // every idle connection (docs/tuning.md, "Memory per connection").
   Worker& worker_;
   const uint32_t slot_;
   uint32_t generation_ = 1;
   ConnState state_ = ConnState::kFree;
+  TlsGroup tls_group_ = TlsGroup::kNone;  // the handshake's key exchange group, for the close line
+  bool peer_trusted_ = false;  // in --trusted-proxies: its forwarding headers are believed
+  // --proxy-protocol: no TLS byte is read until the header is.
+  bool awaiting_proxy_header_ = false;
   int fd_ = -1;
   uint64_t id_ = 0;
   std::string peer_ip_;
-  bool peer_trusted_ = false;  // in --trusted-proxies: its forwarding headers are believed
-  // --proxy-protocol: no TLS byte is read until the header is; the header's first bytes, kept
-  // until it completes (bounded: the parser refuses what runs past kProxyV2MaxBytes).
-  bool awaiting_proxy_header_ = false;
-  std::string proxy_header_in_;
+  // The header's first bytes when it came split over recvs (rare: made only then), kept until it
+  // completes (bounded: the parser refuses what runs past kProxyV2MaxBytes).
+  std::unique_ptr<std::string> proxy_header_in_;
   OpsInFlight ops_;
   // A zero-copy send's result, held until the kernel's notification says it no longer reads
   // the buffer: only then may the send queue reuse it or move on (SubmitSend, OnCompletion).
   int zero_copy_result_ = 0;
   Lifecycle life_;
   TerminationLog termination_;
-  TlsGroup tls_group_ = TlsGroup::kNone;  // the handshake's key exchange group, for the close line
 
   std::unique_ptr<TlsSession> tls_;
   std::string plain_out_;  // plaintext queued since the last flush: encrypted as one batch
@@ -251,12 +254,16 @@ class ClientConnection {
   // connection need not keep a parser and the last request's header strings.
   std::unique_ptr<HttpParser> request_parser_;
   uint64_t stream_base_ = 0;  // offset of plaintext_in_[0] in everything the client sent
-  // The pipelining window (CountRequestsReadAhead): where the complete requests read ahead of
-  // the one being answered end, as offsets in the client's stream.
-  std::unique_ptr<HttpParser> read_ahead_parser_;
-  std::vector<uint64_t> read_ahead_ends_;
-  uint64_t read_ahead_to_ = 0;
-  bool read_ahead_stuck_ = false;          // an error or an Upgrade ahead: read no more
+  // The pipelining window (CountRequestsReadAhead), made when a request is read ahead of the
+  // one being answered and dropped while idle (ReleaseIdleMemory): none is as good as empty.
+  struct ReadAhead {
+    explicit ReadAhead(const HttpLimits& limits) : parser(HttpParser::Kind::kRequest, limits) {}
+    HttpParser parser;
+    std::vector<uint64_t> ends;  // where the complete requests end, as offsets in the stream
+    uint64_t to = 0;             // how far the parser has read, as an offset in the stream
+    bool stuck = false;          // an error or an Upgrade ahead: read no more
+  };
+  std::unique_ptr<ReadAhead> read_ahead_;
   uint32_t answered_after_input_end_ = 0;  // requests started after the client's FIN/close/reset
 
   // Reading state.
@@ -278,27 +285,41 @@ class ClientConnection {
   bool retried_ = false;
   bool answered_without_backend_ = false;  // a 503 is queued; the exchange ends with the request
   bool close_after_response_ = false;
-  bool client_http10_ = false;         // no chunked coding, no interim responses
-  std::string upstream_request_head_;  // kept for one retry on a stale pooled connection
+  bool client_http10_ = false;  // no chunked coding, no interim responses
+  bool has_upstream_ = false;
+  // WebSocket: the exchange in progress asked for a tunnel (IsWebSocketUpgrade).
+  bool tunnel_requested_ = false;
+  ClientTimer timer_ = ClientTimer::kNone;
+  int response_status_ = 0;
   uint32_t upstream_slot_ = 0;
   uint32_t upstream_generation_ = 0;
-  bool has_upstream_ = false;
   uint64_t requests_ = 0;
   int64_t exchange_started_ns_ = 0;  // head parsed, backend asked
   int64_t request_begun_ns_ = 0;     // first byte of the request parsed
-  int response_status_ = 0;
   uint64_t response_bytes_ = 0;
-  std::string request_method_;
-  std::string request_target_;
-  // WebSocket: the exchange in progress asked for a tunnel (IsWebSocketUpgrade).
-  bool tunnel_requested_ = false;
-  bool tunnel_client_done_ = false;  // the client's input ended; the backend was half-closed
-  int64_t tunnel_started_ns_ = 0;    // 0: no tunnel on this connection
-  uint64_t tunnel_bytes_to_backend_ = 0;
-  uint64_t tunnel_bytes_to_client_ = 0;
+  // The exchange's text: its method and target (the access log's) and the head sent to the
+  // backend (kept for one retry on a stale pooled connection). Made with the first exchange and
+  // dropped with the idle connection's other buffers (ReleaseIdleMemory).
+  struct ExchangeText {
+    std::string method;
+    std::string target;
+    std::string upstream_head;
+  };
+  ExchangeText& Text() {
+    if (!exchange_text_) exchange_text_ = std::make_unique<ExchangeText>();
+    return *exchange_text_;
+  }
+  std::unique_ptr<ExchangeText> exchange_text_;
+  // A WebSocket tunnel's figures for the close record, made when the tunnel opens.
+  struct TunnelRecord {
+    int64_t started_ns = 0;
+    uint64_t bytes_to_backend = 0;
+    uint64_t bytes_to_client = 0;
+    bool client_done = false;  // the client's input ended; the backend was half-closed
+  };
+  std::unique_ptr<TunnelRecord> tunnel_;
 
   // Timer.
-  ClientTimer timer_ = ClientTimer::kNone;
   int64_t timer_deadline_ns_ = 0;          // when timer_ fires
   int64_t queued_wakeup_ns_ = 0;           // our one entry in the worker's timer heap; 0 = none
   int64_t release_idle_memory_at_ns_ = 0;  // ScheduleIdleMemoryRelease; 0 = none pending

@@ -69,7 +69,7 @@ class TlsContext {
   static absl::StatusOr<TlsContext> CreateClient(const std::vector<TlsGroup>& groups = {});
 
   // The first (default) certificate's context.
-  WOLFSSL_CTX* get() const { return ctx_.get(); }
+  WOLFSSL_CTX* get() const;
   // Certificates in the set (1 for a single one; 0 for a client context).
   size_t certificate_count() const;
   // The certificate serving `server_name` (lower-case, from SNI; empty: none sent): its index.
@@ -89,22 +89,20 @@ class TlsContext {
     void operator()(WOLFSSL_CTX* ctx) const { wolfSSL_CTX_free(ctx); }
   };
   TlsContext() = default;
-  explicit TlsContext(WOLFSSL_CTX* ctx) : ctx_(ctx, Deleter{}) {}
+  // Owns `ctx` (and keeps `ticket_keys`, which its ticket callback reads, alive with it).
+  explicit TlsContext(WOLFSSL_CTX* ctx, std::shared_ptr<void> ticket_keys = nullptr);
   struct Certificate {
     std::shared_ptr<WOLFSSL_CTX> ctx;
     std::string path;
     std::vector<std::string> names;  // DNS names of its subjectAltName
   };
-  struct CertificateSet;  // server_name.h's table and the certificates, shared by every copy
+  struct Shared;  // what every copy of this context shares
   static bool HandshakesWithItself(const TlsContext& server, const std::vector<TlsGroup>& groups);
   static absl::StatusOr<Certificate> LoadCertificate(const CertificateFiles& files,
                                                      const std::shared_ptr<void>& ticket_keys,
                                                      const std::vector<TlsGroup>& groups);
-  std::shared_ptr<WOLFSSL_CTX> ctx_;
-  // --ticket-key-file's keys, which wolfSSL's ticket callback reads through the context. Every
-  // copy of this context, each session's included (TlsSession), shares them.
-  std::shared_ptr<void> ticket_keys_;
-  std::shared_ptr<const CertificateSet> certificates_;  // servers only
+  // One pointer, so that each session's copy (TlsSession) costs 16 bytes and one reference count.
+  std::shared_ptr<const Shared> shared_;
 };
 
 }  // namespace ringgate

@@ -91,6 +91,9 @@ class TlsSession {
   const std::string& server_name() const { return server_name_; }
   // Which of the context's certificates the session uses (0, the default, until chosen).
   size_t certificate() const { return certificate_; }
+  // Whether the wolfSSL connection can still draw random bytes (for tests): a TLS 1.3 server
+  // session gives its generator back once the handshake is done (ReleaseRandomGenerator).
+  bool HoldsRandomGenerator() const;
   // That certificate's file (from the set the session was made from, whatever a reload did).
   const std::string& certificate_path() const { return context_.certificate_path(certificate_); }
 
@@ -98,6 +101,7 @@ class TlsSession {
   static int OnRecv(WOLFSSL* ssl, char* buf, int size, void* ctx);
   static int OnSend(WOLFSSL* ssl, char* buf, int size, void* ctx);
   TlsStatus ClassifyError(int ret);
+  void ReleaseRandomGenerator();
   void CreateSsl(WOLFSSL_CTX* ctx);
   // Reads the ClientHello's server name once it is whole and, for a set of certificates,
   // creates the wolfSSL object from the one chosen. False while the ClientHello is incomplete
@@ -119,7 +123,7 @@ class TlsSession {
   bool is_server_ = true;
   bool server_name_read_ = false;  // server side: the ClientHello was looked at
   int last_error_ = 0;
-  size_t certificate_ = 0;
+  uint32_t certificate_ = 0;  // an index into the context's certificates (a handful)
   std::string server_name_;
 };
 

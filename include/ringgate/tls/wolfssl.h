@@ -10,7 +10,8 @@
 #endif
 #include <wolfssl/error-ssl.h>  // SOCKET_PEER_CLOSED_E; ssl.h brings it only with the OpenSSL layer
 #include <wolfssl/ssl.h>
-#include <wolfssl/wolfcrypt/aes.h>  // session ticket encryption
+#include <wolfssl/wolfcrypt/aes.h>     // session ticket encryption
+#include <wolfssl/wolfcrypt/random.h>  // wc_FreeRng (TlsSession::ReleaseRandomGenerator)
 #include <wolfssl/wolfcrypt/settings.h>
 
 #endif  // RINGGATE_TLS_WOLFSSL_H_

@@ -92,6 +92,34 @@ TEST_F(TlsSessionTest, RecordsBothWaysIncludingMultiRecordWrites) {
   EXPECT_EQ(received, big);
 }
 
+// An idle connection should not keep a seeded DRBG it will never draw from again; the tickets
+// it sends are out before the handshake completes, and records afterwards need none.
+TEST_F(TlsSessionTest, ServerGivesItsRandomGeneratorBackOnceTheHandshakeIsDone) {
+  client_->Handshake();
+  Pump();
+  server_->Handshake();  // reads the ClientHello: the wolfSSL object exists from here on
+  EXPECT_TRUE(server_->HoldsRandomGenerator());
+  Pump();
+  Handshake();
+  EXPECT_FALSE(server_->HoldsRandomGenerator());
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_EQ(client_->WritePlaintext("request"), TlsStatus::kOk);
+    Pump();
+    std::string got;
+    EXPECT_EQ(server_->ReadPlaintext(got), TlsStatus::kOk);
+    EXPECT_EQ(got, "request");
+    ASSERT_EQ(server_->WritePlaintext(std::string(40000, 'r')), TlsStatus::kOk);
+    Pump();
+    std::string answer;
+    EXPECT_EQ(client_->ReadPlaintext(answer), TlsStatus::kOk);
+    EXPECT_EQ(answer, std::string(40000, 'r'));
+  }
+  ASSERT_EQ(server_->QueueCloseNotify(), TlsStatus::kOk);
+  Pump();
+  std::string rest;
+  EXPECT_EQ(client_->ReadPlaintext(rest), TlsStatus::kPeerCloseNotify);
+}
+
 TEST_F(TlsSessionTest, ClientCloseNotifyIsSeenAndWeMayStillAnswer) {
   Handshake();
   client_->WritePlaintext("last request");
