@@ -7,8 +7,11 @@
 #   RINGGATE_BINARY=/tmp/other/ringgate bash bench/profile_pair.sh bulk   # that build, unbuilt
 #
 # scenario: ka64 (keep-alive 1 KiB responses, wrk -t1 -c64; CPU us per request), bulk (1 MiB
-# responses, 8 connections; CPU us per MiB) or full13 (full TLS 1.3 handshakes from two
-# `openssl s_time -new` clients; CPU us per handshake). One proxy worker on CPU 0; the nginx
+# responses, 8 connections; CPU us per MiB), full13 (full TLS 1.3 handshakes from two
+# `openssl s_time -new` clients; CPU us per handshake), resumed (a new connection per request
+# with a resumed TLS 1.3 session, h2load --h1 -c16 with `Connection: close`; CPU us per
+# connection) or rate20k (20,032 keep-alive requests/s offered over 64 connections, h2load --h1
+# --rps; CPU us per request), the last two as bench/side_by_side.sh runs them. One proxy worker on CPU 0; the nginx
 # backend and the load on CPU 1; nginx configured as in bench/side_by_side.sh. The perf data stays in
 # $PROFILE_DIR (default /tmp/ringgate-profiles) as ringgate.data and nginx.data for
 # `perf report -i`.
@@ -19,7 +22,7 @@ seconds=${2:-6}
 out_dir=${PROFILE_DIR:-/tmp/ringgate-profiles}
 source bench/lib.sh
 bash scripts/setup.sh --bench >/dev/null
-bench_require nginx wrk taskset perf
+bench_require nginx wrk h2load taskset perf
 ringgate_binary=${RINGGATE_BINARY:-}
 if [ -z "$ringgate_binary" ]; then
   bash scripts/build.sh build >/dev/null
@@ -29,7 +32,12 @@ case $scenario in
   ka64) conns=64 path=/ unit=request ;;
   bulk) conns=8 path=/1m.bin unit=MiB ;;
   full13) conns=0 path= unit=handshake ;;
-  *) echo "profile_pair.sh: unknown scenario '$scenario' (ka64, bulk or full13)" >&2; exit 2 ;;
+  resumed) conns=16 path=/ unit=connection ;;
+  rate20k) conns=64 path=/ unit=request ;;
+  *)
+    echo "profile_pair.sh: unknown scenario '$scenario' (ka64, bulk, full13, resumed or rate20k)" >&2
+    exit 2
+    ;;
 esac
 mkdir -p "$out_dir"
 bench_setup
@@ -73,6 +81,15 @@ for proxy in ringgate nginx; do
     done
     wait "$perf_pid" "${client_pids[@]}" || true
     units=$(cat "$work/s_time.1" "$work/s_time.2" | awk '/connections in/ {s += $1} END {print s}')
+  elif [ "$scenario" = resumed ]; then
+    # -n, not -D: with -D and closing connections h2load 1.52 did not stop against nginx.
+    result=$(taskset -c 1 h2load --h1 -n 20000 -c "$conns" -H 'Connection: close' "$url" 2>&1)
+    wait "$perf_pid" || true
+    units=$(awk '/^requests:/ {print $8}' <<<"$result")
+  elif [ "$scenario" = rate20k ]; then
+    result=$(taskset -c 1 h2load --h1 -D "$seconds" -c "$conns" --rps=313 "$url" 2>&1)
+    wait "$perf_pid" || true
+    units=$(awk '/^requests:/ {print $8}' <<<"$result")
   else
     result=$(taskset -c 1 wrk -t1 -c"$conns" -d"${seconds}s" "$url")
     wait "$perf_pid" || true

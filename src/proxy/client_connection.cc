@@ -49,6 +49,7 @@ void ClientConnection::Start(int fd, uint64_t id) {
   life_ = Lifecycle(now);
   Transition(ConnState::kHandshake, "accepted");
   termination_.Clear();
+  tls_group_ = TlsGroup::kNone;  // set again when the handshake completes
   tls_ = std::make_unique<TlsSession>(worker_.tls());
   request_parser_.reset();  // made with the first request byte (RequestParser)
   out_.Clear();

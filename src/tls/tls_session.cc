@@ -142,10 +142,12 @@ TlsStatus TlsSession::Handshake() {
 // bytes: it never hands out predictable ones. Its 40-byte record stays with the connection, and
 // wolfSSL_free frees it.
 void TlsSession::ReleaseRandomGenerator() {
+#ifndef SINGLE_THREADED  // there, every connection shares its context's generator
   if (WC_RNG* rng = wolfSSL_GetRNG(ssl_)) wc_FreeRng(rng);
+#endif
 }
 
-bool TlsSession::HoldsRandomGenerator() const {
+bool TlsSession::HoldsRandomGenerator() const {  // draws one byte to find out
   WC_RNG* rng = ssl_ == nullptr ? nullptr : wolfSSL_GetRNG(ssl_);
   unsigned char byte = 0;
   return rng != nullptr && wc_RNG_GenerateBlock(rng, &byte, 1) == 0;

@@ -111,11 +111,10 @@
 #define HAVE_SUPPORTED_CURVES
 #define HAVE_SESSION_TICKET
 #define WOLFSSL_TICKET_HAVE_ID
-/* Each connection's session record has a buffer for its ticket, sized for a ticket callback
- * that makes what it encrypts longer (CBC padding: 32 bytes more by default). ringgate's callback
- * and wolfSSL's own both encrypt in place with an AEAD, so the room was never used; tickets keep
- * their size, and those issued before still open. */
-#define WOLFSSL_TICKET_EXTRA_PADDING_SZ 0
+/* WOLFSSL_TICKET_EXTRA_PADDING_SZ stays at its default (32) although both ticket callbacks
+ * encrypt in place: it also sets the longest ticket a ClientHello may carry, and a longer one
+ * fails the handshake (BAD_TICKET_MSG_SZ) instead of falling back to a full one. At 0, a client
+ * holding a 239-270 byte ticket from another server for the same name would be refused. */
 #define HAVE_EXTENDED_MASTER
 #define HAVE_ENCRYPT_THEN_MAC
 #define HAVE_SERVER_RENEGOTIATION_INFO
