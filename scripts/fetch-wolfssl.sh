@@ -13,7 +13,9 @@
 #             when sid's .dsc and Debian tarball have already left the archive but the orig
 #             tarball is still served (so it was on 2026-12-02).
 #   fallback  a durable older version (a stable release's, which stays in the archive), with
-#             Debian's patches and ringgate's own patches for fixes it lacks (patches/<version>/).
+#             Debian's patches.
+# Each then gets ringgate's own patches for its upstream version, subprojects/wolfssl/patches/
+# <upstream version>/*.patch (fixes the release lacks); a patch that does not apply stops the fetch.
 # Only a file that cannot be fetched moves on to the next; a sha256 mismatch stops at once.
 #
 # deb-src is enabled for these calls only (scripts/debian-sources.sh), so the machine's apt
@@ -39,20 +41,24 @@ declare -A fallback_sha256=(
   ["wolfssl_${fallback_upstream}.orig.tar.gz"]="0f2ed82e345b833242705bbc4b08a2a2037a33f7bf9c610efae6464f6b10e305"
   ["wolfssl_${fallback_version}.debian.tar.xz"]="c4c31ffaa8e05e1132cb535cc0b0cd3083e04f134883ab039154f3857d0a96d8"
 )
-readonly patches="subprojects/wolfssl/patches/${fallback_upstream}"
 readonly dest="subprojects/wolfssl/upstream"
 readonly stamp="$dest/.ringgate-source-version"
 force_fallback=${RINGGATE_WOLFSSL_FALLBACK:-0}
 
 stamped_kind() { sed -n 's/^kind=//p' "$stamp" 2>/dev/null; }
 stamped_version() { sed -n 's/^version=//p' "$stamp" 2>/dev/null; }
-# The fallback's patches are part of what the stamp stands for: a new patch refetches.
-patches_digest() { cat "$patches"/*.patch 2>/dev/null | sha256sum | cut -c1-16; }
+# ringgate's patches for an upstream version are part of what the stamp stands for: a new or
+# changed patch refetches.
+patches_of() { echo "subprojects/wolfssl/patches/$1"; }
+patches_digest() { cat "$(patches_of "$1")"/*.patch 2>/dev/null | sha256sum | cut -c1-16; }
 
-if [ "$force_fallback" != 1 ] && [ "$(stamped_version)" = "$primary_version" ]; then exit 0; fi
+if [ "$force_fallback" != 1 ] && [ "$(stamped_version)" = "$primary_version" ] &&
+   grep -qx "patches=$(patches_digest "$primary_upstream")" "$stamp"; then
+  exit 0
+fi
 if [ "$force_fallback" = 1 ] && [ "$(stamped_kind)" = fallback ] &&
    [ "$(stamped_version)" = "$fallback_version" ] &&
-   grep -qx "patches=$(patches_digest)" "$stamp"; then
+   grep -qx "patches=$(patches_digest "$fallback_upstream")" "$stamp"; then
   exit 0
 fi
 
@@ -68,6 +74,18 @@ check_sha256() {
     debian_sha256_matches "$work" "$table" "$f" ||
       { echo "fetch-wolfssl: sha256 mismatch for $f: refusing it" >&2; exit 1; }
   done
+}
+
+# Applies ringgate's patches for upstream version $2 to the tree at $1; prints their names.
+apply_patches() {
+  local tree=$1 upstream=$2 p applied=()
+  for p in "$(patches_of "$upstream")"/*.patch; do
+    [ -f "$p" ] || continue
+    patch -d "$tree" -p1 --quiet --forward --fuzz=0 --no-backup-if-mismatch <"$p" >&2 ||
+      { echo "fetch-wolfssl: $p does not apply to wolfSSL $upstream" >&2; exit 1; }
+    applied+=("$(basename "$p" .patch)")
+  done
+  echo "${applied[*]:-none}"
 }
 
 # Replaces $dest with the tree at $1 and writes the stamp from the remaining key=value lines.
@@ -98,8 +116,10 @@ else
   if [ -f "$work/$dsc" ] && [ -f "$work/$orig" ] && [ -f "$work/$deb" ]; then
     check_sha256 primary_sha256 "$dsc" "$orig" "$deb"
     dpkg-source --no-check -x "$work/$dsc" "$work/src" >/dev/null
+    applied=$(apply_patches "$work/src" "$primary_upstream")
     install_tree "$work/src" "version=$primary_version" "upstream_version=$primary_upstream" \
-      "kind=debian" "origin=Debian source $primary_version from $primary_suite"
+      "kind=debian" "patches=$(patches_digest "$primary_upstream")" \
+      "origin=Debian source $primary_version from $primary_suite + ringgate patches: $applied"
     kind=debian
   elif [ -f "$work/$orig" ]; then
     check_sha256 primary_sha256 "$orig"
@@ -107,10 +127,11 @@ else
          "(upstream's $primary_upstream without Debian's packaging patches)" >&2
     mkdir "$work/src"
     tar -xzf "$work/$orig" -C "$work/src" --strip-components=1
+    applied=$(apply_patches "$work/src" "$primary_upstream")
     origin="Debian source $primary_version from $primary_suite, orig tarball only"
-    origin+=": Debian's patches no longer served"
+    origin+=" (Debian's patches no longer served) + ringgate patches: $applied"
     install_tree "$work/src" "version=$primary_version" "upstream_version=$primary_upstream" \
-      "kind=orig" "origin=$origin"
+      "kind=orig" "patches=$(patches_digest "$primary_upstream")" "origin=$origin"
     kind=orig
   else
     echo "fetch-wolfssl: the primary $primary_version cannot be fetched; falling back to" \
@@ -121,23 +142,17 @@ fi
 
 if [ -z "$kind" ]; then
   if [ "$(stamped_kind)" = fallback ] && [ "$(stamped_version)" = "$fallback_version" ] &&
-     grep -qx "patches=$(patches_digest)" "$stamp"; then
+     grep -qx "patches=$(patches_digest "$fallback_upstream")" "$stamp"; then
     exit 0
   fi
   debian_sources_update "$work" "$fallback_suite"
   (cd "$work" && apt-get "${apt_private[@]}" source --download-only -qq "wolfssl=$fallback_version")
   check_sha256 fallback_sha256 "${!fallback_sha256[@]}"
   dpkg-source --no-check -x "$work/wolfssl_${fallback_version}.dsc" "$work/src" >/dev/null
-  applied=()
-  for p in "$patches"/*.patch; do
-    [ -f "$p" ] || continue
-    patch -d "$work/src" -p1 --quiet --forward --fuzz=0 --no-backup-if-mismatch <"$p" ||
-      { echo "fetch-wolfssl: $p does not apply to $fallback_version" >&2; exit 1; }
-    applied+=("$(basename "$p" .patch)")
-  done
+  applied=$(apply_patches "$work/src" "$fallback_upstream")
   install_tree "$work/src" "version=$fallback_version" "upstream_version=$fallback_upstream" \
-    "kind=fallback" "patches=$(patches_digest)" \
-    "origin=Debian source $fallback_version from $fallback_suite + ringgate patches: ${applied[*]:-none}"
+    "kind=fallback" "patches=$(patches_digest "$fallback_upstream")" \
+    "origin=Debian source $fallback_version from $fallback_suite + ringgate patches: $applied"
   kind=fallback
 fi
 echo "fetch-wolfssl: unpacked wolfSSL ($(sed -n 's/^origin=//p' "$stamp")) into $dest"

@@ -61,6 +61,16 @@ TEST_F(ProxyTest, ReturningClientsResumeTheirTlsSessions) {
   EXPECT_EQ(r.output, "TLSv1.3 resumed=True\nTLSv1.2 resumed=True\n");
 }
 
+// A client that always resumes with the ticket its last connection got (curl, h2load or a
+// health checker in a loop) must keep resuming: wolfSSL 5.9 carried each ticket's nonce over
+// from the ticket resumed and refused the handshake once it reached 255, so the 257th
+// connection of such a chain failed.
+TEST_F(ProxyTest, AClientResumingWithItsNewestTicketKeepsResumingPastTheNonceRange) {
+  CommandResult r = RunCommand(Client("resumechain") + " --count 300");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "resumed 299 of 299\n");
+}
+
 TEST_F(ProxyTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   CommandResult r =
       RunCommand(Curl("-o /dev/null -o /dev/null -o /dev/null -w '%{num_connects} ' " +

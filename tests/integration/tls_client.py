@@ -24,6 +24,9 @@
                                                       then "end closed|quiet|max|reset"
   tls_client.py resume   --port P [--port2 Q]         reconnects (to Q if given) with the first
                                                       session (1.3, 1.2)
+  tls_client.py resumechain --port P --count N       N TLS 1.3 connections in a row, each resuming
+                                                      with the ticket the one before it got;
+                                                      prints "resumed R of N-1" (exit 0 if all)
   tls_client.py idle     --port P --hold S            a request, then waits for the proxy's
                                                       close_notify (exit 0) or a bare EOF
   tls_client.py fdlimit  --port P --pid PID          takes every descriptor under the proxy's
@@ -331,6 +334,30 @@ def resume(args):
     return 0 if ok else 1
 
 
+def resumechain(args):
+    """A client that always resumes with its newest ticket, as curl, h2load or a health checker
+    in a loop does: each connection after the first must be a resumption."""
+    ctx = context()
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    session = None
+    resumed = 0
+    for i in range(args.count):
+        try:
+            tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", args.port), timeout=10),
+                                  server_hostname="localhost", session=session)
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+            read_responses(tls, 1)  # the ticket arrives after the handshake, before the answer
+        except (OSError, ssl.SSLError, EOFError) as e:
+            print("connection %d failed: %s" % (i + 1, e))
+            break
+        if i > 0 and tls.session_reused:
+            resumed += 1
+        session = tls.session
+        tls.close()
+    print("resumed %d of %d" % (resumed, args.count - 1))
+    return 0 if resumed == args.count - 1 else 1
+
+
 def slowread(args):
     """A client that starts reading a large response late makes the proxy pause reading from the
     backend. The backend connection then goes back to the pool; the next request, which reuses it,
@@ -491,7 +518,7 @@ def storm(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent", "fin", "rst", "idle", "stall", "raw", "resume", "slowread", "fdlimit",
+    parser.add_argument("mode", choices=["burst", "unwrap", "pipeline", "silent", "fin", "rst", "idle", "stall", "raw", "resume", "resumechain", "slowread", "fdlimit",
                                          "exchange", "flood", "storm"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--run", default="run")
@@ -511,7 +538,7 @@ def main():
     args = parser.parse_args()
     modes = {"burst": burst, "unwrap": unwrap, "pipeline": pipeline, "silent": silent, "fin": fin,
              "rst": rst, "idle": idle,
-             "stall": stall, "raw": raw, "resume": resume, "slowread": slowread, "fdlimit": fdlimit,
+             "stall": stall, "raw": raw, "resume": resume, "resumechain": resumechain, "slowread": slowread, "fdlimit": fdlimit,
              "exchange": exchange, "flood": flood, "storm": storm}
     return modes[args.mode](args) or 0
 
