@@ -46,6 +46,12 @@ cpu_ticks_of() {
   echo $total
 }
 
+# Busy ticks of one core (all but idle and iowait), from /proc/stat: how loaded the load
+# generator's core was.
+core_busy_ticks() {  # cpu-number
+  awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat
+}
+
 # Microseconds of CPU per unit, from a tick delta.
 us_per() {  # ticks units
   awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v n="$2" 'BEGIN {printf "%.1f", n ? t / hz * 1e6 / n : 0}'

@@ -34,6 +34,7 @@ PROXY_COLOUR = {"ringgate": "#d62728", "nginx": "#2ca02c", "haproxy": "#1f77b4",
 SCENARIOS = [
     ("ka64", "keep-alive 1 KiB, 64 conns, saturated", "us / request"),
     ("ka256", "keep-alive 1 KiB, 256 conns, saturated", "us / request"),
+    ("capped", "keep-alive 256 conns, equal CPU cap", "us / request"),
     ("rate20k", "fixed 20k req/s, 64 conns", "us / request"),
     ("ka256x2", "2 workers, keep-alive 256 conns, saturated", "us / request"),
     ("bulk", "1 MiB responses, 8 conns", "us / MiB"),

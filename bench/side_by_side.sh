@@ -3,9 +3,10 @@
 # front of the same backend, in one run, under identical conditions. Not part of CI.
 #
 #   bash bench/side_by_side.sh [runs=3] [seconds=10] [idle_connections=10000]
-#   SCENARIOS="bulk full13" bash bench/side_by_side.sh      # only some of: ka64 ka256 bulk
-#                                                           # full13 full12 resumed rate20k idle
-#                                                           # ka256x2 flood ws
+#   SCENARIOS="bulk full13" bash bench/side_by_side.sh      # only some of: ka64 ka256 capped
+#                                                           # bulk full13 full12 resumed rate20k
+#                                                           # idle ka256x2 flood ws
+#   CAP_PERCENT=30 SCENARIOS=capped bash bench/side_by_side.sh  # the capped scenario's budget
 #   PROXIES="ringgate h2o" bash bench/side_by_side.sh 1     # only some of: ringgate nginx
 #                                                           # haproxy h2o caddy (only those start)
 #   PROXIES=ringgate RINGGATE_FLAGS="--max-conn-buffer=131072" SCENARIOS=flood \
@@ -40,6 +41,15 @@
 #   handshake, close); a new connection per request with a resumed TLS 1.3 session (h2load --h1,
 #   Connection: close); N idle TLS connections (bench/idle_clients.py), for memory: measured in
 #   the first run only, after the other scenarios have warmed each proxy up
+# - capped: throughput at saturation with every proxy given the same CPU budget. On two cores the
+#   load generator's core saturates before an unlimited proxy's does (ka64/ka256 then measure the
+#   load generator), so here each proxy's processes are put in a cgroup limited to CAP_PERCENT
+#   (default 30) of one core (CFS quota over a 10 ms period; cgroup v1 or v2, needs root) and
+#   driven like ka256 (wrk, 256 connections, 1 KiB). The proxy, not the load generator, is then
+#   the bottleneck: its CPU use reads CAP_PERCENT, and the req/s ratio is the throughput ratio at
+#   saturation per unit of CPU. The load generator's core (CPU 1) busy share is reported beside
+#   it: below 100% it was not what limited the rate. The processes go back to their own cgroup
+#   afterwards
 # - rate20k: the same offered load for every proxy, 20,000 keep-alive requests/s of 1 KiB over 64
 #   connections (h2load --h1 -c 64 --rps=313, so 20,032/s: wrk2 is not in Debian 12), for the
 #   scenario's seconds: the proxy's CPU per request and its CPU use at equal load, the rate
@@ -75,11 +85,13 @@ runs=${1:-3}
 seconds=${2:-10}
 idle_count=${3:-10000}
 source bench/lib.sh
-scenarios=" ${SCENARIOS:-ka64 ka256 bulk full13 full12 resumed rate20k idle ka256x2 flood ws} "
+scenarios=" ${SCENARIOS:-ka64 ka256 capped bulk full13 full12 resumed rate20k idle ka256x2 flood ws} "
 proxies=" ${PROXIES:-ringgate nginx haproxy h2o caddy} "
 flood_clients=100
 rate_total=20000 rate_conns=64  # rate20k: the offered load, split evenly over the connections
 rate_per_conn=$(( (rate_total + rate_conns / 2) / rate_conns ))  # 313: 20,032 requests/s offered
+cap_percent=${CAP_PERCENT:-30}  # capped: each proxy's CPU budget, percent of one core
+[[ $cap_percent =~ ^[1-9][0-9]?$ ]] || { echo "bench: CAP_PERCENT takes 1-99, not $cap_percent" >&2; exit 1; }
 want() { [[ $scenarios == *" $1 "* ]]; }
 selected() { [[ $proxies == *" $1 "* ]]; }
 for p in $proxies; do
@@ -354,9 +366,11 @@ run_wrk() {  # proxy run name connections path
     perf_pid=$!
   fi
   before=$(proxy_cpu_ticks "$proxy")
-  local load=(taskset -c 1 wrk -t1)
+  local load=(taskset -c 1 wrk -t1) gen_before gen_after
   [ -n "$variant" ] && load=(wrk -t2)  # the two-worker variant: nothing pinned
+  gen_before=$(core_busy_ticks 1)
   out=$("${load[@]}" -c"$conns" -d"${seconds}s" --latency "https://127.0.0.1:$port$path" 2>&1)
+  gen_after=$(core_busy_ticks 1)
   after=$(proxy_cpu_ticks "$proxy")
   if [ -n "$perf_pid" ]; then
     wait "$perf_pid" || true
@@ -370,12 +384,58 @@ run_wrk() {  # proxy run name connections path
   record "$proxy" "${name}_p99" "$run" "$(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")"
   record "$proxy" "${name}_us" "$run" "$(us_per $((after - before)) "$reqs")"
   record "$proxy" "${name}_cpu" "$run" "$(utilization $((after - before)) "$secs")"
+  # How busy the load generator's core was (wrk and the backend share CPU 1): near 100% means
+  # it, not the proxy, set the rate. Not for the unpinned two-worker variant.
+  [ -n "$variant" ] || record "$proxy" "${name}_gen" "$run" "$(utilization $((gen_after - gen_before)) "$secs")"
   if [ "$path" = /1m.bin ]; then  # per MiB: each response is exactly 1 MiB of body
     record "$proxy" "${name}_mibps" "$run" "$(awk -v r="$reqs" -v s="$secs" 'BEGIN {printf "%.0f", r / s}')"
   fi
   grep -q "Non-2xx\|Socket errors" <<<"$out" && echo "  ($proxy $name: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr '\n' ' '))" >&2
   return 0
 }
+
+# capped: a cgroup whose CPU quota is cap_percent of one core. cgroup v2 (cpu.max) where the
+# unified hierarchy has the cpu controller, else cgroup v1's cpu controller (cfs_quota_us).
+cap_group=
+cap_setup() {
+  [ -n "$cap_group" ] && return 0
+  local quota=$((cap_percent * 100)) period=10000  # microseconds
+  if grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+    grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu > /sys/fs/cgroup/cgroup.subtree_control
+    mkdir -p /sys/fs/cgroup/ringgate-bench-cap && echo "$quota $period" > /sys/fs/cgroup/ringgate-bench-cap/cpu.max
+    cap_group=/sys/fs/cgroup/ringgate-bench-cap
+  elif [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+    mkdir -p /sys/fs/cgroup/cpu/ringgate-bench-cap
+    echo $period > /sys/fs/cgroup/cpu/ringgate-bench-cap/cpu.cfs_period_us
+    echo $quota > /sys/fs/cgroup/cpu/ringgate-bench-cap/cpu.cfs_quota_us
+    cap_group=/sys/fs/cgroup/cpu/ringgate-bench-cap
+  fi
+  [ -n "$cap_group" ]
+}
+cgroup_of() {  # pid -> the directory of its cgroup in the hierarchy cap_group belongs to
+  case $cap_group in
+    /sys/fs/cgroup/cpu/*) echo "/sys/fs/cgroup/cpu$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ {print $3}' /proc/$1/cgroup)" ;;
+    *) echo "/sys/fs/cgroup$(awk -F: '$1 == 0 {print $3}' /proc/$1/cgroup)" ;;
+  esac
+}
+run_capped() {  # proxy run
+  local proxy=$1 run=$2 pid home=()
+  if ! cap_setup 2>/dev/null; then
+    echo "  ($proxy capped: no writable cgroup cpu controller here (it needs root): no figure)" >&2
+    return 0
+  fi
+  for pid in $(proxy_pids "$proxy"); do
+    home+=("$pid:$(cgroup_of "$pid")")
+    echo "$pid" > "$cap_group/cgroup.procs"
+  done
+  run_wrk "$proxy" "$run" capped 256 /
+  for pid in "${home[@]}"; do echo "${pid%%:*}" > "${pid#*:}/cgroup.procs"; done
+  # Proof the cap held: a figure far above the budget means the quota did not apply.
+  local cpu=${results[$proxy,capped_cpu,$run]:-0}
+  [ "$cpu" -le $((cap_percent + 5)) ] ||
+    echo "  ($proxy capped: used ${cpu}% of a core, above its ${cap_percent}% budget)" >&2
+}
+cap_teardown() { [ -z "$cap_group" ] || rmdir "$cap_group" 2>/dev/null || true; }
 
 run_full_handshakes() {  # proxy run name tls-flag
   local proxy=$1 run=$2 name=$3 flag=$4 port before after total
@@ -488,6 +548,7 @@ for run in $(seq "$runs"); do
   for proxy in $proxies; do
     want ka64 && run_wrk "$proxy" "$run" ka64 64 /
     want ka256 && run_wrk "$proxy" "$run" ka256 256 /
+    want capped && run_capped "$proxy" "$run"
     want bulk && run_wrk "$proxy" "$run" bulk 8 /1m.bin
     want full13 && run_full_handshakes "$proxy" "$run" full13 -tls1_3
     want full12 && run_full_handshakes "$proxy" "$run" full12 -tls1_2
@@ -505,6 +566,8 @@ for run in $(seq "$runs"); do
       "idle ${results[$proxy,idle_kib,$run]:-} KiB/conn" >&2
   done
 done
+
+cap_teardown
 
 median_of() {  # proxy metric
   local vals=() run
@@ -535,7 +598,9 @@ row() {  # label metric cpu-metric
   [ -n "$any" ] || return 0  # scenario not run
   line="| $1 |"
   for p in $proxies; do line+=" $(cell "$p" "$2") |"; done
-  for p in "${others[@]}"; do line+=" $(ratio "$2" "$p") |"; done
+  for p in "${others[@]}"; do
+    if [[ $2 == *_gen ]]; then line+=" - |"; else line+=" $(ratio "$2" "$p") |"; fi  # no ratio
+  done
   if [ -n "${3:-}" ]; then
     for p in $proxies; do cpu+="$sep$(median_of "$p" "$3")"; [ -n "$(median_of "$p" "$3")" ] && cpu+=% || cpu+=n/a; sep=" / "; done
   fi
@@ -559,11 +624,18 @@ report() {
   row "keep-alive 1 KiB, 64 conns: CPU us/request" ka64_us ka64_cpu
   row "keep-alive 1 KiB, 64 conns: p99 ms" ka64_p99 ka64_cpu
   [ -n "$perf_ok" ] && row "keep-alive 1 KiB, 64 conns: syscalls/request" ka64_sys ka64_cpu
+  row "keep-alive 1 KiB, 64 conns: load generator's core busy %" ka64_gen ka64_cpu
   row "keep-alive 1 KiB, 256 conns: req/s" ka256_rps ka256_cpu
   row "keep-alive 1 KiB, 256 conns: CPU us/request" ka256_us ka256_cpu
   row "keep-alive 1 KiB, 256 conns: p50 ms" ka256_p50 ka256_cpu
   row "keep-alive 1 KiB, 256 conns: p99 ms" ka256_p99 ka256_cpu
   [ -n "$perf_ok" ] && row "keep-alive 1 KiB, 256 conns: syscalls/request" ka256_sys ka256_cpu
+  row "keep-alive 1 KiB, 256 conns: load generator's core busy %" ka256_gen ka256_cpu
+  row "capped at ${cap_percent}% of a core, keep-alive 256 conns: req/s" capped_rps capped_cpu
+  row "capped at ${cap_percent}% of a core, keep-alive 256 conns: CPU us/request" capped_us capped_cpu
+  row "capped at ${cap_percent}% of a core, keep-alive 256 conns: p99 ms" capped_p99 capped_cpu
+  [ -n "$perf_ok" ] && row "capped at ${cap_percent}% of a core, keep-alive 256 conns: syscalls/request" capped_sys capped_cpu
+  row "capped at ${cap_percent}% of a core: load generator's core busy %" capped_gen capped_cpu
   row "fixed rate $rate_total req/s offered, 1 KiB, $rate_conns conns: req/s achieved" rate20k_rps rate20k_cpu
   row "fixed rate $rate_total req/s offered, 1 KiB, $rate_conns conns: CPU us/request" rate20k_us rate20k_cpu
   row "fixed rate $rate_total req/s offered, 1 KiB, $rate_conns conns: p50 ms" rate20k_p50 rate20k_cpu
