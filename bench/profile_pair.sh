@@ -81,13 +81,11 @@ for proxy in ringgate nginx; do
     done
     wait "$perf_pid" "${client_pids[@]}" || true
     units=$(cat "$work/s_time.1" "$work/s_time.2" | awk '/connections in/ {s += $1} END {print s}')
-  elif [ "$scenario" = resumed ]; then
-    # -n, not -D: with -D and closing connections h2load 1.52 did not stop against nginx.
-    result=$(taskset -c 1 h2load --h1 -n 20000 -c "$conns" -H 'Connection: close' "$url" 2>&1)
-    wait "$perf_pid" || true
-    units=$(awk '/^requests:/ {print $8}' <<<"$result")
-  elif [ "$scenario" = rate20k ]; then
-    result=$(taskset -c 1 h2load --h1 -D "$seconds" -c "$conns" --rps=313 "$url" 2>&1)
+  elif [ "$scenario" = resumed ] || [ "$scenario" = rate20k ]; then
+    # resumed: -n, not -D: with -D and closing connections h2load 1.52 did not stop against nginx.
+    load=(-n 20000 -H 'Connection: close')
+    [ "$scenario" = rate20k ] && load=(-D "$seconds" --rps=313)
+    result=$(taskset -c 1 h2load --h1 -c "$conns" "${load[@]}" "$url" 2>&1)
     wait "$perf_pid" || true
     units=$(awk '/^requests:/ {print $8}' <<<"$result")
   else
