@@ -400,17 +400,18 @@ cap_group=
 cap_setup() {
   [ -n "$cap_group" ] && return 0
   local quota=$((cap_percent * 100)) period=10000  # microseconds
+  local group
   if grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+    group=/sys/fs/cgroup/ringgate-bench-cap
     grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu > /sys/fs/cgroup/cgroup.subtree_control
-    mkdir -p /sys/fs/cgroup/ringgate-bench-cap && echo "$quota $period" > /sys/fs/cgroup/ringgate-bench-cap/cpu.max
-    cap_group=/sys/fs/cgroup/ringgate-bench-cap
+    mkdir -p $group && echo "$quota $period" > $group/cpu.max
   elif [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
-    mkdir -p /sys/fs/cgroup/cpu/ringgate-bench-cap
-    echo $period > /sys/fs/cgroup/cpu/ringgate-bench-cap/cpu.cfs_period_us
-    echo $quota > /sys/fs/cgroup/cpu/ringgate-bench-cap/cpu.cfs_quota_us
-    cap_group=/sys/fs/cgroup/cpu/ringgate-bench-cap
+    group=/sys/fs/cgroup/cpu/ringgate-bench-cap
+    mkdir -p $group && echo $period > $group/cpu.cfs_period_us && echo $quota > $group/cpu.cfs_quota_us
+  else
+    return 1
   fi
-  [ -n "$cap_group" ]
+  cap_group=$group  # only once the quota is in place
 }
 cgroup_of() {  # pid -> the directory of its cgroup in the hierarchy cap_group belongs to
   case $cap_group in
